@@ -1,0 +1,616 @@
+//! The buffer arena: one mapping of fixed-size buffers, each a metadata block,
+//! headroom and data, named by a [`BufferIndex`].
+//!
+//! Invariants this module keeps (the reasons its `unsafe` blocks are sound):
+//! - The mapping lives as long as the [`Buffers`] that made it (every
+//!   [`ThreadBuffers`] holds an `Arc` to it) and is never resized.
+//! - Every pointer computed here is `base + index * stride (+ offset)` with
+//!   `index < count` checked first, so it stays inside the mapping; `stride`
+//!   is a multiple of 64, so metadata is 64-byte aligned.
+//! - A buffer index has exactly one owner at a time: a free list, or the one
+//!   thread whose frame or queue holds it. Only the owner touches the buffer,
+//!   and within a thread `&mut ThreadBuffers` makes mutable access exclusive.
+//!   This is the same hand-off discipline as a `Vec<Box<T>>` moved between
+//!   threads, enforced by the engine (frames move indices, never copy them).
+//!
+//! Exhaustion is never a panic: [`ThreadBuffers::alloc`] returns how many it
+//! got and the caller counts the shortfall as a drop.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Bytes reserved before each buffer's data for prepending headers.
+pub const HEADROOM: usize = 128;
+/// Size of [`BufferMeta`] (two cache lines).
+pub const META_SIZE: usize = 128;
+/// Buffers moved between a thread cache and the shared pool at once.
+const REFILL_BATCH: usize = 256;
+/// A thread cache spills back to the shared pool above this many.
+const CACHE_HIGH: usize = 4 * REFILL_BATCH;
+/// Most threads (main + workers) the arena keeps per-thread figures for.
+pub const MAX_THREADS: usize = 64;
+
+/// A packet buffer's name: its index in the arena.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct BufferIndex(pub u32);
+
+/// Flags in [`BufferMeta::flags`].
+pub mod flags {
+    /// `next_buffer` names the next buffer of a chain.
+    pub const NEXT_PRESENT: u32 = 1 << 0;
+    /// The packet is being traced; `trace_index` is valid.
+    pub const TRACED: u32 = 1 << 1;
+    /// The l2/l3/l4 header offsets are set.
+    pub const L2_HDR_VALID: u32 = 1 << 2;
+    pub const L3_HDR_VALID: u32 = 1 << 3;
+    pub const L4_HDR_VALID: u32 = 1 << 4;
+    /// The driver says the L4 checksum is not yet computed (offload/veth).
+    pub const CSUM_NOT_READY: u32 = 1 << 5;
+}
+
+/// Index into [`BufferMeta::sw_if_index`]: the receive interface.
+pub const RX: usize = 0;
+/// Index into [`BufferMeta::sw_if_index`]: the transmit interface.
+pub const TX: usize = 1;
+
+/// Per-buffer metadata, two cache lines ahead of the headroom.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub struct BufferMeta {
+    /// Start of the packet, relative to the data area (negative: headroom).
+    pub current_data: i16,
+    /// Bytes of packet in this buffer, from `current_data`.
+    pub current_length: u16,
+    /// [`flags`].
+    pub flags: u32,
+    /// Next buffer of a chain when `NEXT_PRESENT`.
+    pub next_buffer: u32,
+    /// Bytes in the chain after this buffer.
+    pub total_length_not_including_first_buffer: u32,
+    /// Receive and transmit interfaces ([`RX`], [`TX`]).
+    pub sw_if_index: [u32; 2],
+    /// Header offsets relative to the data area.
+    pub l2_hdr_offset: i16,
+    pub l3_hdr_offset: i16,
+    pub l4_hdr_offset: i16,
+    /// Position in the current feature arc's enabled list.
+    pub feature_index: u16,
+    /// Packet trace slot when `TRACED`.
+    pub trace_index: u32,
+    /// Flow hash, set by whoever computes it.
+    pub flow_hash: u32,
+    /// Small typed per-feature area (adjacency index, l2 state, ...).
+    pub opaque: [u32; 8],
+    _pad: [u8; 56],
+}
+
+const _: () = assert!(std::mem::size_of::<BufferMeta>() == META_SIZE);
+
+impl BufferMeta {
+    /// Resets the metadata for a freshly received packet of `len` bytes at
+    /// the start of the data area.
+    #[inline(always)]
+    pub fn reset_rx(&mut self, len: u16, rx_sw_if_index: u32) {
+        self.current_data = 0;
+        self.current_length = len;
+        self.flags = 0;
+        self.next_buffer = 0;
+        self.total_length_not_including_first_buffer = 0;
+        self.sw_if_index = [rx_sw_if_index, u32::MAX];
+        self.feature_index = 0;
+    }
+}
+
+/// Arena-wide figures for `show buffers`.
+#[derive(Clone, Debug, Default)]
+pub struct BufferStats {
+    pub total: u32,
+    pub free: u32,
+    pub cached: Vec<u32>,
+    pub data_size: u32,
+    pub stride: u32,
+    pub hugepages: bool,
+    pub alloc_failures: u64,
+}
+
+struct Mapping {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; concurrent access is governed by the
+// ownership discipline in the module docs.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/len came from a successful mmap and nothing uses the
+        // mapping once the last Arc to the arena is dropped.
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+/// The buffer arena shared by all threads.
+pub struct Buffers {
+    map: Mapping,
+    count: u32,
+    stride: usize,
+    data_size: usize,
+    hugepages: bool,
+    pool: Mutex<Vec<u32>>,
+    cached: [AtomicU64; MAX_THREADS],
+    alloc_failures: AtomicU64,
+}
+
+/// How to back the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backing {
+    /// Ordinary pages.
+    #[default]
+    Pages,
+    /// 2 MiB hugepages when the host has them, ordinary pages otherwise.
+    HugepagesIfAvailable,
+}
+
+impl Buffers {
+    /// Maps `count` buffers of `data_size` data bytes each.
+    pub fn new(count: u32, data_size: u32, backing: Backing) -> std::io::Result<Arc<Buffers>> {
+        let data_size = (data_size as usize).clamp(128, 65536);
+        let stride = (META_SIZE + HEADROOM + data_size).next_multiple_of(64);
+        let count = count.max(REFILL_BATCH as u32);
+        let len = stride * count as usize;
+        let mut hugepages = false;
+        let mut base = libc::MAP_FAILED;
+        if backing == Backing::HugepagesIfAvailable {
+            let hlen = len.next_multiple_of(2 << 20);
+            // SAFETY: anonymous private mapping, no file or address given.
+            base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    hlen,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+                    -1,
+                    0,
+                )
+            };
+            if base != libc::MAP_FAILED {
+                hugepages = true;
+            }
+        }
+        let map_len = if hugepages { len.next_multiple_of(2 << 20) } else { len };
+        if base == libc::MAP_FAILED {
+            // SAFETY: anonymous private mapping, no file or address given.
+            base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    map_len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        // Free list in reverse so the lowest indices are handed out first.
+        let pool: Vec<u32> = (0..count).rev().collect();
+        Ok(Arc::new(Buffers {
+            map: Mapping { base: base as *mut u8, len: map_len },
+            count,
+            stride,
+            data_size,
+            hugepages,
+            pool: Mutex::new(pool),
+            cached: std::array::from_fn(|_| AtomicU64::new(0)),
+            alloc_failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// Number of buffers in the arena.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Data bytes per buffer.
+    pub fn data_size(&self) -> usize {
+        self.data_size
+    }
+
+    /// Whether the arena sits on hugepages.
+    pub fn on_hugepages(&self) -> bool {
+        self.hugepages
+    }
+
+    /// A per-thread handle with its own free cache.
+    pub fn thread(self: &Arc<Self>, thread_index: usize) -> ThreadBuffers {
+        ThreadBuffers {
+            arena: self.clone(),
+            cache: Vec::with_capacity(CACHE_HIGH + REFILL_BATCH + 256),
+            thread_index: thread_index.min(MAX_THREADS - 1),
+            alloc_failures: 0,
+        }
+    }
+
+    /// Figures for `show buffers`.
+    pub fn stats(&self, threads: usize) -> BufferStats {
+        let free = self.pool.lock().map(|p| p.len() as u32).unwrap_or(0);
+        BufferStats {
+            total: self.count,
+            free,
+            cached: (0..threads.min(MAX_THREADS))
+                .map(|t| self.cached[t].load(Ordering::Relaxed) as u32)
+                .collect(),
+            data_size: self.data_size as u32,
+            stride: self.stride as u32,
+            hugepages: self.hugepages,
+            alloc_failures: self.alloc_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    #[inline(always)]
+    fn meta_ptr(&self, bi: BufferIndex) -> *mut BufferMeta {
+        assert!(bi.0 < self.count, "buffer index {} out of range", bi.0);
+        // SAFETY: bi < count so the offset lies inside the mapping (module docs).
+        unsafe { self.map.base.add(bi.0 as usize * self.stride) as *mut BufferMeta }
+    }
+
+    #[inline(always)]
+    fn raw_ptr(&self, bi: BufferIndex) -> *mut u8 {
+        // Headroom starts right after the metadata.
+        // SAFETY: meta_ptr checked the index; META_SIZE < stride.
+        unsafe { (self.meta_ptr(bi) as *mut u8).add(META_SIZE) }
+    }
+}
+
+/// A thread's view of the arena: its free cache and accessors.
+pub struct ThreadBuffers {
+    arena: Arc<Buffers>,
+    cache: Vec<u32>,
+    thread_index: usize,
+    alloc_failures: u64,
+}
+
+impl ThreadBuffers {
+    /// The arena this handle draws from.
+    pub fn arena(&self) -> &Arc<Buffers> {
+        &self.arena
+    }
+
+    /// Allocation failures seen by this thread.
+    pub fn alloc_failures(&self) -> u64 {
+        self.alloc_failures
+    }
+
+    /// Data bytes per buffer.
+    #[inline(always)]
+    pub fn data_size(&self) -> usize {
+        self.arena.data_size
+    }
+
+    fn publish_cached(&self) {
+        self.arena.cached[self.thread_index].store(self.cache.len() as u64, Ordering::Relaxed);
+    }
+
+    fn refill(&mut self, want: usize) {
+        let want = want.max(REFILL_BATCH);
+        if let Ok(mut pool) = self.arena.pool.lock() {
+            let take = want.min(pool.len());
+            let start = pool.len() - take;
+            self.cache.extend_from_slice(&pool[start..]);
+            pool.truncate(start);
+        }
+        self.publish_cached();
+    }
+
+    /// Allocates up to `out.len()` buffers; returns how many it got. Metadata
+    /// is not initialised: the caller sets it (see [`BufferMeta::reset_rx`]).
+    #[inline]
+    pub fn alloc(&mut self, out: &mut [BufferIndex]) -> usize {
+        let n = out.len();
+        if self.cache.len() < n {
+            self.refill(n - self.cache.len());
+        }
+        let got = n.min(self.cache.len());
+        let start = self.cache.len() - got;
+        for (o, &b) in out[..got].iter_mut().zip(&self.cache[start..]) {
+            *o = BufferIndex(b);
+        }
+        self.cache.truncate(start);
+        if got < n {
+            let short = (n - got) as u64;
+            self.alloc_failures += short;
+            self.arena.alloc_failures.fetch_add(short, Ordering::Relaxed);
+        }
+        got
+    }
+
+    /// Allocates one buffer.
+    pub fn alloc_one(&mut self) -> Option<BufferIndex> {
+        let mut b = [BufferIndex(0)];
+        (self.alloc(&mut b) == 1).then_some(b[0])
+    }
+
+    /// Frees buffers (and the rest of their chains).
+    #[inline]
+    pub fn free(&mut self, bis: &[BufferIndex]) {
+        for &bi in bis {
+            let m = self.meta(bi);
+            let (mut fl, mut nb) = (m.flags, m.next_buffer);
+            self.cache.push(bi.0);
+            // Bounded walk: a corrupted chain cannot loop forever.
+            let mut hops = 0;
+            while fl & flags::NEXT_PRESENT != 0 && nb < self.arena.count && hops < 256 {
+                let m = self.meta(BufferIndex(nb));
+                let next = (m.flags, m.next_buffer);
+                self.cache.push(nb);
+                (fl, nb) = next;
+                hops += 1;
+            }
+            if self.cache.len() > CACHE_HIGH + REFILL_BATCH {
+                self.spill();
+            }
+        }
+        if self.cache.len() > CACHE_HIGH {
+            self.spill();
+        }
+    }
+
+    /// Frees one buffer chain.
+    pub fn free_one(&mut self, bi: BufferIndex) {
+        self.free(std::slice::from_ref(&bi));
+    }
+
+    fn spill(&mut self) {
+        let keep = CACHE_HIGH / 2;
+        if self.cache.len() <= keep {
+            return;
+        }
+        if let Ok(mut pool) = self.arena.pool.lock() {
+            pool.extend_from_slice(&self.cache[keep..]);
+            self.cache.truncate(keep);
+        }
+        self.publish_cached();
+    }
+
+    /// Returns the whole cache to the shared pool (thread exit).
+    pub fn flush(&mut self) {
+        if let Ok(mut pool) = self.arena.pool.lock() {
+            pool.extend_from_slice(&self.cache);
+            self.cache.clear();
+        }
+        self.publish_cached();
+    }
+
+    /// Buffers in this thread's cache.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// A buffer's metadata.
+    #[inline(always)]
+    pub fn meta(&self, bi: BufferIndex) -> &BufferMeta {
+        // SAFETY: index checked in meta_ptr; this thread owns `bi` (module docs).
+        unsafe { &*self.arena.meta_ptr(bi) }
+    }
+
+    /// A buffer's metadata, mutable.
+    #[inline(always)]
+    pub fn meta_mut(&mut self, bi: BufferIndex) -> &mut BufferMeta {
+        // SAFETY: index checked; this thread owns `bi`, and `&mut self`
+        // rules out a second live reference from this thread.
+        unsafe { &mut *self.arena.meta_ptr(bi) }
+    }
+
+    /// Issues a prefetch for a buffer's metadata and first data bytes.
+    #[inline(always)]
+    pub fn prefetch(&self, bi: BufferIndex) {
+        if bi.0 < self.arena.count {
+            let p = self.arena.raw_ptr(bi);
+            crate::arch::prefetch(p.wrapping_sub(META_SIZE));
+            crate::arch::prefetch(p.wrapping_add(HEADROOM));
+        }
+    }
+
+    /// The whole buffer after the metadata: headroom followed by the data
+    /// area. Offset `HEADROOM + current_data` is the packet's first byte.
+    #[inline(always)]
+    pub fn raw(&self, bi: BufferIndex) -> &[u8] {
+        let len = self.arena.stride - META_SIZE;
+        // SAFETY: index checked; [raw_ptr, raw_ptr+len) lies in this buffer.
+        unsafe { std::slice::from_raw_parts(self.arena.raw_ptr(bi), len) }
+    }
+
+    /// Metadata and the raw area (headroom + data) of one buffer, mutably.
+    #[inline(always)]
+    pub fn split_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8]) {
+        let len = self.arena.stride - META_SIZE;
+        let raw = self.arena.raw_ptr(bi);
+        // SAFETY: index checked; metadata and raw area do not overlap; this
+        // thread owns `bi` and `&mut self` makes the borrows exclusive.
+        unsafe {
+            (
+                &mut *(raw.sub(META_SIZE) as *mut BufferMeta),
+                std::slice::from_raw_parts_mut(raw, len),
+            )
+        }
+    }
+
+    /// The packet bytes in this buffer (`current_data`, `current_length`).
+    /// An inconsistent offset/length yields an empty or clipped slice.
+    #[inline(always)]
+    pub fn data(&self, bi: BufferIndex) -> &[u8] {
+        let m = self.meta(bi);
+        let (s, e) = self.window(m);
+        &self.raw(bi)[s..e]
+    }
+
+    /// The packet bytes in this buffer, mutable.
+    #[inline(always)]
+    pub fn data_mut(&mut self, bi: BufferIndex) -> &mut [u8] {
+        let (m, raw) = self.split_mut(bi);
+        let s = (HEADROOM as isize + m.current_data as isize).clamp(0, raw.len() as isize) as usize;
+        let e = (s + m.current_length as usize).min(raw.len());
+        &mut raw[s..e]
+    }
+
+    #[inline(always)]
+    fn window(&self, m: &BufferMeta) -> (usize, usize) {
+        let cap = self.arena.stride - META_SIZE;
+        let s = (HEADROOM as isize + m.current_data as isize).clamp(0, cap as isize) as usize;
+        (s, (s + m.current_length as usize).min(cap))
+    }
+
+    /// Writes `bytes` as a fresh packet received on `sw_if_index`.
+    pub fn fill(&mut self, bi: BufferIndex, bytes: &[u8], sw_if_index: u32) -> usize {
+        let ds = self.arena.data_size;
+        let n = bytes.len().min(ds).min(u16::MAX as usize);
+        let (m, raw) = self.split_mut(bi);
+        m.reset_rx(n as u16, sw_if_index);
+        raw[HEADROOM..HEADROOM + n].copy_from_slice(&bytes[..n]);
+        n
+    }
+
+    /// Moves the packet start by `delta` bytes (positive: strip headers,
+    /// negative: expose headroom to prepend). Returns false, changing
+    /// nothing, when the result would leave the buffer.
+    #[inline(always)]
+    pub fn advance(&mut self, bi: BufferIndex, delta: i16) -> bool {
+        let m = self.meta_mut(bi);
+        let nd = m.current_data as i32 + delta as i32;
+        let nl = m.current_length as i32 - delta as i32;
+        if nd < -(HEADROOM as i32) || nl < 0 || nl > u16::MAX as i32 {
+            return false;
+        }
+        m.current_data = nd as i16;
+        m.current_length = nl as u16;
+        true
+    }
+
+    /// Length of the whole packet chain starting at `bi`.
+    pub fn chain_len(&self, bi: BufferIndex) -> usize {
+        let m = self.meta(bi);
+        m.current_length as usize + m.total_length_not_including_first_buffer as usize
+    }
+
+    /// Copies the whole chain's bytes into a vector (slow path: trace, punt).
+    pub fn chain_bytes(&self, bi: BufferIndex) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.chain_len(bi));
+        let mut cur = bi;
+        for _ in 0..64 {
+            out.extend_from_slice(self.data(cur));
+            let m = self.meta(cur);
+            if m.flags & flags::NEXT_PRESENT == 0 || m.next_buffer >= self.arena.count {
+                break;
+            }
+            cur = BufferIndex(m.next_buffer);
+        }
+        out
+    }
+}
+
+impl Drop for ThreadBuffers {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arena(n: u32) -> Arc<Buffers> {
+        Buffers::new(n, 2048, Backing::Pages).unwrap()
+    }
+
+    #[test]
+    fn alloc_until_exhausted_then_counts_failures() {
+        let a = arena(512);
+        let mut t = a.thread(0);
+        let mut v = vec![BufferIndex(0); 600];
+        let got = t.alloc(&mut v);
+        assert_eq!(got, 512);
+        assert_eq!(t.alloc_failures(), 88);
+        assert_eq!(a.stats(1).alloc_failures, 88);
+        let mut sorted: Vec<u32> = v[..got].iter().map(|b| b.0).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 512, "no index handed out twice");
+        t.free(&v[..got]);
+        t.flush();
+        assert_eq!(a.stats(1).free, 512);
+    }
+
+    #[test]
+    fn chains_are_freed_whole() {
+        let a = arena(256);
+        let mut t = a.thread(0);
+        let b0 = t.alloc_one().unwrap();
+        let b1 = t.alloc_one().unwrap();
+        t.fill(b0, &[1; 100], 1);
+        t.fill(b1, &[2; 50], 1);
+        let m = t.meta_mut(b0);
+        m.flags |= flags::NEXT_PRESENT;
+        m.next_buffer = b1.0;
+        m.total_length_not_including_first_buffer = 50;
+        assert_eq!(t.chain_len(b0), 150);
+        assert_eq!(t.chain_bytes(b0).len(), 150);
+        let before = t.cached();
+        t.free_one(b0);
+        assert_eq!(t.cached(), before + 2);
+    }
+
+    #[test]
+    fn advance_stays_inside_the_buffer() {
+        let a = arena(256);
+        let mut t = a.thread(0);
+        let b = t.alloc_one().unwrap();
+        t.fill(b, &[7; 60], 3);
+        assert!(t.advance(b, 14));
+        assert_eq!(t.data(b).len(), 46);
+        assert!(t.advance(b, -14 - HEADROOM as i16));
+        assert!(!t.advance(b, -1), "cannot go before the headroom");
+        assert!(!t.advance(b, 1000), "cannot pass the end of the packet");
+        assert_eq!(t.meta(b).sw_if_index[RX], 3);
+    }
+
+    #[test]
+    fn data_window_is_clipped_for_bad_metadata() {
+        let a = arena(256);
+        let mut t = a.thread(0);
+        let b = t.alloc_one().unwrap();
+        t.meta_mut(b).current_data = 4000;
+        t.meta_mut(b).current_length = 60000;
+        assert!(t.data(b).len() <= 2048 + HEADROOM);
+        t.meta_mut(b).current_data = -30000;
+        let _ = t.data_mut(b);
+    }
+
+    #[test]
+    fn threads_share_the_pool() {
+        let a = arena(1024);
+        let mut t0 = a.thread(0);
+        let mut v = vec![BufferIndex(0); 1024];
+        assert_eq!(t0.alloc(&mut v), 1024);
+        let h = std::thread::spawn({
+            let a = a.clone();
+            move || {
+                let mut t1 = a.thread(1);
+                t1.alloc_one().is_none()
+            }
+        });
+        assert!(h.join().unwrap());
+        t0.free(&v);
+        t0.flush();
+        let mut t1 = a.thread(1);
+        assert!(t1.alloc_one().is_some());
+    }
+}
