@@ -79,7 +79,7 @@ impl Node for InterfaceOutput {
     fn name(&self) -> &'static str {
         Self::NAME
     }
-    fn next_nodes(&self) -> &'static [&'static str] {
+    fn next_nodes(&self) -> &[&'static str] {
         &[ErrorDrop::NAME]
     }
     fn counters(&self) -> &'static [CounterDesc] {
@@ -158,7 +158,7 @@ impl Node for ErrorDrop {
     fn name(&self) -> &'static str {
         Self::NAME
     }
-    fn next_nodes(&self) -> &'static [&'static str] {
+    fn next_nodes(&self) -> &[&'static str] {
         &[]
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
@@ -265,7 +265,7 @@ impl Node for DeviceInput {
     fn kind(&self) -> crate::node::NodeKind {
         crate::node::NodeKind::Input
     }
-    fn next_nodes(&self) -> &'static [&'static str] {
+    fn next_nodes(&self) -> &[&'static str] {
         self.nexts
     }
     fn poll(&mut self, vm: &mut Vm, frame: &mut Frame) -> usize {

@@ -20,6 +20,7 @@ pub mod node;
 pub mod publish;
 pub mod stats;
 pub mod thread;
+pub mod testing;
 pub mod trace;
 
 pub use buffer::{BufferIndex, BufferMeta, Buffers, ThreadBuffers};

@@ -103,7 +103,7 @@ pub trait Node: Send + 'static {
         NodeKind::Internal
     }
     /// Names of the static next nodes, indexed by the node's `Next` enum.
-    fn next_nodes(&self) -> &'static [&'static str];
+    fn next_nodes(&self) -> &[&'static str];
     /// The node's error/event counters, indexed by its `Counter` enum.
     fn counters(&self) -> &'static [CounterDesc] {
         &[]

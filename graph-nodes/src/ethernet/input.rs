@@ -1,0 +1,268 @@
+//! `ethernet-input`: checks the frame, sends cross-connected interfaces'
+//! frames to `l2-output`, and dispatches the rest by ethertype to the node
+//! registered for it (ip4-input, ip6-input, arp-input...). Frames shorter
+//! than a header, with an ethertype nobody registered, or (on an L3
+//! interface) addressed to another unicast MAC are counted drops.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use rvpp_dataplane::buffer::{RX, TX};
+use rvpp_dataplane::device::ErrorDrop;
+use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
+
+use super::{ethertype_name, format_mac, EtherTypes, HEADER_LEN};
+use crate::l2::{L2Output, L2Table, NONE};
+
+#[repr(u16)]
+#[derive(Clone, Copy)]
+enum Next {
+    Drop = 0,
+    L2Output = 1,
+    /// First arc of the ethertype table.
+    Types = 2,
+}
+
+#[repr(usize)]
+#[derive(Clone, Copy)]
+enum Counter {
+    TooShort,
+    UnknownType,
+    MacMismatch,
+}
+
+static COUNTERS: [CounterDesc; 3] = [
+    CounterDesc::error("frame too short"),
+    CounterDesc::error("unknown ethernet type"),
+    CounterDesc::error("l3 mac mismatch"),
+];
+
+/// The `ethernet-input` node.
+pub struct EthernetInput {
+    nexts: Vec<&'static str>,
+    /// (ethertype, next arc), most common first.
+    types: Vec<(u16, u16)>,
+    l2: L2Table,
+}
+
+impl EthernetInput {
+    pub const NAME: &'static str = "ethernet-input";
+
+    /// A node dispatching `types` (ethertype, node name).
+    pub fn new(types: &EtherTypes, l2: L2Table) -> Self {
+        let mut nexts = vec![ErrorDrop::NAME, L2Output::NAME];
+        let mut t = Vec::new();
+        for (k, (et, node)) in types.0.iter().enumerate() {
+            nexts.push(node);
+            t.push((*et, Next::Types as u16 + k as u16));
+        }
+        EthernetInput { nexts, types: t, l2 }
+    }
+
+    #[inline(always)]
+    fn type_next(&self, et: u16) -> Option<u16> {
+        self.types.iter().find(|t| t.0 == et).map(|t| t.1)
+    }
+}
+
+impl Node for EthernetInput {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn next_nodes(&self) -> &[&'static str] {
+        &self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        &COUNTERS
+    }
+
+    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
+        let l2 = self.l2.load();
+        let ifs = vm.ifs.clone();
+        let n = frame.len();
+        let (mut short, mut unknown, mut mismatch) = (0u64, 0u64, 0u64);
+        for k in 0..n {
+            if k + 4 < n {
+                vm.bufs.prefetch(frame.pkts[k + 4]);
+            }
+            let bi = frame.pkts[k];
+            let rx = vm.bufs.meta(bi).sw_if_index[RX];
+            let d = vm.bufs.data(bi);
+            if d.len() < HEADER_LEN {
+                short += 1;
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            }
+            let xc = l2.xconnect_of(rx);
+            if xc != NONE {
+                vm.bufs.meta_mut(bi).sw_if_index[TX] = xc;
+                frame.nexts[k] = Next::L2Output as u16;
+                continue;
+            }
+            let et = u16::from_be_bytes([d[12], d[13]]);
+            let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
+            if unicast_other {
+                mismatch += 1;
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            }
+            match self.type_next(et) {
+                Some(next) => {
+                    let m = vm.bufs.meta_mut(bi);
+                    m.l2_hdr_offset = m.current_data;
+                    m.current_data += HEADER_LEN as i16;
+                    m.current_length -= HEADER_LEN as u16;
+                    m.l3_hdr_offset = m.current_data;
+                    frame.nexts[k] = next;
+                }
+                None => {
+                    unknown += 1;
+                    frame.nexts[k] = Next::Drop as u16;
+                }
+            }
+        }
+        vm.count(Counter::TooShort as usize, short);
+        vm.count(Counter::UnknownType as usize, unknown);
+        vm.count(Counter::MacMismatch as usize, mismatch);
+        if vm.tracing() {
+            for &bi in frame.pkts.iter() {
+                vm.trace(bi, |b| trace_line(b, bi));
+            }
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// `IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06`, read from the frame's
+/// Ethernet header wherever the packet now starts.
+fn trace_line(b: &rvpp_dataplane::ThreadBuffers, bi: BufferIndex) -> String {
+    let m = b.meta(bi);
+    let raw = b.raw(bi);
+    let start = (rvpp_dataplane::buffer::HEADROOM as isize
+        + if m.current_data as i32 >= HEADER_LEN as i32 && m.l3_hdr_offset == m.current_data {
+            m.l2_hdr_offset as isize
+        } else {
+            m.current_data as isize
+        })
+    .max(0) as usize;
+    match raw.get(start..start + HEADER_LEN) {
+        Some(h) if m.current_length as usize + (m.current_data - m.l2_hdr_offset).max(0) as usize >= HEADER_LEN => {
+            format!(
+                "{}: {} -> {}",
+                ethertype_name(u16::from_be_bytes([h[12], h[13]])),
+                format_mac(&h[6..12]),
+                format_mac(&h[0..6])
+            )
+        }
+        _ => format!("frame too short ({} bytes)", m.current_length),
+    }
+}
+
+pub fn register(r: &mut Registrar) {
+    let l2 = r.ext.get_or_default::<L2Table>().clone();
+    r.node(NodeReg {
+        name: EthernetInput::NAME,
+        factory: Arc::new(move |init| {
+            let types = init.ext.get::<EtherTypes>().cloned().unwrap_or_default();
+            Box::new(EthernetInput::new(&types, l2.clone()))
+        }),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::l2::L2Config;
+    use rvpp_dataplane::testing::Harness;
+
+    fn frame(dst: [u8; 6], et: u16, len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; len];
+        f[..6].copy_from_slice(&dst);
+        f[6..12].copy_from_slice(&[0, 1, 2, 3, 4, 5]);
+        f[12..14].copy_from_slice(&et.to_be_bytes());
+        f
+    }
+
+    fn harness(xc: Option<(u32, u32)>) -> Harness {
+        let types = EtherTypes(vec![(0x0800, "ip4-input"), (0x86dd, "ip6-input")]);
+        let l2 = L2Table::default();
+        if let Some((a, b)) = xc {
+            let mut c = L2Config { xconnect: vec![NONE; 4] };
+            c.xconnect[a as usize] = b;
+            l2.store(c);
+        }
+        Harness::new(Box::new(EthernetInput::new(&types, l2)), 4)
+    }
+
+    #[test]
+    fn dispatches_by_ethertype_and_strips_header() {
+        let mut h = harness(None);
+        let mac1 = [2, 0, 0, 0, 0, 1];
+        let mut p = [
+            h.packet(&frame(mac1, 0x0800, 60), 1),
+            h.packet(&frame(mac1, 0x86dd, 60), 1),
+            h.packet(&frame([0xff; 6], 0x0800, 60), 1),
+        ];
+        let n = h.run(&mut p);
+        let names: Vec<&str> = n.iter().map(|&x| h.next_name(x)).collect();
+        assert_eq!(names, ["ip4-input", "ip6-input", "ip4-input"]);
+        assert_eq!(h.bytes(p[0]).len(), 46);
+        let m = h.vm.bufs.meta(p[0]);
+        assert_eq!((m.l2_hdr_offset, m.l3_hdr_offset), (0, 14));
+    }
+
+    #[test]
+    fn bad_frames_are_counted_drops() {
+        let mut h = harness(None);
+        let mac1 = [2, 0, 0, 0, 0, 1];
+        let mut p = [
+            h.packet(&[1, 2, 3], 1),
+            h.packet(&frame(mac1, 0x1234, 60), 1),
+            h.packet(&frame([2, 9, 9, 9, 9, 9], 0x0800, 60), 1),
+            h.packet(&[], 1),
+            h.packet(&frame(mac1, 0x0800, 14), 1),
+        ];
+        let n = h.run(&mut p);
+        let names: Vec<&str> = n.iter().map(|&x| h.next_name(x)).collect();
+        assert_eq!(names, ["error-drop", "error-drop", "error-drop", "error-drop", "ip4-input"]);
+        assert_eq!(h.counter("frame too short"), 2);
+        assert_eq!(h.counter("unknown ethernet type"), 1);
+        assert_eq!(h.counter("l3 mac mismatch"), 1);
+    }
+
+    #[test]
+    fn cross_connected_frames_go_to_l2_output_unchanged() {
+        let mut h = harness(Some((1, 2)));
+        let f = frame([9; 6], 0x1234, 64);
+        let mut p = [h.packet(&f, 1), h.packet(&f, 3)];
+        let n = h.run(&mut p);
+        assert_eq!(h.next_name(n[0]), "l2-output");
+        assert_eq!(h.vm.bufs.meta(p[0]).sw_if_index[TX], 2);
+        assert_eq!(h.bytes(p[0]), f);
+        assert_eq!(h.next_name(n[1]), "error-drop", "rx 3 is not cross-connected");
+    }
+
+    #[test]
+    fn survives_random_bytes() {
+        let mut h = harness(Some((2, 1)));
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..200 {
+            let mut pk = Vec::new();
+            for k in 0..32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = (x % 100) as usize;
+                let bytes: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8).collect();
+                pk.push(h.packet(&bytes, (k % 4) as u32));
+            }
+            let _ = h.run(&mut pk);
+            h.vm.bufs.free(&pk);
+        }
+    }
+}
