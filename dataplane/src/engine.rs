@@ -212,7 +212,9 @@ impl EngineBuilder {
             quit: false,
             next_rx_thread: 0,
         };
-        e.local.vm.ifs = e.ifs_pub.load();
+        // sw_if_index 0 is `local0`, as in VPP: no device, always down.
+        let local0 = e.interfaces.add_hw("local0".into(), [0; 6], 0, None);
+        e.interface_added(local0);
         Ok(e)
     }
 }

@@ -310,7 +310,11 @@ impl<'a> StreamParams<'a> {
             "name" => self.name = Some(word(cur, "name", "a stream name")?.text.to_string()),
             "node" => self.node = Some(word(cur, "node", "a node name")?.text.to_string()),
             "interface" => {
-                self.interface = Some(word(cur, "interface", "an interface name")?.text.to_string())
+                self.interface = Some(
+                    word(cur, "interface", "an interface name")?
+                        .text
+                        .to_string(),
+                )
             }
             "tx-interface" => {
                 let w = word(cur, "tx-interface", "an interface name")?;
@@ -836,7 +840,11 @@ fn parse_field(cur: &mut Cursor<'_>, keyword: &str, kind: Kind) -> Result<Field,
                 cur.next();
                 (text, Some((n.text, word(cur, keyword, &expected)?)))
             }
-            Some(n) if n.text.len() > 1 && (n.text.starts_with('-') || n.text.starts_with('+')) => {
+            Some(n)
+                if n.text != "->"
+                    && n.text.len() > 1
+                    && (n.text.starts_with('-') || n.text.starts_with('+')) =>
+            {
                 cur.next();
                 let hi = Tok {
                     text: &n.text[1..],
@@ -1004,7 +1012,8 @@ const TCP_FLAGS: &[(&str, u8)] = &[
 ];
 
 const PAYLOAD_WORDS: &[&str] = &["incrementing", "hex", "fixed", "random"];
-const PAYLOAD_EXPECTED: &str = "payload: incrementing <n>, hex 0x<bytes>, fixed <n> [<byte>], random <n>";
+const PAYLOAD_EXPECTED: &str =
+    "payload: incrementing <n>, hex 0x<bytes>, fixed <n> [<byte>], random <n>";
 
 // ---------------------------------------------------------------------------
 // Data: headers and payload
@@ -1042,6 +1051,11 @@ fn write_bits(buf: &mut [u8], at: At, v: u128) {
     let Some(dst) = buf.get_mut(at.off..at.off + at.nbytes) else {
         return;
     };
+    if at.shift == 0 && at.bits as usize == 8 * at.nbytes {
+        // Whole bytes: the common case of addresses and ports.
+        dst.copy_from_slice(&v.to_be_bytes()[16 - at.nbytes..]);
+        return;
+    }
     let mut acc = 0u128;
     for &x in dst.iter() {
         acc = (acc << 8) | u128::from(x);
@@ -1307,12 +1321,7 @@ fn random_byte(i: usize) -> u8 {
     (word >> ((i % 8) * 8)) as u8
 }
 
-fn parse_data(
-    toks: &[Tok<'_>],
-    line: u32,
-    node: &str,
-    b: &mut Builder,
-) -> Result<(), PgSpecError> {
+fn parse_data(toks: &[Tok<'_>], line: u32, node: &str, b: &mut Builder) -> Result<(), PgSpecError> {
     let mut cur = Cursor::new(toks);
     cur.last_line = line;
     let mut expect = first_header(&cur, node)?;
@@ -1810,7 +1819,10 @@ fn parse_payload(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<(), PgSpecErro
         }
         "fixed" => {
             let n = count(cur)?;
-            let byte = cur.peek_text().and_then(parse_num).and_then(|v| u8::try_from(v).ok());
+            let byte = cur
+                .peek_text()
+                .and_then(parse_num)
+                .and_then(|v| u8::try_from(v).ok());
             if byte.is_some() {
                 cur.next();
             }
@@ -1894,7 +1906,11 @@ impl Template {
         }
         for fixup in self.fixups.iter().rev() {
             match *fixup {
-                Fixup::Ip4 { off, len: set_len, csum } => {
+                Fixup::Ip4 {
+                    off,
+                    len: set_len,
+                    csum,
+                } => {
                     if set_len {
                         put16(h, off + 2, len.saturating_sub(off));
                     }
@@ -1964,15 +1980,19 @@ fn put16(h: &mut [u8], at: usize, v: usize) {
 }
 
 /// One's complement sum of big-endian 16-bit words (an odd last byte is
-/// the high half of a word), not yet folded.
+/// the high half of a word), not yet folded. Adds 32-bit words: 2^16 is 1
+/// modulo 0xffff, so the folded result is the same.
 fn sum_bytes(b: &[u8]) -> u64 {
-    let mut chunks = b.chunks_exact(2);
-    let mut sum: u64 = chunks
-        .by_ref()
-        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
+    let mut chunks = b.chunks_exact(4);
+    let mut sum = 0u64;
+    for c in &mut chunks {
+        sum += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    match *chunks.remainder() {
+        [a] => sum += u64::from(a) << 8,
+        [a, b] => sum += u64::from(u16::from_be_bytes([a, b])),
+        [a, b, c] => sum += u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
+        _ => {}
     }
     sum
 }
