@@ -122,7 +122,7 @@ impl Graph {
             inputs,
             spare: Vec::with_capacity(PENDING_MAX),
             nexts: vec![0; FRAME_SIZE],
-            scratch: vec![BufferIndex(0); FRAME_SIZE],
+            scratch: Vec::with_capacity(PENDING_MAX),
         };
         g.compute_order();
         Ok(g)
@@ -242,6 +242,30 @@ impl Graph {
         Idle::Sleep { deadline }
     }
 
+    /// Whether every next is the same (branch-free so it vectorizes).
+    #[inline(always)]
+    fn uniform(nexts: &[u16]) -> bool {
+        let Some(&first) = nexts.first() else { return false };
+        nexts.iter().fold(0u16, |acc, &x| acc | (x ^ first)) == 0
+    }
+
+    /// Hands a whole frame to one next node without copying when that node
+    /// has nothing pending: the two queues swap storage. Returns false when
+    /// the caller must scatter instead.
+    #[inline(always)]
+    fn hand_off(nodes: &mut [NodeRt], from: usize, pkts: &mut Vec<BufferIndex>, nexts: &[u16]) -> bool {
+        if !Self::uniform(nexts) || nexts[0] == crate::device::NEXT_CONSUMED {
+            return false;
+        }
+        match nodes[from].nexts.get(nexts[0] as usize) {
+            Some(&t) if t as usize != from && nodes[t as usize].pending.is_empty() => {
+                std::mem::swap(&mut nodes[t as usize].pending, pkts);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Moves runs of equal nexts into the next nodes' queues.
     #[inline]
     fn scatter(nodes: &mut [NodeRt], from: usize, pkts: &[BufferIndex], nexts: &[u16], vm: &mut Vm) {
@@ -301,8 +325,10 @@ impl Graph {
         vm.now = t0;
         vm.current = NodeIndex(i as u32);
         vm.counter_base = self.nodes[i].counter_base;
+        self.scratch.resize(FRAME_SIZE, BufferIndex(0));
         let mut frame = Frame { pkts: &mut self.scratch[..], nexts: &mut self.nexts[..] };
         let n = self.nodes[i].node.poll(vm, &mut frame).min(FRAME_SIZE);
+        self.scratch.truncate(n);
         if n > 0 && vm.trace.active() {
             let budget = vm.trace.budget(NodeIndex(i as u32)) as usize;
             let marked = budget.min(n);
@@ -319,7 +345,7 @@ impl Graph {
                 vm.trace.take_budget(NodeIndex(i as u32), marked as u32);
             }
         }
-        if n > 0 {
+        if n > 0 && !Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n]) {
             Self::scatter(&mut self.nodes, i, &self.scratch[..n], &self.nexts[..n], vm);
         }
         let st = &mut self.nodes[i].stats;
@@ -341,6 +367,25 @@ impl Graph {
                 }
                 any = true;
                 let mut work = std::mem::replace(&mut self.nodes[i].pending, std::mem::take(&mut self.spare));
+                if work.len() <= FRAME_SIZE {
+                    let t0 = crate::arch::rdtsc();
+                    vm.now = t0;
+                    vm.current = NodeIndex(i as u32);
+                    vm.counter_base = self.nodes[i].counter_base;
+                    let len = work.len();
+                    let mut frame = Frame { pkts: &mut work[..], nexts: &mut self.nexts[..len] };
+                    self.nodes[i].node.process(vm, &mut frame);
+                    if !Self::hand_off(&mut self.nodes, i, &mut work, &self.nexts[..len]) {
+                        Self::scatter(&mut self.nodes, i, &work, &self.nexts[..len], vm);
+                    }
+                    let st = &mut self.nodes[i].stats;
+                    st.calls += 1;
+                    st.vectors += len as u64;
+                    st.clocks += crate::arch::rdtsc().wrapping_sub(t0);
+                    work.clear();
+                    self.spare = work;
+                    continue;
+                }
                 for chunk in work.chunks_mut(FRAME_SIZE) {
                     let t0 = crate::arch::rdtsc();
                     vm.now = t0;

@@ -121,6 +121,8 @@ pub struct StreamSpec {
     pub warnings: Vec<String>,
     /// `size min+max`: random sizes rather than cycling ones.
     size_random: bool,
+    /// `max_size - min_size + 1`, for `packet_len`.
+    size_modulus: FastMod,
     template: Template,
 }
 
@@ -165,6 +167,7 @@ impl StreamSpec {
             maxframe: p.maxframe,
             warnings,
             size_random: p.size_random,
+            size_modulus: FastMod::new(u64::from(max_size.saturating_sub(min_size)) + 1),
             template,
         };
         if spec.template.edits.is_empty() && min_size == max_size {
@@ -203,8 +206,14 @@ impl StreamSpec {
         } else {
             seq
         };
+        let m = self.size_modulus;
+        let r = if m.d == span + 1 {
+            m.rem(k)
+        } else {
+            k % (span + 1)
+        };
         // Below 2^16, so the cast is lossless.
-        (min + k % (span + 1)) as usize
+        (min + r) as usize
     }
 
     /// The packet data in the syntax it was given, normalised, e.g.
@@ -1052,8 +1061,17 @@ fn write_bits(buf: &mut [u8], at: At, v: u128) {
         return;
     };
     if at.shift == 0 && at.bits as usize == 8 * at.nbytes {
-        // Whole bytes: the common case of addresses and ports.
-        dst.copy_from_slice(&v.to_be_bytes()[16 - at.nbytes..]);
+        // Whole bytes, the common case (addresses, ports): fixed-size copies.
+        match dst {
+            [b] => *b = v as u8,
+            [_, _] => dst.copy_from_slice(&(v as u16).to_be_bytes()),
+            [_, _, _, _] => dst.copy_from_slice(&(v as u32).to_be_bytes()),
+            [_, _, _, _, _, _] => dst.copy_from_slice(&(v as u64).to_be_bytes()[2..]),
+            _ => {
+                let all = v.to_be_bytes();
+                dst.copy_from_slice(&all[16 - dst.len().min(16)..]);
+            }
+        }
         return;
     }
     let mut acc = 0u128;
@@ -1078,20 +1096,34 @@ struct Edit {
     at: At,
     field: Field,
     salt: u64,
+    /// Range size when it fits 64 bits.
+    modulus: Option<FastMod>,
 }
 
 impl Edit {
+    fn new(at: At, field: Field, salt: u64) -> Self {
+        let modulus = u64::try_from(field.hi - field.lo)
+            .ok()
+            .map(|span| FastMod::new(span.wrapping_add(1)));
+        Edit {
+            at,
+            field,
+            salt,
+            modulus,
+        }
+    }
+
     fn value(&self, seq: u64) -> u128 {
         let Field { lo, hi, vary } = self.field;
-        let span = hi - lo;
-        if let Ok(span) = u64::try_from(span) {
+        if let Some(m) = self.modulus {
             let k = match vary {
                 Vary::Fixed => 0,
                 Vary::Increment => seq,
                 Vary::Random => mix64(seq ^ self.salt),
             };
-            return lo + u128::from(k.checked_rem(span.wrapping_add(1)).unwrap_or(k));
+            return lo + u128::from(m.rem(k));
         }
+        // Ranges wider than 2^64 (IPv6 addresses): rare, so divide.
         let k = match vary {
             Vary::Fixed => 0,
             Vary::Increment => u128::from(seq),
@@ -1099,9 +1131,44 @@ impl Edit {
                 (u128::from(mix64(seq ^ self.salt)) << 64) | u128::from(mix64(!seq ^ self.salt))
             }
         };
-        match span.checked_add(1) {
+        match (hi - lo).checked_add(1) {
             Some(n) => lo + k % n,
             None => lo.wrapping_add(k),
+        }
+    }
+}
+
+/// `n % d` by two multiplications (Lemire, Kaser and Kurz, "Faster
+/// remainder by direct computation"), as a 64-bit division costs tens of
+/// cycles per packet. `d == 0` stands for 2^64: `n` itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FastMod {
+    d: u64,
+    /// ceil(2^128 / d), for d >= 2.
+    c: u128,
+}
+
+impl FastMod {
+    fn new(d: u64) -> Self {
+        let c = if d >= 2 {
+            u128::MAX / u128::from(d) + 1
+        } else {
+            0
+        };
+        FastMod { d, c }
+    }
+
+    fn rem(self, n: u64) -> u64 {
+        match self.d {
+            0 => n,
+            1 => 0,
+            d => {
+                let low = self.c.wrapping_mul(u128::from(n));
+                let d = u128::from(d);
+                // The high 64 bits of the 192-bit product low * d.
+                let carry = (u128::from(low as u64) * d) >> 64;
+                (((low >> 64) * d + carry) >> 64) as u64
+            }
         }
     }
 }
@@ -1224,7 +1291,7 @@ impl Builder {
         self.edits.retain(|e| e.at != at);
         if field.vary != Vary::Fixed {
             let salt = mix64(self.edits.len() as u64 + 1);
-            self.edits.push(Edit { at, field, salt });
+            self.edits.push(Edit::new(at, field, salt));
         }
     }
 
@@ -1997,11 +2064,11 @@ fn sum_bytes(b: &[u8]) -> u64 {
     sum
 }
 
-fn fold(mut sum: u64) -> u16 {
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
+fn fold(sum: u64) -> u16 {
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    ((sum & 0xffff) + (sum >> 16)) as u16
 }
 
 /// A 64-bit mixer (splitmix64's finaliser): deterministic "random" values.

@@ -84,17 +84,13 @@ impl Node for EthernetInput {
         let n = frame.len();
         let (mut short, mut unknown, mut mismatch) = (0u64, 0u64, 0u64);
         for k in 0..n {
-            if k + 4 < n {
-                vm.bufs.prefetch(frame.pkts[k + 4]);
-            }
             let bi = frame.pkts[k];
             let rx = vm.bufs.meta(bi).sw_if_index[RX];
-            let d = vm.bufs.data(bi);
-            if d.len() < HEADER_LEN {
+            let Some(d) = vm.bufs.header::<HEADER_LEN>(bi) else {
                 short += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
-            }
+            };
             let xc = l2.xconnect_of(rx);
             if xc != NONE {
                 vm.bufs.meta_mut(bi).sw_if_index[TX] = xc;

@@ -945,3 +945,48 @@ fn never_panics_on_random_characters() {
         }
     }
 }
+
+#[test]
+fn fast_remainder_matches_division() {
+    let mut rng = XorShift(7);
+    let ds = [
+        2,
+        3,
+        7,
+        10,
+        200,
+        65_536,
+        1 << 32,
+        (1 << 32) + 1,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    let ns = [
+        0,
+        1,
+        2,
+        9,
+        u64::from(u32::MAX),
+        1 << 63,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    for &d in &ds {
+        let m = FastMod::new(d);
+        for &n in &ns {
+            assert_eq!(m.rem(n), n % d, "{n} % {d}");
+        }
+        for _ in 0..2000 {
+            let n = rng.next();
+            assert_eq!(m.rem(n), n % d, "{n} % {d}");
+        }
+    }
+    for _ in 0..20_000 {
+        let (n, d) = (rng.next(), rng.next() >> rng.below(64));
+        if d > 0 {
+            assert_eq!(FastMod::new(d).rem(n), n % d, "{n} % {d}");
+        }
+    }
+    assert_eq!(FastMod::new(1).rem(12345), 0);
+    assert_eq!(FastMod::new(0).rem(12345), 12345);
+}
