@@ -166,7 +166,7 @@ impl Buffers {
         // consecutive buffers spreads over every cache set instead of piling
         // into a few (a 36-line stride uses a quarter of L1's sets).
         let mut lines = (META_SIZE + HEADROOM + data_size).div_ceil(64);
-        if lines % 2 == 0 {
+        if lines.is_multiple_of(2) {
             lines += 1;
         }
         let stride = lines * 64;

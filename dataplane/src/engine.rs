@@ -373,9 +373,17 @@ impl Engine {
         let Some(i) = self.interfaces.get_mut(sw) else { return false };
         i.admin_up = false;
         i.deleted = true;
+        i.rx_queues.clear();
+        let input = i.device.as_ref().and_then(|d| d.input_node());
         self.on_all_threads(move |w| {
             if let Some(o) = w.graph.node_mut::<InterfaceOutput>(InterfaceOutput::NAME) {
                 o.set_tx(sw.0, None);
+            }
+            if let Some(name) = input {
+                let Worker { graph, vm, .. } = w;
+                if let Some(n) = graph.node_mut::<crate::device::DeviceInput>(name) {
+                    drop(n.take_queues(sw.0, None, vm));
+                }
             }
         });
         self.publish_interfaces();

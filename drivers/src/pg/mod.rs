@@ -252,10 +252,8 @@ fn new_stream(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     e.on_thread(
         thread,
         Box::new(move |w| {
-            let next = match w.graph.add_next(PgInput::NAME, &spec.node) {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+            // The node was checked on the main thread; error-drop otherwise.
+            let next = w.graph.add_next(PgInput::NAME, &spec.node).unwrap_or_default();
             if let Some(p) = w.graph.node_mut::<PgInput>(PgInput::NAME) {
                 p.streams.push(Stream {
                     name,
