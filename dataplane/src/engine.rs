@@ -161,6 +161,7 @@ impl EngineBuilder {
                 current: crate::node::NodeIndex(0),
                 trace: TraceBuffer::default(),
                 registry: Some(poll.registry().try_clone()?),
+                to_main: None,
             };
             let graph = Graph::build(&regs, &NodeInit { thread_index: index, ext }, &mut vm)?;
             let w = Worker::new(index, name.clone(), graph, vm, poll, rx, ifs_pub.clone());
@@ -173,10 +174,13 @@ impl EngineBuilder {
             core_affinity::set_for_current(core_affinity::CoreId { id: c });
         }
         let main_waker = main_handle.waker.clone();
+        let to_main = MainHandle { tx: main_tx.clone(), waker: main_waker.clone() };
+        local.vm.to_main = Some(to_main.clone());
         let ncores = core_affinity::get_core_ids().map_or(1, |v| v.len());
         let mut workers = Vec::new();
         for k in 0..nworkers {
             let (mut w, mut h) = make_worker(k + 1, format!("rvpp_wk_{k}"), &ext)?;
+            w.vm.to_main = Some(to_main.clone());
             let core = if !cfg.cpu.corelist_workers.is_empty() {
                 cfg.cpu.corelist_workers.get(k).copied()
             } else if self.workers.is_none() {
@@ -211,6 +215,8 @@ impl EngineBuilder {
             config: cfg,
             quit: false,
             next_rx_thread: 0,
+            timers: Vec::new(),
+            in_run_until: false,
         };
         // sw_if_index 0 is `local0`, as in VPP: no device, always down.
         let local0 = e.interfaces.add_hw("local0".into(), [0; 6], 0, None);
@@ -239,6 +245,16 @@ pub struct Engine {
     /// Set by `quit`/signals: the main loop ends.
     pub quit: bool,
     next_rx_thread: usize,
+    timers: Vec<Timer>,
+    in_run_until: bool,
+}
+
+/// A periodic main-thread task (neighbor aging, reassembly timeouts...).
+struct Timer {
+    name: &'static str,
+    every: Duration,
+    next: Instant,
+    f: fn(&mut Engine),
 }
 
 /// Per-thread stats as `show runtime` prints them.
@@ -471,8 +487,30 @@ impl Engine {
         self.start.elapsed().as_secs_f64()
     }
 
+    /// Runs `f` on the main thread every `every` (slow-path housekeeping).
+    /// A second registration under the same name replaces the first.
+    pub fn add_periodic(&mut self, name: &'static str, every: Duration, f: fn(&mut Engine)) {
+        self.timers.retain(|t| t.name != name);
+        self.timers.push(Timer { name, every, next: Instant::now() + every, f });
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for t in &mut self.timers {
+            if t.next <= now {
+                t.next = now + t.every;
+                due.push(t.f);
+            }
+        }
+        for f in due {
+            f(self);
+        }
+    }
+
     /// Runs queued main-thread work; returns whether there was any.
     pub fn run_main_commands(&mut self) -> bool {
+        self.run_timers();
         let mut any = false;
         while let Ok(cmd) = self.main_rx.try_recv() {
             cmd(self);
@@ -495,19 +533,41 @@ impl Engine {
 
     /// Embedded use: runs thread 0's graph until `done` says stop or
     /// `timeout` passes. Returns false on timeout.
+    ///
+    /// Re-entrant: a CLI command that waits (ping) calls this to keep thread
+    /// 0's dataplane running; nested calls do not run other queued commands.
     pub fn run_until(&mut self, timeout: Duration, mut done: impl FnMut(&mut Engine) -> bool) -> bool {
         let t0 = Instant::now();
-        loop {
-            self.run_main_commands();
+        let nested = std::mem::replace(&mut self.in_run_until, true);
+        let r = loop {
+            if nested {
+                self.local.run_commands();
+            } else {
+                self.run_main_commands();
+            }
+            let mut n = 0;
             for _ in 0..64 {
-                self.local.run_once();
+                n += self.local.run_once();
             }
             if done(self) {
-                return true;
+                break true;
             }
             if t0.elapsed() > timeout {
-                return false;
+                break false;
             }
+            if n == 0 && nested {
+                // Waiting on the network (ping): don't spin a core.
+                self.local.maybe_sleep(0, Duration::from_millis(1));
+            }
+        };
+        self.in_run_until = nested;
+        r
+    }
+
+    /// Runs main-thread work posted by nodes ([`crate::Vm::post`]) now.
+    pub fn run_posted(&mut self) {
+        while let Ok(cmd) = self.main_rx.try_recv() {
+            cmd(self);
         }
     }
 

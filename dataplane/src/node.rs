@@ -146,6 +146,7 @@ pub struct Vm {
     pub(crate) current: NodeIndex,
     pub(crate) trace: TraceBuffer,
     pub(crate) registry: Option<mio::Registry>,
+    pub(crate) to_main: Option<crate::engine::MainHandle>,
 }
 
 impl Vm {
@@ -182,6 +183,16 @@ impl Vm {
             let slot = m.trace_index;
             let text = line(&self.bufs);
             self.trace.add(slot, self.current, self.now, text);
+        }
+    }
+
+    /// Sends work to the main thread (slow path only: neighbor learning,
+    /// ping replies...). Returns false when there is no main thread (unit
+    /// tests) or it is gone.
+    pub fn post(&self, f: impl FnOnce(&mut crate::engine::Engine) + Send + 'static) -> bool {
+        match &self.to_main {
+            Some(m) => m.send(Box::new(f)),
+            None => false,
         }
     }
 

@@ -44,6 +44,7 @@ impl Harness {
             current: NodeIndex(0),
             trace: TraceBuffer::default(),
             registry: None,
+            to_main: None,
         };
         Harness { vm, node, _arena: arena }
     }

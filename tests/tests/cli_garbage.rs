@@ -7,7 +7,7 @@ use rvpp_tests::{Daemon, PgStream};
 
 /// The seed of the garbage; a failure names the line, and the same seed
 /// makes the same lines.
-const SEED: u64 = 0x5eed_0f_cafe_f00d;
+const SEED: u64 = 0x5eed_cafe_f00d_0001;
 const PIPED_LINES: usize = 3000;
 const ONE_SHOT_LINES: usize = 300;
 

@@ -190,3 +190,38 @@ fn clear_commands_zero_counters() {
         .sum();
     assert_eq!(l2, 100);
 }
+
+#[test]
+fn xconnect_to_a_down_interface_drops_and_counts() {
+    let d = xconnected("xc-down");
+    d.ctl_ok("set int state pg1 down");
+    run_stream(&d, "s0", LIMIT);
+    let errors = d.errors();
+    let count = |node: &str, reason: &str| {
+        errors
+            .get(&(node.to_string(), reason.to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let down = count("l2-output", "output interface down")
+        + count("interface-output", "interface is down");
+    assert_eq!(down, LIMIT, "{}", d.ctl_ok("show errors"));
+    let show = d.ctl_ok("show interface");
+    let c = parse_interface_counters(&show);
+    let get = |i: &str, n: &str| c.get(&(i.to_string(), n.to_string())).copied().unwrap_or(0);
+    assert_eq!(get("pg0", "rx packets"), LIMIT, "{show}");
+    assert_eq!(get("pg0", "drops"), LIMIT, "{show}");
+    assert_eq!(get("pg1", "tx packets"), 0, "{show}");
+
+    // Up again, the same stream goes through.
+    d.ctl_ok("set int state pg1 up");
+    d.ctl_ok("clear interfaces");
+    d.ctl_ok("packet-generator enable-stream s0");
+    d.wait_stream_done("s0", LIMIT);
+    assert_eq!(
+        d.counter("pg1", "tx packets"),
+        LIMIT,
+        "{}",
+        d.ctl_ok("show interface")
+    );
+}
