@@ -7,11 +7,77 @@ use std::time::{Duration, Instant};
 use rvpp_dataplane::engine::{Engine, ThreadRuntime};
 use rvpp_dataplane::node::NodeKind;
 
-/// A named workload: the CLI commands that set it up.
+/// A named workload: the CLI commands that set it up, and optional setup
+/// through the library API (bulk routes).
 pub struct Workload {
     pub name: &'static str,
     pub about: &'static str,
     pub setup: &'static [&'static str],
+    pub prepare: Option<fn(&mut Engine)>,
+}
+
+const IP4_SETUP: &[&str] = &[
+    "create packet-generator interface pg0",
+    "create null interface",
+    "set interface state pg0 up",
+    "set interface ip address pg0 10.0.0.1/24",
+    "set interface ip address null0 10.1.0.1/24",
+    "set ip neighbor null0 10.1.0.2 02:00:00:00:01:02",
+    "ip route add 10.2.0.0/16 via 10.1.0.2 null0",
+    "packet-generator new { name s0 limit 0 size 64-64 node ethernet-input interface pg0 \
+     data { IP4: 02:00:00:00:00:09 -> 02:fe:00:00:00:00 UDP: 10.0.0.2 -> 10.2.0.5 \
+     UDP: 1234 -> 5678 incrementing 18 } }",
+];
+
+const IP4_1M_SETUP: &[&str] = &[
+    "create packet-generator interface pg0",
+    "create null interface",
+    "set interface state pg0 up",
+    "set interface ip address pg0 10.0.0.1/24",
+    "set interface ip address null0 10.1.0.1/24",
+    "set ip neighbor null0 10.1.0.2 02:00:00:00:01:02",
+    "ip route add 64.0.0.0/8 via 10.1.0.2 null0",
+    "packet-generator new { name s0 limit 0 size 64-64 node ethernet-input interface pg0 \
+     data { IP4: 02:00:00:00:00:09 -> 02:fe:00:00:00:00 UDP: 10.0.0.2 -> 64.0.0.0 + 64.255.255.255 \
+     UDP: 1234 -> 5678 incrementing 18 } }",
+];
+
+const IP6_SETUP: &[&str] = &[
+    "create packet-generator interface pg0",
+    "create null interface",
+    "set interface state pg0 up",
+    "set interface ip address pg0 2001:db8:0::1/64",
+    "set interface ip address null0 2001:db8:1::1/64",
+    "set ip neighbor null0 2001:db8:1::2 02:00:00:00:01:02",
+    "ip route add 2001:db8:2::/48 via 2001:db8:1::2 null0",
+    "packet-generator new { name s0 limit 0 size 78-78 node ethernet-input interface pg0 \
+     data { IP6: 02:00:00:00:00:09 -> 02:fe:00:00:00:00 UDP: 2001:db8::2 -> 2001:db8:2::5 \
+     UDP: 1234 -> 5678 incrementing 12 } }",
+];
+
+/// One million random /24–/32 routes inside 64.0.0.0/8 via the workload's
+/// next hop, so random destinations in that /8 spread over them.
+fn million_routes(e: &mut Engine) {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut routes = Vec::with_capacity(1_000_000);
+    for _ in 0..1_000_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 24 + (x >> 40) as u8 % 9;
+        let addr = 0x4000_0000 | (x as u32 & 0x00ff_ffff);
+        routes.push((addr, len));
+    }
+    let nh = u32::from(std::net::Ipv4Addr::new(10, 1, 0, 2)) as u128;
+    let null0 = e.interfaces.by_name("null0").map_or(0, |s| s.0);
+    let t0 = Instant::now();
+    let Engine { ext, interfaces, .. } = e;
+    rvpp_graph_nodes::ip::fib::fib(ext).add_many4(
+        interfaces,
+        &routes,
+        &[rvpp_graph_nodes::ip::fib::Path::Via { nh, sw: Some(null0) }],
+    );
+    eprintln!("installed 1,000,000 random /24-/32 routes in {:.3} s", t0.elapsed().as_secs_f64());
 }
 
 const STREAM: &str = "packet-generator new { name s0 limit 0 size 64-64 node ethernet-input interface pg0 \
@@ -24,6 +90,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "eth-drop",
         about: "pg -> ethernet-input -> error-drop (l3 mac mismatch)",
         setup: &["create packet-generator interface pg0", "set interface state pg0 up", STREAM],
+        prepare: None,
     },
     Workload {
         name: "l2-xconnect",
@@ -35,6 +102,25 @@ pub const WORKLOADS: &[Workload] = &[
             "set interface l2 xconnect pg0 null0",
             STREAM,
         ],
+        prepare: None,
+    },
+    Workload {
+        name: "ip4-forward",
+        about: "pg -> ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite -> null tx, one route",
+        setup: IP4_SETUP,
+        prepare: None,
+    },
+    Workload {
+        name: "ip4-forward-1m",
+        about: "ip4-forward with 1,000,000 random /24-/32 routes, destinations spread over them",
+        setup: IP4_1M_SETUP,
+        prepare: Some(million_routes),
+    },
+    Workload {
+        name: "ip6-forward",
+        about: "pg -> ethernet-input -> ip6-input -> ip6-lookup -> ip6-rewrite -> null tx",
+        setup: IP6_SETUP,
+        prepare: None,
     },
 ];
 
@@ -63,7 +149,10 @@ pub fn engine_for(w: &Workload) -> Result<Engine, String> {
         .build()
         .map_err(|x| x.to_string())?;
     for cmd in w.setup {
-        e.exec(cmd).map_err(|x| format!("{}: {x}", w.name))?;
+        e.exec(cmd).map_err(|x| format!("{}: {cmd}: {x}", w.name))?;
+    }
+    if let Some(p) = w.prepare {
+        p(&mut e);
     }
     Ok(e)
 }

@@ -184,6 +184,18 @@ impl Graph {
         self.nodes[i.0 as usize].node.as_any_mut().downcast_mut::<T>()
     }
 
+    /// Queues a packet at a node (control plane: ping, punt injection).
+    /// False when the node's queue is full; the caller keeps the buffer.
+    pub fn inject(&mut self, node: NodeIndex, bi: BufferIndex) -> bool {
+        match self.nodes.get_mut(node.0 as usize) {
+            Some(n) if n.pending.len() < PENDING_MAX => {
+                n.pending.push(bi);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Adds (or finds) an arc from `from` to `to`; returns its next index.
     pub fn add_next(&mut self, from: &str, to: &str) -> Result<u16, Error> {
         let f = self.node_index(from).ok_or_else(|| Error::NoSuchNode(from.into()))?;
@@ -264,6 +276,23 @@ impl Graph {
             }
             _ => false,
         }
+    }
+
+    /// Scatters the packets a node emitted with `Vm::emit`.
+    #[inline]
+    fn scatter_extra(nodes: &mut [NodeRt], from: usize, vm: &mut Vm) {
+        if vm.extra_dropped > 0 {
+            nodes[from].overflow += std::mem::take(&mut vm.extra_dropped);
+        }
+        if vm.extra.is_empty() {
+            return;
+        }
+        let mut extra = std::mem::take(&mut vm.extra);
+        for &(nx, bi) in &extra {
+            Self::scatter(nodes, from, std::slice::from_ref(&bi), std::slice::from_ref(&nx), vm);
+        }
+        extra.clear();
+        vm.extra = extra;
     }
 
     /// Moves runs of equal nexts into the next nodes' queues.
@@ -348,6 +377,7 @@ impl Graph {
         if n > 0 && !Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n]) {
             Self::scatter(&mut self.nodes, i, &self.scratch[..n], &self.nexts[..n], vm);
         }
+        Self::scatter_extra(&mut self.nodes, i, vm);
         let st = &mut self.nodes[i].stats;
         st.calls += 1;
         st.vectors += n as u64;
@@ -378,6 +408,7 @@ impl Graph {
                     if !Self::hand_off(&mut self.nodes, i, &mut work, &self.nexts[..len]) {
                         Self::scatter(&mut self.nodes, i, &work, &self.nexts[..len], vm);
                     }
+                    Self::scatter_extra(&mut self.nodes, i, vm);
                     let st = &mut self.nodes[i].stats;
                     st.calls += 1;
                     st.vectors += len as u64;
@@ -395,6 +426,7 @@ impl Graph {
                     let mut frame = Frame { pkts: chunk, nexts: &mut self.nexts[..len] };
                     self.nodes[i].node.process(vm, &mut frame);
                     Self::scatter(&mut self.nodes, i, chunk, &self.nexts[..len], vm);
+                    Self::scatter_extra(&mut self.nodes, i, vm);
                     let st = &mut self.nodes[i].stats;
                     st.calls += 1;
                     st.vectors += len as u64;

@@ -147,7 +147,14 @@ pub struct Vm {
     pub(crate) trace: TraceBuffer,
     pub(crate) registry: Option<mio::Registry>,
     pub(crate) to_main: Option<crate::engine::MainHandle>,
+    /// Extra packets a node emits besides its frame (fragments, generated
+    /// requests), scattered by the engine after the node returns.
+    pub(crate) extra: Vec<(u16, BufferIndex)>,
+    pub(crate) extra_dropped: u64,
 }
+
+/// Most extra packets one node call may emit.
+pub const MAX_EXTRA: usize = 4 * FRAME_SIZE;
 
 impl Vm {
     /// Adds `n` to the current node's counter `idx` (its `Counter` enum).
@@ -183,6 +190,19 @@ impl Vm {
             let slot = m.trace_index;
             let text = line(&self.bufs);
             self.trace.add(slot, self.current, self.now, text);
+        }
+    }
+
+    /// Emits a packet that is not in the node's frame (a fragment, an ARP
+    /// request) to one of the node's next arcs. Beyond [`MAX_EXTRA`] per
+    /// call the packet is freed and counted ("frame queue full").
+    #[inline]
+    pub fn emit(&mut self, next: u16, bi: BufferIndex) {
+        if self.extra.len() < MAX_EXTRA {
+            self.extra.push((next, bi));
+        } else {
+            self.extra_dropped += 1;
+            self.bufs.free_one(bi);
         }
     }
 

@@ -45,6 +45,8 @@ impl Harness {
             trace: TraceBuffer::default(),
             registry: None,
             to_main: None,
+            extra: Vec::with_capacity(crate::node::MAX_EXTRA),
+            extra_dropped: 0,
         };
         Harness { vm, node, _arena: arena }
     }
@@ -61,12 +63,18 @@ impl Harness {
         bi
     }
 
-    /// Runs the node once on `pkts`; returns the nexts it chose.
+    /// Runs the node once on `pkts`; returns the nexts it chose. Packets the
+    /// node emitted besides the frame are in [`Harness::take_emitted`].
     pub fn run(&mut self, pkts: &mut [BufferIndex]) -> Vec<u16> {
         let mut nexts = vec![0u16; pkts.len()];
         let mut frame = Frame { pkts, nexts: &mut nexts };
         self.node.process(&mut self.vm, &mut frame);
         nexts
+    }
+
+    /// Packets emitted with [`Vm::emit`] since the last call: (next, buffer).
+    pub fn take_emitted(&mut self) -> Vec<(u16, BufferIndex)> {
+        std::mem::take(&mut self.vm.extra)
     }
 
     /// The next node name an arc index stands for.
@@ -86,6 +94,12 @@ impl Harness {
             .position(|c| c.name == reason)
             .unwrap_or_else(|| panic!("node has no counter '{reason}'"));
         self.vm.counters[k]
+    }
+
+    /// Buffers neither in the shared pool nor in this thread's cache.
+    pub fn buffers_in_use(&self) -> u32 {
+        let st = self.vm.bufs.arena().stats(1);
+        st.total - st.free - self.vm.bufs.cached() as u32
     }
 
     /// The packet bytes of a buffer.

@@ -3,8 +3,10 @@
 //! a [`rvpp_dataplane::device::Device`] per interface, an input node, and a
 //! tx queue per thread.
 
+pub mod af_packet;
 pub mod discard;
 pub mod pg;
+pub mod tap;
 
 use rvpp_dataplane::engine::Registrar;
 
@@ -12,6 +14,8 @@ use rvpp_dataplane::engine::Registrar;
 pub fn register_all(r: &mut Registrar) {
     pg::register(r);
     discard::register(r);
+    af_packet::register(r);
+    tap::register(r);
 }
 
 /// A locally administered MAC for the n-th interface a driver makes

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ethernet;
+pub mod ip;
 pub mod l2;
 
 use rvpp_dataplane::engine::Registrar;
@@ -11,5 +12,7 @@ use rvpp_dataplane::engine::Registrar;
 /// Registers every protocol node and command.
 pub fn register_all(r: &mut Registrar) {
     l2::register(r);
+    // ip::register(r) is wired in once the neighbor nodes (ip4-glean,
+    // ip6-nd) it names exist.
     ethernet::register(r);
 }

@@ -13,7 +13,8 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{ethertype_name, format_mac, EtherTypes, HEADER_LEN};
+use super::{ethertype, ethertype_name, format_mac, EtherTypes, HEADER_LEN};
+use super::sub::{SubTable, Subs};
 use crate::l2::{L2Output, L2Table, NONE};
 
 #[repr(u16)]
@@ -31,12 +32,16 @@ enum Counter {
     TooShort,
     UnknownType,
     MacMismatch,
+    UnknownVlan,
+    SubDown,
 }
 
-static COUNTERS: [CounterDesc; 3] = [
+static COUNTERS: [CounterDesc; 5] = [
     CounterDesc::error("frame too short"),
     CounterDesc::error("unknown ethernet type"),
     CounterDesc::error("l3 mac mismatch"),
+    CounterDesc::error("unknown vlan"),
+    CounterDesc::error("sub-interface down"),
 ];
 
 /// The `ethernet-input` node.
@@ -45,20 +50,62 @@ pub struct EthernetInput {
     /// (ethertype, next arc), most common first.
     types: Vec<(u16, u16)>,
     l2: L2Table,
+    subs: Subs,
 }
 
 impl EthernetInput {
     pub const NAME: &'static str = "ethernet-input";
 
     /// A node dispatching `types` (ethertype, node name).
-    pub fn new(types: &EtherTypes, l2: L2Table) -> Self {
+    pub fn new(types: &EtherTypes, l2: L2Table, subs: Subs) -> Self {
         let mut nexts = vec![ErrorDrop::NAME, L2Output::NAME];
         let mut t = Vec::new();
         for (k, (et, node)) in types.0.iter().enumerate() {
             nexts.push(node);
             t.push((*et, Next::Types as u16 + k as u16));
         }
-        EthernetInput { nexts, types: t, l2 }
+        EthernetInput { nexts, types: t, l2, subs }
+    }
+
+    /// Moves a tagged frame to its sub-interface: Ok(Some((sub, inner
+    /// ethertype, header length))), Ok(None) when the sub-interface is
+    /// cross-connected (TX set), or the drop reason.
+    #[cold]
+    fn vlan(
+        &self,
+        vm: &mut Vm,
+        bi: BufferIndex,
+        subs: &SubTable,
+        ifs: &rvpp_dataplane::interface::IfSnapshot,
+        l2: &crate::l2::L2Config,
+    ) -> Result<Option<(u32, u16, usize)>, Counter> {
+        let d = vm.bufs.data(bi);
+        let rx = vm.bufs.meta(bi).sw_if_index[RX];
+        if d.len() < 18 {
+            return Err(Counter::TooShort);
+        }
+        let outer = u16::from_be_bytes([d[14], d[15]]) & 0x0fff;
+        let et2 = u16::from_be_bytes([d[16], d[17]]);
+        let (inner, et, len) = if et2 == ethertype::VLAN {
+            if d.len() < 22 {
+                return Err(Counter::TooShort);
+            }
+            (Some(u16::from_be_bytes([d[18], d[19]]) & 0x0fff), u16::from_be_bytes([d[20], d[21]]), 22)
+        } else {
+            (None, et2, 18)
+        };
+        let sub = subs.lookup(rx, outer, inner).ok_or(Counter::UnknownVlan)?;
+        if !ifs.is_up(sub) {
+            return Err(Counter::SubDown);
+        }
+        let xc = l2.xconnect_of(sub);
+        if xc != NONE {
+            let m = vm.bufs.meta_mut(bi);
+            m.sw_if_index[RX] = sub;
+            m.sw_if_index[TX] = xc;
+            return Ok(None);
+        }
+        Ok(Some((sub, et, len)))
     }
 
     #[inline(always)]
@@ -80,6 +127,7 @@ impl Node for EthernetInput {
 
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let l2 = self.l2.load();
+        let subs = self.subs.load();
         let ifs = vm.ifs.clone();
         let n = frame.len();
         let (mut short, mut unknown, mut mismatch) = (0u64, 0u64, 0u64);
@@ -97,8 +145,28 @@ impl Node for EthernetInput {
                 frame.nexts[k] = Next::L2Output as u16;
                 continue;
             }
-            let et = u16::from_be_bytes([d[12], d[13]]);
+            let mut et = u16::from_be_bytes([d[12], d[13]]);
             let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
+            let mut hdr = HEADER_LEN;
+            if et == ethertype::VLAN || et == ethertype::DOT1AD {
+                match self.vlan(vm, bi, &subs, &ifs, &l2) {
+                    Ok(Some((sub, inner_et, len))) => {
+                        vm.bufs.meta_mut(bi).sw_if_index[RX] = sub;
+                        et = inner_et;
+                        hdr = len;
+                    }
+                    Ok(None) => {
+                        // A cross-connected sub-interface: raw to l2-output.
+                        frame.nexts[k] = Next::L2Output as u16;
+                        continue;
+                    }
+                    Err(c) => {
+                        vm.count(c as usize, 1);
+                        frame.nexts[k] = Next::Drop as u16;
+                        continue;
+                    }
+                }
+            }
             if unicast_other {
                 mismatch += 1;
                 frame.nexts[k] = Next::Drop as u16;
@@ -108,8 +176,8 @@ impl Node for EthernetInput {
                 Some(next) => {
                     let m = vm.bufs.meta_mut(bi);
                     m.l2_hdr_offset = m.current_data;
-                    m.current_data += HEADER_LEN as i16;
-                    m.current_length -= HEADER_LEN as u16;
+                    m.current_data += hdr as i16;
+                    m.current_length -= hdr as u16;
                     m.l3_hdr_offset = m.current_data;
                     frame.nexts[k] = next;
                 }
@@ -161,11 +229,12 @@ fn trace_line(b: &rvpp_dataplane::ThreadBuffers, bi: BufferIndex) -> String {
 
 pub fn register(r: &mut Registrar) {
     let l2 = r.ext.get_or_default::<L2Table>().clone();
+    let subs = r.ext.get_or_default::<Subs>().clone();
     r.node(NodeReg {
         name: EthernetInput::NAME,
         factory: Arc::new(move |init| {
             let types = init.ext.get::<EtherTypes>().cloned().unwrap_or_default();
-            Box::new(EthernetInput::new(&types, l2.clone()))
+            Box::new(EthernetInput::new(&types, l2.clone(), subs.clone()))
         }),
     });
 }
@@ -192,7 +261,7 @@ mod tests {
             c.xconnect[a as usize] = b;
             l2.store(c);
         }
-        Harness::new(Box::new(EthernetInput::new(&types, l2)), 4)
+        Harness::new(Box::new(EthernetInput::new(&types, l2, Subs::default())), 4)
     }
 
     #[test]
@@ -241,6 +310,31 @@ mod tests {
         assert_eq!(h.vm.bufs.meta(p[0]).sw_if_index[TX], 2);
         assert_eq!(h.bytes(p[0]), f);
         assert_eq!(h.next_name(n[1]), "error-drop", "rx 3 is not cross-connected");
+    }
+
+    #[test]
+    fn tagged_frames_move_to_their_sub_interface() {
+        use super::super::sub::{SubEntry, SubTable};
+        let types = EtherTypes(vec![(0x0800, "ip4-input")]);
+        let subs = Subs::default();
+        let mut t = SubTable { by_parent: vec![vec![]; 2] };
+        t.by_parent[1].push(SubEntry { sw_if_index: 3, outer: Some(123), inner: None, exact: true, default: false });
+        subs.store(t);
+        let mut h = Harness::new(Box::new(EthernetInput::new(&types, L2Table::default(), subs)), 4);
+        let mac1 = [2, 0, 0, 0, 0, 1];
+        let mut tagged = frame(mac1, 0x8100, 64);
+        tagged[14..18].copy_from_slice(&[0x00, 123, 0x08, 0x00]);
+        let mut other = tagged.clone();
+        other[15] = 124;
+        let untagged = frame(mac1, 0x0800, 60);
+        let mut p = [h.packet(&tagged, 1), h.packet(&other, 1), h.packet(&untagged, 1)];
+        let n = h.run(&mut p);
+        let names: Vec<&str> = n.iter().map(|&x| h.next_name(x)).collect();
+        assert_eq!(names, ["ip4-input", "error-drop", "ip4-input"]);
+        assert_eq!(h.vm.bufs.meta(p[0]).sw_if_index[RX], 3);
+        assert_eq!(h.bytes(p[0]).len(), 64 - 18);
+        assert_eq!(h.vm.bufs.meta(p[2]).sw_if_index[RX], 1, "untagged stays on the parent");
+        assert_eq!(h.counter("unknown vlan"), 1);
     }
 
     #[test]

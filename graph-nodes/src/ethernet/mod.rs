@@ -1,6 +1,7 @@
 //! Ethernet: header view, the ethertype dispatch table and `ethernet-input`.
 
 pub mod input;
+pub mod sub;
 
 use rvpp_dataplane::engine::Registrar;
 
@@ -51,5 +52,6 @@ pub fn ethertype_name(t: u16) -> String {
 }
 
 pub fn register(r: &mut Registrar) {
+    sub::register(r);
     input::register(r);
 }

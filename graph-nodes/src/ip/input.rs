@@ -1,0 +1,302 @@
+//! `ip4-input` / `ip6-input`: validate the header against the frame, trim
+//! Ethernet padding, and hand valid packets to the lookup. One node type,
+//! generic over the family. Every malformed packet is a counted drop; an
+//! expired TTL / hop limit gets an ICMP time-exceeded.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use rvpp_dataplane::device::ErrorDrop;
+use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
+
+use super::icmp::{set_error, Icmp};
+use super::{checksum, names};
+use crate::ethernet::{ethertype, EtherTypes};
+
+#[repr(u16)]
+enum Next {
+    Drop = 0,
+    Lookup = 1,
+    IcmpError = 2,
+}
+
+#[repr(usize)]
+#[derive(Clone, Copy)]
+enum Counter {
+    Valid,
+    TooShort,
+    BadVersion,
+    BadHeaderLength,
+    BadLength,
+    BadChecksum,
+    Options,
+    Expired,
+    BadSource,
+}
+
+static COUNTERS4: [CounterDesc; 9] = [
+    CounterDesc::info("valid ip4 packets"),
+    CounterDesc::error("ip4 length < 20 bytes"),
+    CounterDesc::error("ip4 version != 4"),
+    CounterDesc::error("ip4 header length < 20 or > packet"),
+    CounterDesc::error("ip4 length > l2 length or < header"),
+    CounterDesc::error("ip4 header checksum error"),
+    CounterDesc::error("ip4 options present (dropped)"),
+    CounterDesc::error("ip4 ttl expired"),
+    CounterDesc::error("ip4 bad source address"),
+];
+
+static COUNTERS6: [CounterDesc; 9] = [
+    CounterDesc::info("valid ip6 packets"),
+    CounterDesc::error("ip6 length < 40 bytes"),
+    CounterDesc::error("ip6 version != 6"),
+    CounterDesc::error("ip6 header length invalid"),
+    CounterDesc::error("ip6 payload length > l2 length"),
+    CounterDesc::error("ip6 checksum error"),
+    CounterDesc::error("ip6 options"),
+    CounterDesc::error("ip6 hop limit expired"),
+    CounterDesc::error("ip6 bad source address"),
+];
+
+/// The ip-input node of one family.
+pub struct IpInput<const IP6: bool> {
+    nexts: [&'static str; 3],
+}
+
+impl<const IP6: bool> Default for IpInput<IP6> {
+    fn default() -> Self {
+        let n = names(IP6);
+        IpInput { nexts: [ErrorDrop::NAME, n.lookup, n.icmp_error] }
+    }
+}
+
+/// Validates one IPv4 header in `d` (the packet from its IP header on);
+/// returns the IP total length or the counter saying why not.
+#[inline(always)]
+fn check4(d: &[u8]) -> Result<usize, Counter> {
+    if d.len() < 20 {
+        return Err(Counter::TooShort);
+    }
+    if d[0] >> 4 != 4 {
+        return Err(Counter::BadVersion);
+    }
+    let ihl = (d[0] & 0xf) as usize * 4;
+    if ihl < 20 || ihl > d.len() {
+        return Err(Counter::BadHeaderLength);
+    }
+    let total = u16::from_be_bytes([d[2], d[3]]) as usize;
+    if total < ihl || total > d.len() {
+        return Err(Counter::BadLength);
+    }
+    if checksum::fold(checksum::sum(&d[..ihl], 0)) != 0xffff {
+        return Err(Counter::BadChecksum);
+    }
+    if ihl > 20 {
+        return Err(Counter::Options);
+    }
+    let src = &d[12..16];
+    if src[0] >= 224 || src == [0, 0, 0, 0] && d[9] != super::proto::UDP {
+        return Err(Counter::BadSource);
+    }
+    if d[8] == 0 {
+        return Err(Counter::Expired);
+    }
+    Ok(total)
+}
+
+#[inline(always)]
+fn check6(d: &[u8]) -> Result<usize, Counter> {
+    if d.len() < 40 {
+        return Err(Counter::TooShort);
+    }
+    if d[0] >> 4 != 6 {
+        return Err(Counter::BadVersion);
+    }
+    let total = 40 + u16::from_be_bytes([d[4], d[5]]) as usize;
+    if total > d.len() {
+        return Err(Counter::BadLength);
+    }
+    if d[8] == 0xff {
+        return Err(Counter::BadSource);
+    }
+    if d[7] == 0 {
+        return Err(Counter::Expired);
+    }
+    Ok(total)
+}
+
+impl<const IP6: bool> Node for IpInput<IP6> {
+    fn name(&self) -> &'static str {
+        names(IP6).input
+    }
+    fn next_nodes(&self) -> &[&'static str] {
+        &self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        if IP6 {
+            &COUNTERS6
+        } else {
+            &COUNTERS4
+        }
+    }
+    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
+        let mut valid = 0u64;
+        for k in 0..frame.len() {
+            let bi = frame.pkts[k];
+            let d = vm.bufs.data(bi);
+            let r = if IP6 { check6(d) } else { check4(d) };
+            frame.nexts[k] = match r {
+                Ok(total) => {
+                    valid += 1;
+                    let m = vm.bufs.meta_mut(bi);
+                    // Trim link-layer padding (a 60-byte minimum frame).
+                    if (m.current_length as usize) > total && m.total_length_not_including_first_buffer == 0 {
+                        m.current_length = total as u16;
+                    }
+                    m.l3_hdr_offset = m.current_data;
+                    Next::Lookup as u16
+                }
+                Err(Counter::Expired) => {
+                    vm.count(Counter::Expired as usize, 1);
+                    let (t, c) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
+                    set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                    Next::IcmpError as u16
+                }
+                Err(c) => {
+                    vm.count(c as usize, 1);
+                    Next::Drop as u16
+                }
+            };
+        }
+        vm.count(Counter::Valid as usize, valid);
+        if vm.tracing() {
+            for &bi in frame.pkts.iter() {
+                vm.trace(bi, |b| super::icmp::format_ip_header(b.data(bi), IP6));
+            }
+        }
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+pub fn register(r: &mut Registrar) {
+    EtherTypes::add(r, ethertype::IP4, names(false).input);
+    EtherTypes::add(r, ethertype::IP6, names(true).input);
+    r.node(NodeReg { name: names(false).input, factory: Arc::new(|_| Box::new(IpInput::<false>::default())) });
+    r.node(NodeReg { name: names(true).input, factory: Arc::new(|_| Box::new(IpInput::<true>::default())) });
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rvpp_dataplane::testing::Harness;
+
+    pub(crate) fn ip4(ttl: u8, proto: u8, payload: usize) -> Vec<u8> {
+        let total = 20 + payload;
+        let mut h = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, ttl, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let c = checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.resize(total, 0xab);
+        h
+    }
+
+    fn names_of(h: &Harness, n: &[u16]) -> Vec<String> {
+        n.iter().map(|&x| h.next_name(x).to_string()).collect()
+    }
+
+    #[test]
+    fn valid_and_malformed_ip4() {
+        let mut h = Harness::new(Box::new(IpInput::<false>::default()), 2);
+        let good = ip4(64, 17, 30);
+        let mut padded = ip4(64, 17, 2);
+        padded.resize(46, 0);
+        let mut bad_ck = good.clone();
+        bad_ck[10] ^= 1;
+        let mut v5 = good.clone();
+        v5[0] = 0x55;
+        let mut ihl4 = good.clone();
+        ihl4[0] = 0x44;
+        let mut long = good.clone();
+        long[3] = 200;
+        let mut short_total = good.clone();
+        short_total[2] = 0;
+        short_total[3] = 10;
+        let mut opts = ip4(64, 17, 30);
+        opts[0] = 0x46;
+        opts[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&opts[..24]);
+        opts[10..12].copy_from_slice(&c.to_be_bytes());
+        let ttl0 = ip4(0, 17, 10);
+        let pkts: Vec<Vec<u8>> = vec![good, padded, bad_ck, v5, ihl4, long, short_total, vec![0x45; 10], opts, ttl0];
+        let mut bis: Vec<_> = pkts.iter().map(|p| h.packet(p, 1)).collect();
+        let n = h.run(&mut bis);
+        assert_eq!(
+            names_of(&h, &n),
+            [
+                "ip4-lookup",
+                "ip4-lookup",
+                "error-drop",
+                "error-drop",
+                "error-drop",
+                "error-drop",
+                "error-drop",
+                "error-drop",
+                "error-drop",
+                "ip4-icmp-error"
+            ]
+        );
+        assert_eq!(h.bytes(bis[1]).len(), 22, "padding trimmed");
+        assert_eq!(h.counter("valid ip4 packets"), 2);
+        assert_eq!(h.counter("ip4 header checksum error"), 1);
+        assert_eq!(h.counter("ip4 version != 4"), 1);
+        assert_eq!(h.counter("ip4 length < 20 bytes"), 1);
+        assert_eq!(h.counter("ip4 ttl expired"), 1);
+    }
+
+    #[test]
+    fn ip6_lengths() {
+        let mut h = Harness::new(Box::new(IpInput::<true>::default()), 2);
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[5] = 8;
+        p[7] = 64;
+        p[8] = 0x20;
+        let mut lie = p.clone();
+        lie[5] = 200;
+        let mut hop0 = p.clone();
+        hop0[7] = 0;
+        let mut bis = vec![h.packet(&p, 1), h.packet(&lie, 1), h.packet(&hop0, 1), h.packet(&p[..30], 1)];
+        let n = h.run(&mut bis);
+        assert_eq!(names_of(&h, &n), ["ip6-lookup", "error-drop", "ip6-icmp-error", "error-drop"]);
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut h = Harness::new(Box::new(IpInput::<false>::default()), 2);
+        let mut h6 = Harness::new(Box::new(IpInput::<true>::default()), 2);
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..300 {
+            let mut v = Vec::new();
+            let mut v6 = Vec::new();
+            for _ in 0..16 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = (x % 90) as usize;
+                let mut b: Vec<u8> = (0..len).map(|i| (x >> (i % 50)) as u8).collect();
+                if let Some(f) = b.first_mut() {
+                    *f = if x & 1 == 0 { 0x45 } else { 0x60 };
+                }
+                v.push(h.packet(&b, 1));
+                v6.push(h6.packet(&b, 1));
+            }
+            h.run(&mut v);
+            h6.run(&mut v6);
+            h.vm.bufs.free(&v);
+            h6.vm.bufs.free(&v6);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! `ip4-local` / `ip6-local`: packets addressed to rvpp. ICMP echo requests
+//! are answered in place (the reply routes back through the lookup), echo
+//! replies feed `ping`, IPv4 fragments go to reassembly, ND messages to
+//! `ip6-nd`; UDP and TCP to closed ports get ICMP port unreachable, other
+//! protocols protocol unreachable (IPv4) or a counted drop.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
+use rvpp_dataplane::buffer::{flags, RX};
+use rvpp_dataplane::device::ErrorDrop;
+use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
+
+use super::addr::IfAddrTable;
+use super::icmp::{set_error, Icmp};
+use super::ping::{PingReply, PingTable};
+use super::{checksum, names, proto};
+
+#[repr(u16)]
+enum Next {
+    Drop = 0,
+    Lookup = 1,
+    IcmpError = 2,
+    /// ip4-reassembly or ip6-nd.
+    Special = 3,
+}
+
+#[repr(usize)]
+enum Counter {
+    EchoReplies,
+    PingReplies,
+    BadChecksum,
+    Unhandled,
+    PortUnreachable,
+    ProtoUnreachable,
+    Fragments,
+    Nd,
+    Broadcast,
+}
+
+static COUNTERS: [CounterDesc; 9] = [
+    CounterDesc::info("echo replies sent"),
+    CounterDesc::info("echo replies received (ping)"),
+    CounterDesc::error("icmp checksum error"),
+    CounterDesc::info("icmp type not handled"),
+    CounterDesc::info("udp/tcp to closed port"),
+    CounterDesc::info("unknown ip protocol"),
+    CounterDesc::info("fragments to reassembly"),
+    CounterDesc::info("neighbor discovery"),
+    CounterDesc::info("broadcast/multicast not answered"),
+];
+
+/// The local-delivery node of one family.
+pub struct IpLocal<const IP6: bool> {
+    nexts: [&'static str; 4],
+    addrs: IfAddrTable,
+    ping: Arc<Mutex<PingTable>>,
+}
+
+impl<const IP6: bool> IpLocal<IP6> {
+    pub fn new(addrs: IfAddrTable, ping: Arc<Mutex<PingTable>>) -> Self {
+        let n = names(IP6);
+        let special = if IP6 { "ip6-nd" } else { "ip4-reassembly" };
+        IpLocal { nexts: [ErrorDrop::NAME, n.lookup, n.icmp_error, special], addrs, ping }
+    }
+
+    fn ping_reply(&self, vm: &Vm, bi: BufferIndex, from: u128, id: u16, seq: u16, ttl: u8) {
+        if let Ok(mut p) = self.ping.lock() {
+            p.record(PingReply { id, seq, from, ttl, bytes: vm.bufs.chain_len(bi), tsc: vm.now });
+        }
+    }
+}
+
+/// The ICMP sum over a whole (possibly chained) packet from `off`.
+fn chain_sum(vm: &Vm, bi: BufferIndex, off: usize, acc: u64) -> u64 {
+    if vm.bufs.meta(bi).flags & flags::NEXT_PRESENT == 0 {
+        return checksum::sum(vm.bufs.data(bi).get(off..).unwrap_or(&[]), acc);
+    }
+    checksum::sum(vm.bufs.chain_bytes(bi).get(off..).unwrap_or(&[]), acc)
+}
+
+impl<const IP6: bool> IpLocal<IP6> {
+    fn one4(&self, vm: &mut Vm, bi: BufferIndex) -> Next {
+        let d = vm.bufs.data(bi);
+        let ihl = (d[0] & 0xf) as usize * 4;
+        if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
+            vm.count(Counter::Fragments as usize, 1);
+            return Next::Special;
+        }
+        let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
+        let unicast = dst != u32::MAX && dst >> 28 != 0xe;
+        match d[9] {
+            proto::ICMP => {
+                if d.len() < ihl + 8 {
+                    vm.count(Counter::Unhandled as usize, 1);
+                    return Next::Drop;
+                }
+                if checksum::fold(chain_sum(vm, bi, ihl, 0)) != 0xffff {
+                    vm.count(Counter::BadChecksum as usize, 1);
+                    return Next::Drop;
+                }
+                let d = vm.bufs.data(bi);
+                match d[ihl] {
+                    8 if unicast => {
+                        let d = vm.bufs.data_mut(bi);
+                        let mut src = [0u8; 4];
+                        src.copy_from_slice(&d[12..16]);
+                        d.copy_within(16..20, 12);
+                        d[16..20].copy_from_slice(&src);
+                        d[8] = 64;
+                        d[10..12].copy_from_slice(&[0, 0]);
+                        let c = checksum::checksum(&d[..ihl]);
+                        d[10..12].copy_from_slice(&c.to_be_bytes());
+                        let ck = u16::from_be_bytes([d[ihl + 2], d[ihl + 3]]);
+                        d[ihl] = 0;
+                        let ck = checksum::update16(ck, 0x0800, 0x0000);
+                        d[ihl + 2..ihl + 4].copy_from_slice(&ck.to_be_bytes());
+                        vm.count(Counter::EchoReplies as usize, 1);
+                        Next::Lookup
+                    }
+                    0 => {
+                        let from = u32::from_be_bytes([d[12], d[13], d[14], d[15]]) as u128;
+                        let id = u16::from_be_bytes([d[ihl + 4], d[ihl + 5]]);
+                        let seq = u16::from_be_bytes([d[ihl + 6], d[ihl + 7]]);
+                        let ttl = d[8];
+                        self.ping_reply(vm, bi, from, id, seq, ttl);
+                        vm.count(Counter::PingReplies as usize, 1);
+                        Next::Drop
+                    }
+                    8 => {
+                        vm.count(Counter::Broadcast as usize, 1);
+                        Next::Drop
+                    }
+                    _ => {
+                        vm.count(Counter::Unhandled as usize, 1);
+                        Next::Drop
+                    }
+                }
+            }
+            p if !unicast => {
+                let _ = p;
+                vm.count(Counter::Broadcast as usize, 1);
+                Next::Drop
+            }
+            proto::UDP | proto::TCP => {
+                vm.count(Counter::PortUnreachable as usize, 1);
+                let (t, c) = Icmp::PORT_UNREACHABLE4;
+                set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                Next::IcmpError
+            }
+            _ => {
+                vm.count(Counter::ProtoUnreachable as usize, 1);
+                let (t, c) = Icmp::PROTO_UNREACHABLE4;
+                set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                Next::IcmpError
+            }
+        }
+    }
+}
+
+impl<const IP6: bool> IpLocal<IP6> {
+    fn one6(&self, vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs) -> Next {
+        let d = vm.bufs.data(bi);
+        let dst_mcast = d[24] == 0xff;
+        match d[6] {
+            proto::ICMP6 => {
+                if d.len() < 48 {
+                    vm.count(Counter::Unhandled as usize, 1);
+                    return Next::Drop;
+                }
+                let mut s = [0u8; 16];
+                let mut t = [0u8; 16];
+                s.copy_from_slice(&d[8..24]);
+                t.copy_from_slice(&d[24..40]);
+                let plen = u16::from_be_bytes([d[4], d[5]]) as u32;
+                let ty = d[40];
+                if checksum::fold(chain_sum(vm, bi, 40, checksum::pseudo6(&s, &t, proto::ICMP6, plen))) != 0xffff {
+                    vm.count(Counter::BadChecksum as usize, 1);
+                    return Next::Drop;
+                }
+                match ty {
+                    128 => {
+                        let rx = vm.bufs.meta(bi).sw_if_index[RX];
+                        let src = if dst_mcast {
+                            let ll = s[0] == 0xfe && s[1] & 0xc0 == 0x80;
+                            match addrs.source6(rx, ll) {
+                                Some(a) => a.to_be_bytes(),
+                                None => return Next::Drop,
+                            }
+                        } else {
+                            t
+                        };
+                        let chained = vm.bufs.meta(bi).flags & flags::NEXT_PRESENT != 0;
+                        let d = vm.bufs.data_mut(bi);
+                        d[8..24].copy_from_slice(&src);
+                        d[24..40].copy_from_slice(&s);
+                        d[7] = 64;
+                        d[40] = 129;
+                        d[42..44].copy_from_slice(&[0, 0]);
+                        let ck = if chained {
+                            let pseudo = checksum::pseudo6(&src, &s, proto::ICMP6, plen);
+                            !checksum::fold(chain_sum(vm, bi, 40, pseudo))
+                        } else {
+                            checksum::l4(checksum::pseudo6(&src, &s, proto::ICMP6, plen), &d[40..])
+                        };
+                        vm.bufs.data_mut(bi)[42..44].copy_from_slice(&ck.to_be_bytes());
+                        vm.count(Counter::EchoReplies as usize, 1);
+                        Next::Lookup
+                    }
+                    129 => {
+                        let d = vm.bufs.data(bi);
+                        let id = u16::from_be_bytes([d[44], d[45]]);
+                        let seq = u16::from_be_bytes([d[46], d[47]]);
+                        let ttl = d[7];
+                        self.ping_reply(vm, bi, u128::from_be_bytes(s), id, seq, ttl);
+                        vm.count(Counter::PingReplies as usize, 1);
+                        Next::Drop
+                    }
+                    133..=137 => {
+                        vm.count(Counter::Nd as usize, 1);
+                        Next::Special
+                    }
+                    _ => {
+                        vm.count(Counter::Unhandled as usize, 1);
+                        Next::Drop
+                    }
+                }
+            }
+            _ if dst_mcast => {
+                vm.count(Counter::Broadcast as usize, 1);
+                Next::Drop
+            }
+            proto::UDP | proto::TCP => {
+                vm.count(Counter::PortUnreachable as usize, 1);
+                let (t, c) = Icmp::PORT_UNREACHABLE6;
+                set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                Next::IcmpError
+            }
+            _ => {
+                vm.count(Counter::ProtoUnreachable as usize, 1);
+                Next::Drop
+            }
+        }
+    }
+}
+
+impl<const IP6: bool> Node for IpLocal<IP6> {
+    fn name(&self) -> &'static str {
+        names(IP6).local
+    }
+    fn next_nodes(&self) -> &[&'static str] {
+        &self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        &COUNTERS
+    }
+    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
+        let addrs = self.addrs.load();
+        for k in 0..frame.len() {
+            let bi = frame.pkts[k];
+            let min = if IP6 { 40 } else { 20 };
+            if vm.bufs.data(bi).len() < min {
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            }
+            frame.nexts[k] = if IP6 { self.one6(vm, bi, &addrs) } else { self.one4(vm, bi) } as u16;
+        }
+        if vm.tracing() {
+            for &bi in frame.pkts.iter() {
+                vm.trace(bi, |b| super::icmp::format_ip_header(b.data(bi), IP6));
+            }
+        }
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+pub fn register(r: &mut Registrar) {
+    let a = r.ext.get_or_default::<IfAddrTable>().clone();
+    let p = r.ext.get_or_default::<Arc<Mutex<PingTable>>>().clone();
+    let (a6, p6) = (a.clone(), p.clone());
+    r.node(NodeReg {
+        name: names(false).local,
+        factory: Arc::new(move |_| Box::new(IpLocal::<false>::new(a.clone(), p.clone()))),
+    });
+    r.node(NodeReg {
+        name: names(true).local,
+        factory: Arc::new(move |_| Box::new(IpLocal::<true>::new(a6.clone(), p6.clone()))),
+    });
+    super::reass::register(r);
+}

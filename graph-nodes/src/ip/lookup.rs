@@ -1,0 +1,229 @@
+//! `ip4-lookup` / `ip6-lookup`: longest-prefix match of the destination,
+//! then the load-balance's bucket (by a 5-tuple flow hash when it has more
+//! than one), then the adjacency decides the next node. The adjacency index
+//! travels in `opaque[0]` to the rewrite/glean nodes.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use rvpp_dataplane::buffer::RX;
+use rvpp_dataplane::device::ErrorDrop;
+use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::publish::Published;
+use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
+
+use super::fib::{AdjKind, Fib, Forwarding, Mtrie4, Table6};
+use super::icmp::{set_error, Icmp};
+use super::{names, proto};
+
+/// Opaque word carrying the adjacency index after lookup.
+pub const OPAQUE_ADJ: usize = 0;
+
+#[repr(u16)]
+enum Next {
+    Drop = 0,
+    Rewrite = 1,
+    Local = 2,
+    Glean = 3,
+    IcmpError = 4,
+}
+
+#[repr(usize)]
+enum Counter {
+    NoRoute,
+    DropRoute,
+    Punt,
+    Multicast,
+}
+
+static COUNTERS: [CounterDesc; 4] = [
+    CounterDesc::warn("no route to destination"),
+    CounterDesc::info("dropped by a drop route"),
+    CounterDesc::info("punted (no punt handler)"),
+    CounterDesc::info("multicast not forwarded"),
+];
+
+/// The lookup node of one family.
+pub struct IpLookup<const IP6: bool> {
+    nexts: [&'static str; 5],
+    mtrie: Arc<Mtrie4>,
+    table6: Published<Table6>,
+    fwd: Published<Forwarding>,
+}
+
+impl<const IP6: bool> IpLookup<IP6> {
+    pub fn new(fib: &Fib) -> Self {
+        Self::from_parts(fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone())
+    }
+
+    fn from_parts(mtrie: Arc<Mtrie4>, table6: Published<Table6>, fwd: Published<Forwarding>) -> Self {
+        let n = names(IP6);
+        IpLookup { nexts: [ErrorDrop::NAME, n.rewrite, n.local, n.glean, n.icmp_error], mtrie, table6, fwd }
+    }
+}
+
+/// A 5-tuple hash (addresses, protocol, ports when present and not a
+/// later fragment).
+#[inline]
+pub fn flow_hash(d: &[u8], ip6: bool) -> u32 {
+    let (addrs, proto_v, l4) = if ip6 {
+        if d.len() < 40 {
+            return 0;
+        }
+        (&d[8..40], d[6], Some(40))
+    } else {
+        if d.len() < 20 {
+            return 0;
+        }
+        let ihl = (d[0] & 0xf) as usize * 4;
+        let frag = u16::from_be_bytes([d[6], d[7]]) & 0x1fff != 0;
+        (&d[12..20], d[9], (!frag).then_some(ihl))
+    };
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ proto_v as u64;
+    for c in addrs.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    if matches!(proto_v, proto::TCP | proto::UDP) {
+        if let Some(o) = l4 {
+            if let Some(p) = d.get(o..o + 4) {
+                h = (h ^ u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            }
+        }
+    }
+    (h ^ (h >> 29)) as u32
+}
+
+impl<const IP6: bool> Node for IpLookup<IP6> {
+    fn name(&self) -> &'static str {
+        names(IP6).lookup
+    }
+    fn next_nodes(&self) -> &[&'static str] {
+        &self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        &COUNTERS
+    }
+    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
+        let fwd = self.fwd.load();
+        let t6 = if IP6 { Some(self.table6.load()) } else { None };
+        let (mut no_route, mut dropped, mut punted, mut mcast) = (0u64, 0u64, 0u64, 0u64);
+        for k in 0..frame.len() {
+            let bi = frame.pkts[k];
+            let d = vm.bufs.data(bi);
+            let lb = if IP6 {
+                let Some(h) = d.get(..40) else {
+                    frame.nexts[k] = Next::Drop as u16;
+                    continue;
+                };
+                let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
+                match t6.as_ref().and_then(|t| t.lookup(dst)) {
+                    Some(lb) => lb,
+                    None if dst >> 120 == 0xff => {
+                        // Link-scope multicast (all-nodes, solicited-node,
+                        // all-routers) is for us; the rest is not routed.
+                        if (dst >> 112) & 0xf == 2 {
+                            frame.nexts[k] = Next::Local as u16;
+                        } else {
+                            mcast += 1;
+                            frame.nexts[k] = Next::Drop as u16;
+                        }
+                        continue;
+                    }
+                    None if dst >> 118 == 0x3fa => {
+                        // Link-local destination: resolve on the interface the
+                        // conversation came from.
+                        let rx = vm.bufs.meta(bi).sw_if_index[RX];
+                        match fwd.ll_glean.get(rx as usize).copied().filter(|&a| a != super::fib::ADJ_UNREACHABLE) {
+                            Some(ai) => {
+                                vm.bufs.meta_mut(bi).opaque[OPAQUE_ADJ] = ai;
+                                frame.nexts[k] = Next::Glean as u16;
+                            }
+                            None => {
+                                no_route += 1;
+                                frame.nexts[k] = Next::Drop as u16;
+                            }
+                        }
+                        continue;
+                    }
+                    None => super::fib::LB_UNREACHABLE,
+                }
+            } else {
+                let Some(h) = d.get(..20) else {
+                    frame.nexts[k] = Next::Drop as u16;
+                    continue;
+                };
+                let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+                if dst >> 28 == 0xe || dst == u32::MAX {
+                    // Multicast and limited broadcast: local delivery only.
+                    frame.nexts[k] = if dst == u32::MAX || dst >> 8 == 0xe0_0000 {
+                        Next::Local as u16
+                    } else {
+                        mcast += 1;
+                        Next::Drop as u16
+                    };
+                    continue;
+                }
+                self.mtrie.lookup(dst)
+            };
+            let Some(l) = fwd.lbs.get(lb as usize) else {
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            };
+            let ai = if l.buckets.len() > 1 { l.pick(flow_hash(d, IP6)) } else { l.pick(0) };
+            let kind = fwd.adjs.get(ai as usize).map_or(AdjKind::Drop, |a| a.kind);
+            let m = vm.bufs.meta_mut(bi);
+            m.opaque[OPAQUE_ADJ] = ai;
+            frame.nexts[k] = match kind {
+                AdjKind::Rewrite => Next::Rewrite as u16,
+                AdjKind::Local => Next::Local as u16,
+                AdjKind::Glean | AdjKind::Incomplete => Next::Glean as u16,
+                AdjKind::Unreachable => {
+                    no_route += 1;
+                    let (t, c) = if IP6 { Icmp::NO_ROUTE6 } else { Icmp::NET_UNREACHABLE4 };
+                    set_error(m, t, c, 0);
+                    Next::IcmpError as u16
+                }
+                AdjKind::Drop => {
+                    dropped += 1;
+                    Next::Drop as u16
+                }
+                AdjKind::Punt => {
+                    punted += 1;
+                    Next::Drop as u16
+                }
+            };
+        }
+        vm.count(Counter::NoRoute as usize, no_route);
+        vm.count(Counter::DropRoute as usize, dropped);
+        vm.count(Counter::Punt as usize, punted);
+        vm.count(Counter::Multicast as usize, mcast);
+        if vm.tracing() {
+            for &bi in frame.pkts.iter() {
+                vm.trace(bi, |b| {
+                    let ai = b.meta(bi).opaque[OPAQUE_ADJ];
+                    format!("fib 0 adj-index {ai} flow hash: 0x{:08x}", flow_hash(b.data(bi), IP6))
+                });
+            }
+        }
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+pub fn register(r: &mut Registrar) {
+    let fib = r.ext.get_or_default::<Fib>();
+    let (m, t, f) = (fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone());
+    let (m6, t6, f6) = (m.clone(), t.clone(), f.clone());
+    r.node(NodeReg {
+        name: names(false).lookup,
+        factory: Arc::new(move |_| Box::new(IpLookup::<false>::from_parts(m.clone(), t.clone(), f.clone()))),
+    });
+    r.node(NodeReg {
+        name: names(true).lookup,
+        factory: Arc::new(move |_| Box::new(IpLookup::<true>::from_parts(m6.clone(), t6.clone(), f6.clone()))),
+    });
+}

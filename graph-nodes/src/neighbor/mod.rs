@@ -1,0 +1,738 @@
+//! Neighbors: which MAC address answers for an IP address on a link. IPv4
+//! asks and answers with ARP (`arp-input`, `ip4-glean`, in [`arp`]), IPv6
+//! with Neighbor Discovery (`ip6-nd`, `ip6-glean`, in [`nd`]); both glean
+//! nodes are one generic node ([`glean`]).
+//!
+//! The table ([`NeighborTable`], in the engine's extensions) belongs to the
+//! main thread. Every change goes to the FIB ([`Fib::neighbor`]), which
+//! turns adjacencies into rewrites and installs the host route. Workers
+//! never touch the table: a node that hears a neighbor hands it to the main
+//! thread through a [`Learner`] (a per-thread cache of what it already
+//! posted, plus a rate cap), and reads the small published
+//! [`NeighborShared`] (a generation number that tells it when entries were
+//! removed, and how often to refresh what it keeps hearing). Packets the
+//! nodes send carry the sub-interface's VLAN tags from the published
+//! sub-interface table ([`l2_header`]), or, for replies, the tags of the
+//! frame they answer ([`push_l2`]).
+//!
+//! Dynamic entries age out (`set ip neighbor-config ... age`, 300 s by
+//! default) and are capped per family (`limit`, 50 000 by default; beyond
+//! it new dynamic entries are refused and counted, or the oldest is
+//! recycled). The aging task is registered the first time the main thread
+//! touches the table (the first learned neighbor or neighbor command).
+//!
+//! Commands (VPP's names and layout): `set ip neighbor`, `show ip neighbors`
+//! (and `show ip4|ip6 neighbors`), `clear ip neighbors`,
+//! `set ip neighbor-config`, `show ip neighbor-config`.
+
+pub mod arp;
+pub mod glean;
+pub mod nd;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rvpp_dataplane::buffer::HEADROOM;
+use rvpp_dataplane::cli::builtin::parse_interface;
+use rvpp_dataplane::cli::{err, CliError, Input};
+use rvpp_dataplane::engine::{Engine, Registrar};
+use rvpp_dataplane::interface::{format_mac, parse_mac, IfSnapshot, InterfaceTable};
+use rvpp_dataplane::publish::Published;
+use rvpp_dataplane::{BufferIndex, SwIfIndex, Vm};
+
+use crate::ethernet::ethertype;
+use crate::ethernet::sub::SubTable;
+use crate::ip::fib::{fib, Fib};
+use crate::ip::{addr_bits, bits_addr};
+
+/// Seconds a dynamic entry lives without being heard from (default).
+pub const AGE_DEFAULT: u32 = 300;
+/// Dynamic entries per family (default).
+pub const LIMIT_DEFAULT: u32 = 50_000;
+
+/// (ip6, sw_if_index, address bits): v4 entries sort first.
+pub type NeighborKey = (bool, u32, u128);
+
+/// One neighbor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    pub mac: [u8; 6],
+    pub is_static: bool,
+    /// Engine uptime (seconds) when it was last added, changed or heard.
+    pub updated: f64,
+}
+
+/// `set ip neighbor-config` for one family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FamilyConfig {
+    /// Most dynamic entries.
+    pub limit: u32,
+    /// Seconds before an unrefreshed dynamic entry is removed; 0: never.
+    pub age: u32,
+    /// At the limit, replace the oldest dynamic entry instead of refusing.
+    pub recycle: bool,
+}
+
+impl Default for FamilyConfig {
+    fn default() -> Self {
+        FamilyConfig { limit: LIMIT_DEFAULT, age: AGE_DEFAULT, recycle: false }
+    }
+}
+
+/// What the nodes read of the control plane.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NeighborShared {
+    /// Bumped whenever entries are removed: learners forget their caches.
+    pub generation: u64,
+    /// How often a learner re-posts a neighbor it keeps hearing from, so
+    /// that it does not age out (0: the default, 60 s).
+    pub refresh_secs: u32,
+}
+
+/// The published [`NeighborShared`].
+pub type NeighborPub = Published<NeighborShared>;
+
+/// What [`NeighborTable::learn`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    New,
+    /// Known with another MAC: updated.
+    Changed,
+    /// Known with this MAC: its time refreshed.
+    Refreshed,
+    /// A static entry: left alone.
+    Static,
+    /// Table full (or the interface is gone): not learned.
+    Refused,
+}
+
+/// Errors of configured changes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NeighborError {
+    #[error("{0} is not a unicast address")]
+    NotUnicast(IpAddr),
+    #[error("no such interface (sw_if_index {0})")]
+    NoInterface(u32),
+    #[error("the {0} neighbor table is full ({1} dynamic entries)")]
+    Full(&'static str, u32),
+}
+
+/// The neighbor table (main thread only).
+pub struct NeighborTable {
+    entries: BTreeMap<NeighborKey, Neighbor>,
+    config: [FamilyConfig; 2],
+    dynamic: [usize; 2],
+    refused: [u64; 2],
+    generation: u64,
+    shared: NeighborPub,
+    started: bool,
+}
+
+impl Default for NeighborTable {
+    fn default() -> Self {
+        NeighborTable {
+            entries: BTreeMap::new(),
+            config: [FamilyConfig::default(); 2],
+            dynamic: [0; 2],
+            refused: [0; 2],
+            generation: 0,
+            shared: NeighborPub::default(),
+            started: false,
+        }
+    }
+}
+
+fn family(ip6: bool) -> &'static str {
+    if ip6 {
+        "ip6"
+    } else {
+        "ip4"
+    }
+}
+
+impl NeighborTable {
+    /// The table the nodes read.
+    pub fn shared(&self) -> NeighborPub {
+        self.shared.clone()
+    }
+
+    /// A neighbor.
+    pub fn get(&self, ip6: bool, sw: u32, addr: u128) -> Option<&Neighbor> {
+        self.entries.get(&(ip6, sw, addr))
+    }
+
+    /// All entries in (family, interface, address) order.
+    pub fn iter(&self) -> impl Iterator<Item = (&NeighborKey, &Neighbor)> {
+        self.entries.iter()
+    }
+
+    /// Number of entries (static and dynamic).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Dynamic entries of a family.
+    pub fn dynamic_count(&self, ip6: bool) -> usize {
+        self.dynamic[ip6 as usize]
+    }
+
+    /// New dynamic entries refused because the family's table was full.
+    pub fn refused(&self, ip6: bool) -> u64 {
+        self.refused[ip6 as usize]
+    }
+
+    pub fn config(&self, ip6: bool) -> FamilyConfig {
+        self.config[ip6 as usize]
+    }
+
+    pub fn set_config(&mut self, ip6: bool, c: FamilyConfig) {
+        self.config[ip6 as usize] = c;
+    }
+
+    /// A neighbor heard on the wire (ARP, ND).
+    #[allow(clippy::too_many_arguments)]
+    pub fn learn(
+        &mut self,
+        fib: &mut Fib,
+        ifs: &InterfaceTable,
+        ip6: bool,
+        sw: u32,
+        addr: u128,
+        mac: [u8; 6],
+        now: f64,
+    ) -> Learned {
+        if ifs.get(SwIfIndex(sw)).is_none() {
+            return Learned::Refused;
+        }
+        if let Some(n) = self.entries.get_mut(&(ip6, sw, addr)) {
+            if n.is_static {
+                return Learned::Static;
+            }
+            n.updated = now;
+            if n.mac == mac {
+                return Learned::Refreshed;
+            }
+            n.mac = mac;
+            fib.neighbor(ifs, ip6, sw, addr, Some(mac));
+            return Learned::Changed;
+        }
+        let f = ip6 as usize;
+        if self.dynamic[f] >= self.config[f].limit as usize
+            && !(self.config[f].recycle && self.evict_oldest(fib, ifs, ip6))
+        {
+            self.refused[f] += 1;
+            return Learned::Refused;
+        }
+        self.entries.insert((ip6, sw, addr), Neighbor { mac, is_static: false, updated: now });
+        self.dynamic[f] += 1;
+        fib.neighbor(ifs, ip6, sw, addr, Some(mac));
+        Learned::New
+    }
+
+    /// A configured neighbor (`set ip neighbor`): static, or dynamic (it
+    /// then ages like a learned one). Replaces an existing entry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        fib: &mut Fib,
+        ifs: &InterfaceTable,
+        a: IpAddr,
+        sw: u32,
+        mac: [u8; 6],
+        is_static: bool,
+        now: f64,
+    ) -> Result<(), NeighborError> {
+        let unicast = match a {
+            IpAddr::V4(v) => !(v.is_unspecified() || v.is_multicast() || v.is_broadcast()),
+            IpAddr::V6(v) => !(v.is_unspecified() || v.is_multicast()),
+        };
+        if !unicast {
+            return Err(NeighborError::NotUnicast(a));
+        }
+        if ifs.get(SwIfIndex(sw)).is_none() {
+            return Err(NeighborError::NoInterface(sw));
+        }
+        let (ip6, addr) = addr_bits(a);
+        let f = ip6 as usize;
+        let key = (ip6, sw, addr);
+        let was = self.entries.get(&key).copied();
+        let dynamic_before = was.is_some_and(|n| !n.is_static);
+        if !is_static && !dynamic_before && self.dynamic[f] >= self.config[f].limit as usize {
+            return Err(NeighborError::Full(family(ip6), self.config[f].limit));
+        }
+        self.dynamic[f] = self.dynamic[f] - dynamic_before as usize + !is_static as usize;
+        self.entries.insert(key, Neighbor { mac, is_static, updated: now });
+        fib.neighbor(ifs, ip6, sw, addr, Some(mac));
+        Ok(())
+    }
+
+    /// Removes an entry (static or dynamic); false when there was none.
+    pub fn remove(&mut self, fib: &mut Fib, ifs: &InterfaceTable, ip6: bool, sw: u32, addr: u128) -> bool {
+        let Some(n) = self.entries.remove(&(ip6, sw, addr)) else { return false };
+        if !n.is_static {
+            self.dynamic[ip6 as usize] -= 1;
+        }
+        self.generation += 1;
+        fib.neighbor(ifs, ip6, sw, addr, None);
+        true
+    }
+
+    /// Removes the dynamic entries of a family and/or interface
+    /// (`clear ip neighbors`); returns how many.
+    pub fn flush(&mut self, fib: &mut Fib, ifs: &InterfaceTable, ip6: Option<bool>, sw: Option<u32>) -> usize {
+        let keys: Vec<NeighborKey> = self
+            .entries
+            .iter()
+            .filter(|(k, n)| !n.is_static && ip6.is_none_or(|f| f == k.0) && sw.is_none_or(|s| s == k.1))
+            .map(|(k, _)| *k)
+            .collect();
+        for &(f, s, a) in &keys {
+            self.remove(fib, ifs, f, s, a);
+        }
+        keys.len()
+    }
+
+    /// Removes dynamic entries not heard from for their family's age, and
+    /// every entry of a deleted interface; returns how many.
+    pub fn age(&mut self, fib: &mut Fib, ifs: &InterfaceTable, now: f64) -> usize {
+        let cfg = self.config;
+        let keys: Vec<NeighborKey> = self
+            .entries
+            .iter()
+            .filter(|(k, n)| {
+                let age = cfg[k.0 as usize].age;
+                let expired = !n.is_static && age > 0 && now - n.updated >= age as f64;
+                expired || ifs.get(SwIfIndex(k.1)).is_none()
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for &(f, s, a) in &keys {
+            self.remove(fib, ifs, f, s, a);
+        }
+        keys.len()
+    }
+
+    /// Removes the least recently updated dynamic entry of a family.
+    fn evict_oldest(&mut self, fib: &mut Fib, ifs: &InterfaceTable, ip6: bool) -> bool {
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(k, n)| k.0 == ip6 && !n.is_static)
+            .min_by(|a, b| a.1.updated.total_cmp(&b.1.updated))
+            .map(|(k, _)| *k);
+        match oldest {
+            Some((f, s, a)) => self.remove(fib, ifs, f, s, a),
+            None => false,
+        }
+    }
+
+    /// Publishes what the nodes read when it changed.
+    pub fn publish(&mut self) {
+        let refresh_secs = self
+            .config
+            .iter()
+            .map(|c| if c.age == 0 { 60 } else { (c.age / 4).clamp(1, 60) })
+            .min()
+            .unwrap_or(60);
+        let now = NeighborShared { generation: self.generation, refresh_secs };
+        if *self.shared.load() != now {
+            self.shared.store(now);
+        }
+    }
+}
+
+/// Runs `f` on the table with the FIB and the interfaces, then publishes.
+/// The first call starts the aging task.
+fn with_table<R>(e: &mut Engine, f: impl FnOnce(&mut NeighborTable, &mut Fib, &InterfaceTable) -> R) -> R {
+    let mut t = std::mem::take(e.ext.get_or_default::<NeighborTable>());
+    if !t.started {
+        t.started = true;
+        e.add_periodic("neighbor-age", Duration::from_secs(1), age_tick);
+    }
+    let Engine { ext, interfaces, .. } = e;
+    let r = f(&mut t, fib(ext), interfaces);
+    t.publish();
+    *ext.get_or_default::<NeighborTable>() = t;
+    r
+}
+
+/// A neighbor heard by a node (runs on the main thread, posted by a
+/// [`Learner`]).
+pub fn learn(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> Learned {
+    let now = e.uptime();
+    with_table(e, |t, f, ifs| t.learn(f, ifs, ip6, sw, addr, mac, now))
+}
+
+/// The aging task (every second).
+fn age_tick(e: &mut Engine) {
+    let now = e.uptime();
+    with_table(e, |t, f, ifs| t.age(f, ifs, now));
+}
+
+/// What a learner decided about a neighbor it heard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learn {
+    /// New, changed or due for a refresh: posted to the main thread.
+    Post,
+    /// Posted recently with the same MAC.
+    Known,
+    /// Over this thread's rate: not learned.
+    RateLimited,
+}
+
+/// Posts per second one node of one thread may send the main thread.
+const LEARN_RATE: f64 = 1000.0;
+const LEARN_BURST: f64 = 64.0;
+/// Entries a learner remembers before starting over.
+const CACHE_MAX: usize = 16384;
+
+/// A node's per-thread side of learning: what it already posted, and a
+/// token bucket so that a flood of ARP cannot flood the main thread.
+pub struct Learner {
+    cache: HashMap<NeighborKey, ([u8; 6], u64)>,
+    generation: u64,
+    tokens: f64,
+    last: u64,
+    hz: f64,
+}
+
+impl Default for Learner {
+    fn default() -> Self {
+        Learner {
+            cache: HashMap::new(),
+            generation: 0,
+            tokens: LEARN_BURST,
+            last: 0,
+            hz: rvpp_dataplane::arch::tsc_hz(),
+        }
+    }
+}
+
+impl Learner {
+    /// Decides whether hearing `mac` for `key` at TSC `now` is news for the
+    /// main thread (and remembers it when it is).
+    pub fn check(&mut self, now: u64, shared: &NeighborShared, key: NeighborKey, mac: [u8; 6]) -> Learn {
+        if shared.generation != self.generation {
+            self.cache.clear();
+            self.generation = shared.generation;
+        }
+        let secs = if shared.refresh_secs == 0 { 60 } else { shared.refresh_secs };
+        let refresh = (secs as f64 * self.hz) as u64;
+        if let Some(&(m, t)) = self.cache.get(&key) {
+            if m == mac && now.wrapping_sub(t) < refresh {
+                return Learn::Known;
+            }
+        }
+        self.tokens = (self.tokens + now.saturating_sub(self.last) as f64 * LEARN_RATE / self.hz).min(LEARN_BURST);
+        self.last = self.last.max(now);
+        if self.tokens < 1.0 {
+            return Learn::RateLimited;
+        }
+        self.tokens -= 1.0;
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(key, (mac, now));
+        Learn::Post
+    }
+
+    /// Learns a neighbor heard on `sw`: posts it to the main thread when
+    /// [`Learner::check`] says so.
+    pub fn learn(&mut self, vm: &Vm, shared: &NeighborShared, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> Learn {
+        let r = self.check(vm.now, shared, (ip6, sw, addr), mac);
+        if r == Learn::Post {
+            vm.post(move |e: &mut Engine| {
+                learn(e, ip6, sw, addr, mac);
+            });
+        }
+        r
+    }
+}
+
+/// Why a node could not put an Ethernet header on a packet it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L2Error {
+    /// No destination MAC to send to.
+    NoAddress,
+    /// The interface (or its sub-interface match) does not exist.
+    NoInterface,
+    /// No headroom.
+    NoRoom,
+}
+
+/// Writes the Ethernet header for sending on `sw` to `dst` into `out`: the
+/// interface's MAC, a sub-interface's VLAN tags (one tag: 802.1Q; two: an
+/// 802.1ad outer tag and an 802.1Q inner one, as the FIB's rewrites), and
+/// `ethertype`. Returns its length.
+pub fn l2_header(
+    ifs: &IfSnapshot,
+    subs: &SubTable,
+    sw: u32,
+    dst: [u8; 6],
+    ethertype: u16,
+    out: &mut [u8],
+) -> Result<usize, L2Error> {
+    let f = ifs.ifs.get(sw as usize).ok_or(L2Error::NoInterface)?;
+    let mut tags = [0u8; 8];
+    let mut nt = 0;
+    if f.sup_sw_if_index != sw {
+        let s = subs
+            .by_parent
+            .get(f.sup_sw_if_index as usize)
+            .and_then(|l| l.iter().find(|s| s.sw_if_index == sw))
+            .ok_or(L2Error::NoInterface)?;
+        let outer_tpid = if s.inner.is_some() { ethertype::DOT1AD } else { ethertype::VLAN };
+        for (tpid, vid) in [(outer_tpid, s.outer), (ethertype::VLAN, s.inner)] {
+            if let Some(v) = vid {
+                tags[nt..nt + 2].copy_from_slice(&tpid.to_be_bytes());
+                tags[nt + 2..nt + 4].copy_from_slice(&v.to_be_bytes());
+                nt += 4;
+            }
+        }
+    }
+    let n = 14 + nt;
+    let h = out.get_mut(..n).ok_or(L2Error::NoRoom)?;
+    h[..6].copy_from_slice(&dst);
+    h[6..12].copy_from_slice(&f.mac);
+    h[12..n - 2].copy_from_slice(&tags[..nt]);
+    h[n - 2..].copy_from_slice(&ethertype.to_be_bytes());
+    Ok(n)
+}
+
+/// The length of the Ethernet header (with its VLAN tags) the packet was
+/// received with, when it is still intact in front of the packet and
+/// carried `ethertype`.
+pub fn received_l2(vm: &Vm, bi: BufferIndex, ethertype: u16) -> Option<usize> {
+    let m = vm.bufs.meta(bi);
+    let hl = m.current_data as isize - m.l2_hdr_offset as isize;
+    if !matches!(hl, 14 | 18 | 22) {
+        return None;
+    }
+    let s = usize::try_from(HEADROOM as isize + m.l2_hdr_offset as isize).ok()?;
+    let h = vm.bufs.raw(bi).get(s..s + hl as usize)?;
+    let hl = hl as usize;
+    let tagged_ok = hl == 14 || matches!(u16::from_be_bytes([h[12], h[13]]), 0x8100 | 0x88a8);
+    (tagged_ok && h[hl - 2..] == ethertype.to_be_bytes()).then_some(hl)
+}
+
+/// The source MAC of the frame the packet came in, when its header is
+/// intact (see [`received_l2`]).
+pub fn received_src(vm: &Vm, bi: BufferIndex, ethertype: u16) -> Option<[u8; 6]> {
+    received_l2(vm, bi, ethertype)?;
+    let m = vm.bufs.meta(bi);
+    let s = (HEADROOM as isize + m.l2_hdr_offset as isize) as usize;
+    vm.bufs.raw(bi).get(s + 6..s + 12).and_then(|x| x.try_into().ok())
+}
+
+/// Puts an Ethernet header in front of a reply leaving on `sw` (the
+/// interface it came in on) towards `dst` (`None`: back to the frame's
+/// source). The received header is reused when it is intact, so the reply
+/// carries the same VLAN tags; otherwise the header is built from the
+/// interface.
+pub fn push_l2(
+    vm: &mut Vm,
+    bi: BufferIndex,
+    subs: &SubTable,
+    sw: u32,
+    dst: Option<[u8; 6]>,
+    ethertype: u16,
+) -> Result<(), L2Error> {
+    let src = vm.ifs.ifs.get(sw as usize).ok_or(L2Error::NoInterface)?.mac;
+    if let (Some(hl), Some(back)) = (received_l2(vm, bi, ethertype), received_src(vm, bi, ethertype)) {
+        if vm.bufs.advance(bi, -(hl as i16)) {
+            let d = vm.bufs.data_mut(bi);
+            d[..6].copy_from_slice(&dst.unwrap_or(back));
+            d[6..12].copy_from_slice(&src);
+            let m = vm.bufs.meta_mut(bi);
+            m.l2_hdr_offset = m.current_data;
+            return Ok(());
+        }
+    }
+    let dst = dst.ok_or(L2Error::NoAddress)?;
+    let mut h = [0u8; 22];
+    let n = l2_header(&vm.ifs, subs, sw, dst, ethertype, &mut h)?;
+    if !vm.bufs.advance(bi, -(n as i16)) {
+        return Err(L2Error::NoRoom);
+    }
+    vm.bufs.data_mut(bi)[..n].copy_from_slice(&h[..n]);
+    let m = vm.bufs.meta_mut(bi);
+    m.l2_hdr_offset = m.current_data;
+    Ok(())
+}
+
+/// `set ip neighbor [del] [static] <if> <ip> <mac> [static]`
+fn set_neighbor(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
+    let (mut del, mut is_static) = (false, false);
+    loop {
+        if i.keyword("del") {
+            del = true;
+        } else if i.keyword("static") {
+            is_static = true;
+        } else {
+            break;
+        }
+    }
+    let sw = parse_interface(e, i)?;
+    let w = i.expect("<ip-address>")?;
+    let a: IpAddr = w.parse().map_err(|_| CliError(format!("{}: '{w}' is not an IP address", i.command())))?;
+    let mac = match i.peek() {
+        Some(m) if !del || parse_mac(m).is_some() => {
+            let m = i.expect("<mac-address>")?;
+            Some(parse_mac(&m).ok_or_else(|| CliError(format!("{}: '{m}' is not a MAC address", i.command())))?)
+        }
+        None if !del => return err(format!("{}: expected <mac-address>", i.command())),
+        _ => None,
+    };
+    if i.keyword("static") {
+        is_static = true;
+    }
+    i.done()?;
+    let cmd = i.command().to_string();
+    if del {
+        let (ip6, bits) = addr_bits(a);
+        let found = with_table(e, |t, f, ifs| t.remove(f, ifs, ip6, sw.0, bits));
+        if !found {
+            return err(format!("{cmd} del: no neighbor {a} on that interface"));
+        }
+        return Ok(String::new());
+    }
+    let mac = mac.unwrap_or_default();
+    if mac[0] & 1 != 0 {
+        return err(format!("{cmd}: {} is not a unicast MAC address", format_mac(&mac)));
+    }
+    let now = e.uptime();
+    with_table(e, |t, f, ifs| t.add(f, ifs, a, sw.0, mac, is_static, now))
+        .map_err(|x| CliError(format!("{cmd}: {x}")))?;
+    Ok(String::new())
+}
+
+/// Parses `[ip4|ip6] [<if>]`.
+fn parse_family_if(e: &Engine, i: &mut Input, mut fam: Option<bool>) -> Result<(Option<bool>, Option<u32>), CliError> {
+    if fam.is_none() {
+        if i.keyword("ip4") {
+            fam = Some(false);
+        } else if i.keyword("ip6") {
+            fam = Some(true);
+        }
+    }
+    let sw = if i.is_empty() { None } else { Some(parse_interface(e, i)?.0) };
+    i.done()?;
+    Ok((fam, sw))
+}
+
+/// The `show ip neighbors` table.
+pub fn format_neighbors(t: &NeighborTable, ifs: &InterfaceTable, fam: Option<bool>, sw: Option<u32>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{:^12}{:^40}{:^6}{:^20}{:^24}", "Time", "IP", "Flags", "Ethernet", "Interface");
+    for (&(ip6, k_sw, addr), n) in t.iter() {
+        if fam.is_some_and(|f| f != ip6) || sw.is_some_and(|x| x != k_sw) {
+            continue;
+        }
+        let name = ifs.get(SwIfIndex(k_sw)).map_or_else(|| format!("sw_if_index {k_sw}"), |f| f.name.clone());
+        let _ = writeln!(
+            s,
+            "{:^12}{:^40}{:^6}{:^20}{}",
+            format!("{:.4}", n.updated),
+            bits_addr(ip6, addr).to_string(),
+            if n.is_static { "S" } else { "D" },
+            format_mac(&n.mac),
+            name
+        );
+    }
+    for ip6 in [false, true] {
+        if fam.is_none_or(|f| f == ip6) && t.refused(ip6) > 0 {
+            let c = t.config(ip6);
+            let _ = writeln!(
+                s,
+                "{}: {} new entries refused (limit {} dynamic entries reached)",
+                family(ip6),
+                t.refused(ip6),
+                c.limit
+            );
+        }
+    }
+    s
+}
+
+fn show(e: &mut Engine, i: &mut Input, fam: Option<bool>) -> Result<String, CliError> {
+    let (fam, sw) = parse_family_if(e, i, fam)?;
+    let t = e.ext.get_or_default::<NeighborTable>();
+    Ok(format_neighbors(t, &e.interfaces, fam, sw))
+}
+
+/// `clear ip neighbors [ip4|ip6] [<if>]`: removes dynamic entries.
+fn clear(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
+    let (fam, sw) = parse_family_if(e, i, None)?;
+    with_table(e, |t, f, ifs| t.flush(f, ifs, fam, sw));
+    Ok(String::new())
+}
+
+/// `set ip neighbor-config ip4|ip6 [limit <n>] [age <secs>] [recycle|norecycle]`
+fn set_config(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
+    let ip6 = if i.keyword("ip4") {
+        false
+    } else if i.keyword("ip6") {
+        true
+    } else {
+        return err(format!("{}: expected ip4 or ip6", i.command()));
+    };
+    let mut c = e.ext.get_or_default::<NeighborTable>().config(ip6);
+    loop {
+        if i.keyword("limit") {
+            c.limit = i.parse("limit")?;
+        } else if i.keyword("age") {
+            c.age = i.parse("age")?;
+        } else if i.keyword("recycle") {
+            c.recycle = true;
+        } else if i.keyword("norecycle") {
+            c.recycle = false;
+        } else if i.is_empty() {
+            break;
+        } else {
+            return i.unexpected();
+        }
+    }
+    with_table(e, |t, _, _| t.set_config(ip6, c));
+    Ok(String::new())
+}
+
+fn show_config(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
+    i.done()?;
+    let t = e.ext.get_or_default::<NeighborTable>();
+    let mut s = String::new();
+    for ip6 in [false, true] {
+        let c = t.config(ip6);
+        let _ = writeln!(s, "{}:\n  limit:{}, age:{}, recycle:{}", family(ip6), c.limit, c.age, c.recycle as u8);
+        let _ = writeln!(s, "  dynamic entries:{}, refused:{}", t.dynamic_count(ip6), t.refused(ip6));
+    }
+    Ok(s)
+}
+
+pub fn register(r: &mut Registrar) {
+    r.ext.get_or_default::<NeighborTable>();
+    arp::register(r);
+    nd::register(r);
+    glean::register(r);
+    r.cli.add("set ip neighbor", "set ip neighbor [del] [static] <interface> <ip-address> <mac-address>", set_neighbor);
+    r.cli.add("show ip neighbors", "show ip neighbors [ip4|ip6] [<interface>]", |e, i| show(e, i, None));
+    r.cli.add("show ip neighbor", "show ip neighbor [ip4|ip6] [<interface>]", |e, i| show(e, i, None));
+    r.cli.add("show ip4 neighbors", "show ip4 neighbors [<interface>]", |e, i| show(e, i, Some(false)));
+    r.cli.add("show ip6 neighbors", "show ip6 neighbors [<interface>]", |e, i| show(e, i, Some(true)));
+    r.cli.add("show ip arp", "show ip arp [<interface>]", |e, i| show(e, i, Some(false)));
+    r.cli.add("clear ip neighbors", "clear ip neighbors [ip4|ip6] [<interface>]", clear);
+    r.cli.add(
+        "set ip neighbor-config",
+        "set ip neighbor-config ip4|ip6 [limit <n>] [age <seconds>] [recycle|norecycle]",
+        set_config,
+    );
+    r.cli.add("show ip neighbor-config", "show ip neighbor-config", show_config);
+}
+
+#[cfg(test)]
+mod tests;
