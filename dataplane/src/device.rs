@@ -207,18 +207,36 @@ pub trait RxQueue: Send + 'static {
 pub struct DeviceInput {
     name: &'static str,
     nexts: &'static [&'static str],
+    counters: &'static [CounterDesc],
     queues: Vec<Box<dyn RxQueue>>,
     cursor: usize,
 }
 
 impl DeviceInput {
     pub fn new(name: &'static str, nexts: &'static [&'static str]) -> Self {
-        DeviceInput { name, nexts, queues: Vec::new(), cursor: 0 }
+        DeviceInput { name, nexts, counters: &[], queues: Vec::new(), cursor: 0 }
     }
 
     /// A registration for a driver's input node.
     pub fn register(name: &'static str, nexts: &'static [&'static str]) -> NodeReg {
-        NodeReg { name, factory: std::sync::Arc::new(move |_| Box::new(DeviceInput::new(name, nexts))) }
+        Self::register_with_counters(name, nexts, &[])
+    }
+
+    /// A registration whose node declares the driver's error counters: an rx
+    /// queue's `vm.count(k, n)` adds to counter `k` of this list.
+    pub fn register_with_counters(
+        name: &'static str,
+        nexts: &'static [&'static str],
+        counters: &'static [CounterDesc],
+    ) -> NodeReg {
+        NodeReg {
+            name,
+            factory: std::sync::Arc::new(move |_| {
+                let mut d = DeviceInput::new(name, nexts);
+                d.counters = counters;
+                Box::new(d)
+            }),
+        }
     }
 
     /// Adds a queue placed on this thread.
@@ -267,6 +285,9 @@ impl Node for DeviceInput {
     }
     fn next_nodes(&self) -> &[&'static str] {
         self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        self.counters
     }
     fn poll(&mut self, vm: &mut Vm, frame: &mut Frame) -> usize {
         let nq = self.queues.len();

@@ -393,6 +393,8 @@ impl Engine {
         i.deleted = true;
         i.rx_queues.clear();
         let input = i.device.as_ref().and_then(|d| d.input_node());
+        // Once the threads let go of the queues, the device itself goes so
+        // the driver can release its resources in Drop.
         self.on_all_threads(move |w| {
             if let Some(o) = w.graph.node_mut::<InterfaceOutput>(InterfaceOutput::NAME) {
                 o.set_tx(sw.0, None);
@@ -404,6 +406,9 @@ impl Engine {
                 }
             }
         });
+        if let Some(i) = self.interfaces.ifs.get_mut(sw.0 as usize) {
+            i.device = None;
+        }
         self.publish_interfaces();
         true
     }

@@ -6,13 +6,14 @@
 pub mod ethernet;
 pub mod ip;
 pub mod l2;
+pub mod neighbor;
 
 use rvpp_dataplane::engine::Registrar;
 
 /// Registers every protocol node and command.
 pub fn register_all(r: &mut Registrar) {
     l2::register(r);
-    // ip::register(r) is wired in once the neighbor nodes (ip4-glean,
-    // ip6-nd) it names exist.
+    ip::register(r);
+    neighbor::register(r);
     ethernet::register(r);
 }

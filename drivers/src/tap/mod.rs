@@ -219,10 +219,11 @@ impl TapRx {
     fn chain_tail(&self, bufs: &mut ThreadBuffers, head: BufferIndex, head_len: usize, tail: usize) -> bool {
         let seg = head_len;
         let n = tail.div_ceil(seg);
-        let mut segs = [BufferIndex(0); MAX_SEGS];
+        // `max_frame` keeps head + tail within MAX_SEGS buffers.
         if n >= MAX_SEGS {
             return false;
         }
+        let mut segs = [BufferIndex(0); MAX_SEGS];
         let got = bufs.alloc(&mut segs[..n]);
         if got < n {
             for &b in &segs[..got] {

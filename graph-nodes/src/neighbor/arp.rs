@@ -242,7 +242,7 @@ impl ArpInput {
         let Some(our_mac) = ifs.ifs.get(rx as usize).filter(|f| f.admin_up).map(|f| f.mac) else {
             return drop(vm, Counter::IfDown);
         };
-        if !addrs.v4.get(rx as usize).is_some_and(|l| !l.is_empty()) {
+        if addrs.v4.get(rx as usize).is_none_or(|l| l.is_empty()) {
             return drop(vm, Counter::NotIpEnabled);
         }
         if arp.sha[0] & 1 != 0 {
@@ -280,7 +280,7 @@ impl ArpInput {
     }
 
     fn learn(&mut self, vm: &mut Vm, shared: &NeighborShared, rx: u32, arp: &Arp, c: Counter) {
-        match self.learner.learn(vm, shared, false, rx, arp.spa as u128, arp.sha) {
+        match self.learner.learn(vm, shared, false, rx, arp.spa as u128, arp.sha, true) {
             Learn::RateLimited => vm.count(Counter::RateLimited as usize, 1),
             Learn::Post | Learn::Known => vm.count(c as usize, 1),
         }

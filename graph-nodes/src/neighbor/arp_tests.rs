@@ -37,7 +37,13 @@ fn harness(subs: bool) -> Harness {
     }
     let mut h = Harness::new(Box::new(ArpInput::new(addrs, s, NeighborPub::default())), 3);
     if subs {
-        let f = |sup: u32, mac: u8| IfFast { admin_up: true, link_up: true, sup_sw_if_index: sup, mtu: 9000, mac: [2, 0, 0, 0, 0, mac] };
+        let f = |sup: u32, mac: u8| IfFast {
+            admin_up: true,
+            link_up: true,
+            sup_sw_if_index: sup,
+            mtu: 9000,
+            mac: [2, 0, 0, 0, 0, mac],
+        };
         h.set_interfaces(IfSnapshot { ifs: vec![f(0, 0), f(1, 1), f(1, 1)] });
     }
     h
@@ -167,7 +173,11 @@ fn who_may_be_answered_and_learned() {
         (arp(OP_REQUEST, HOST, [10, 0, 0, 1], [10, 0, 0, 7]), 1, "IP4 source address matches local interface"),
         (arp(OP_REPLY, ours, [10, 0, 0, 7], [10, 0, 0, 1]), 1, "IP4 source address matches local interface"),
         // A multicast sender.
-        (arp(OP_REPLY, [1, 0, 0x5e, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 1]), 1, "ARP sender hardware address is multicast"),
+        (
+            arp(OP_REPLY, [1, 0, 0x5e, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 1]),
+            1,
+            "ARP sender hardware address is multicast",
+        ),
         // An interface without addresses, and one that is down.
         (arp(OP_REQUEST, HOST, [10, 0, 0, 2], [10, 0, 0, 1]), 0, "Interface is not IP enabled"),
     ];
@@ -206,8 +216,9 @@ fn a_flood_of_one_sender_is_learned_once() {
     assert_eq!(h.counter("ARP replies received"), 100);
     assert_eq!(h.counter("neighbor learning rate limited"), 0, "one post, then known");
     // Many senders: past the burst, this thread's posts are capped.
-    let mut bis: Vec<BufferIndex> =
-        (0..200u8).map(|i| h.packet(&arp(OP_REPLY, [0, 1, 2, 3, 4, i], [10, 0, 0, i.max(3)], [10, 0, 0, 1]), 1)).collect();
+    let mut bis: Vec<BufferIndex> = (0..200u8)
+        .map(|i| h.packet(&arp(OP_REPLY, [0, 1, 2, 3, 4, i], [10, 0, 0, i.max(3)], [10, 0, 0, 1]), 1))
+        .collect();
     h.run(&mut bis);
     assert!(h.counter("neighbor learning rate limited") > 0);
 }

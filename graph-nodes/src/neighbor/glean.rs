@@ -20,8 +20,7 @@ use rvpp_dataplane::interface::IfSnapshot;
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{arp, l2_header, nd};
-use crate::ethernet::ethertype;
+use super::{arp, build_request, RequestError, REQUEST_MAX};
 use crate::ethernet::sub::{SubTable, Subs};
 use crate::ip::addr::{IfAddrTable, IfAddrs};
 use crate::ip::fib::{AdjKind, Fib, Forwarding};
@@ -144,37 +143,6 @@ impl<const IP6: bool> IpGlean<IP6> {
         Ok((target, adj.sw_if_index))
     }
 
-    /// Writes the whole request frame for `target` on `sw`; returns its
-    /// length.
-    fn request(
-        ifs: &IfSnapshot,
-        subs: &SubTable,
-        addrs: &IfAddrs,
-        sw: u32,
-        target: u128,
-        out: &mut [u8; 128],
-    ) -> Result<usize, Counter> {
-        let mac = ifs.ifs.get(sw as usize).ok_or(Counter::NoInterface)?.mac;
-        if IP6 {
-            let src = nd::source_for(addrs, sw, target).ok_or(Counter::NoSource)?;
-            let t = target.to_be_bytes();
-            let dst_mac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
-            let l2 = l2_header(ifs, subs, sw, dst_mac, ethertype::IP6, out).map_err(|_| Counter::NoInterface)?;
-            let body = <&mut [u8; nd::MSG_LEN]>::try_from(&mut out[l2..l2 + nd::MSG_LEN])
-                .map_err(|_| Counter::NoInterface)?;
-            nd::build_solicitation(body, src, target, mac);
-            Ok(l2 + nd::MSG_LEN)
-        } else {
-            let src = arp::source_for(addrs, sw, target as u32).ok_or(Counter::NoSource)?;
-            let l2 = l2_header(ifs, subs, sw, [0xff; 6], ethertype::ARP, out).map_err(|_| Counter::NoInterface)?;
-            let body =
-                <&mut [u8; arp::LEN]>::try_from(&mut out[l2..l2 + arp::LEN]).map_err(|_| Counter::NoInterface)?;
-            arp::build_request(body, mac, src, target as u32);
-            // Padded to Ethernet's 60-byte minimum.
-            Ok((l2 + arp::LEN).max(60))
-        }
-    }
-
     fn one(
         &mut self,
         vm: &mut Vm,
@@ -189,8 +157,11 @@ impl<const IP6: bool> IpGlean<IP6> {
         if !ifs.ifs.get(sw as usize).ok_or(Counter::NoInterface)?.admin_up {
             return Err(Counter::IfDown);
         }
-        let mut frame = [0u8; 128];
-        let n = Self::request(ifs, subs, addrs, sw, target, &mut frame)?;
+        let mut frame = [0u8; REQUEST_MAX];
+        let n = build_request(ifs, subs, addrs, IP6, sw, target, None, &mut frame).map_err(|e| match e {
+            RequestError::NoSource => Counter::NoSource,
+            RequestError::NoInterface => Counter::NoInterface,
+        })?;
         if self.throttle.hit(vm.now, sw, target) {
             return Err(Counter::Throttled);
         }

@@ -15,11 +15,13 @@
 //! sub-interface table ([`l2_header`]), or, for replies, the tags of the
 //! frame they answer ([`push_l2`]).
 //!
-//! Dynamic entries age out (`set ip neighbor-config ... age`, 300 s by
-//! default) and are capped per family (`limit`, 50 000 by default; beyond
-//! it new dynamic entries are refused and counted, or the oldest is
-//! recycled). The aging task is registered the first time the main thread
-//! touches the table (the first learned neighbor or neighbor command).
+//! Dynamic entries age (`set ip neighbor-config ... age`, 300 s by
+//! default): an aged entry is probed with a unicast request at its MAC and
+//! removed if it does not answer within [`PROBE_WAIT`]. They are capped per
+//! family (`limit`, 50 000 by default; beyond it new dynamic entries are
+//! refused and counted, or the oldest is recycled). The aging task is
+//! registered the first time the main thread touches the table (the first
+//! learned neighbor or neighbor command).
 //!
 //! Commands (VPP's names and layout): `set ip neighbor`, `show ip neighbors`
 //! (and `show ip4|ip6 neighbors`), `clear ip neighbors`,
@@ -34,16 +36,18 @@ use std::fmt::Write;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rvpp_dataplane::buffer::HEADROOM;
+use rvpp_dataplane::buffer::{HEADROOM, TX};
 use rvpp_dataplane::cli::builtin::parse_interface;
 use rvpp_dataplane::cli::{err, CliError, Input};
+use rvpp_dataplane::device::InterfaceOutput;
 use rvpp_dataplane::engine::{Engine, Registrar};
 use rvpp_dataplane::interface::{format_mac, parse_mac, IfSnapshot, InterfaceTable};
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{BufferIndex, SwIfIndex, Vm};
 
 use crate::ethernet::ethertype;
-use crate::ethernet::sub::SubTable;
+use crate::ethernet::sub::{SubTable, Subs};
+use crate::ip::addr::{IfAddrTable, IfAddrs};
 use crate::ip::fib::{fib, Fib};
 use crate::ip::{addr_bits, bits_addr};
 
@@ -62,7 +66,13 @@ pub struct Neighbor {
     pub is_static: bool,
     /// Engine uptime (seconds) when it was last added, changed or heard.
     pub updated: f64,
+    /// When it was probed for having aged (a unicast request); it goes if
+    /// it does not answer within [`PROBE_WAIT`].
+    pub probed: Option<f64>,
 }
+
+/// Seconds an aged neighbor has to answer its probe.
+pub const PROBE_WAIT: f64 = 3.0;
 
 /// `set ip neighbor-config` for one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +116,18 @@ pub enum Learned {
     Static,
     /// Table full (or the interface is gone): not learned.
     Refused,
+    /// A refresh for a neighbor not in the table: ignored.
+    NotKnown,
+}
+
+/// What [`NeighborTable::age`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Aged {
+    /// Entries removed: aged and probed without answer, or their interface
+    /// is gone.
+    pub removed: usize,
+    /// Entries that aged now: to probe at the MAC they had.
+    pub probes: Vec<(NeighborKey, [u8; 6])>,
 }
 
 /// Errors of configured changes.
@@ -120,6 +142,7 @@ pub enum NeighborError {
 }
 
 /// The neighbor table (main thread only).
+#[derive(Default)]
 pub struct NeighborTable {
     entries: BTreeMap<NeighborKey, Neighbor>,
     config: [FamilyConfig; 2],
@@ -128,20 +151,6 @@ pub struct NeighborTable {
     generation: u64,
     shared: NeighborPub,
     started: bool,
-}
-
-impl Default for NeighborTable {
-    fn default() -> Self {
-        NeighborTable {
-            entries: BTreeMap::new(),
-            config: [FamilyConfig::default(); 2],
-            dynamic: [0; 2],
-            refused: [0; 2],
-            generation: 0,
-            shared: NeighborPub::default(),
-            started: false,
-        }
-    }
 }
 
 fn family(ip6: bool) -> &'static str {
@@ -215,6 +224,7 @@ impl NeighborTable {
                 return Learned::Static;
             }
             n.updated = now;
+            n.probed = None;
             if n.mac == mac {
                 return Learned::Refreshed;
             }
@@ -229,10 +239,30 @@ impl NeighborTable {
             self.refused[f] += 1;
             return Learned::Refused;
         }
-        self.entries.insert((ip6, sw, addr), Neighbor { mac, is_static: false, updated: now });
+        self.entries.insert((ip6, sw, addr), Neighbor { mac, is_static: false, updated: now, probed: None });
         self.dynamic[f] += 1;
         fib.neighbor(ifs, ip6, sw, addr, Some(mac));
         Learned::New
+    }
+
+    /// A neighbor heard again without its own link-layer address option
+    /// (an advertisement answering a unicast probe): refreshes a known
+    /// entry, never creates one (RFC 4861 7.2.5).
+    #[allow(clippy::too_many_arguments)]
+    pub fn refresh(
+        &mut self,
+        fib: &mut Fib,
+        ifs: &InterfaceTable,
+        ip6: bool,
+        sw: u32,
+        addr: u128,
+        mac: [u8; 6],
+        now: f64,
+    ) -> Learned {
+        if !self.entries.contains_key(&(ip6, sw, addr)) {
+            return Learned::NotKnown;
+        }
+        self.learn(fib, ifs, ip6, sw, addr, mac, now)
     }
 
     /// A configured neighbor (`set ip neighbor`): static, or dynamic (it
@@ -267,7 +297,7 @@ impl NeighborTable {
             return Err(NeighborError::Full(family(ip6), self.config[f].limit));
         }
         self.dynamic[f] = self.dynamic[f] - dynamic_before as usize + !is_static as usize;
-        self.entries.insert(key, Neighbor { mac, is_static, updated: now });
+        self.entries.insert(key, Neighbor { mac, is_static, updated: now, probed: None });
         fib.neighbor(ifs, ip6, sw, addr, Some(mac));
         Ok(())
     }
@@ -298,24 +328,37 @@ impl NeighborTable {
         keys.len()
     }
 
-    /// Removes dynamic entries not heard from for their family's age, and
-    /// every entry of a deleted interface; returns how many.
-    pub fn age(&mut self, fib: &mut Fib, ifs: &InterfaceTable, now: f64) -> usize {
+    /// Ages the table at `now`: a dynamic entry not heard from for its
+    /// family's age is probed (returned in [`Aged::probes`]) and removed
+    /// when it has not answered [`PROBE_WAIT`] seconds later; entries of a
+    /// deleted interface are removed.
+    pub fn age(&mut self, fib: &mut Fib, ifs: &InterfaceTable, now: f64) -> Aged {
         let cfg = self.config;
-        let keys: Vec<NeighborKey> = self
-            .entries
-            .iter()
-            .filter(|(k, n)| {
-                let age = cfg[k.0 as usize].age;
-                let expired = !n.is_static && age > 0 && now - n.updated >= age as f64;
-                expired || ifs.get(SwIfIndex(k.1)).is_none()
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        for &(f, s, a) in &keys {
+        let mut out = Aged::default();
+        let mut gone = Vec::new();
+        for (k, n) in self.entries.iter_mut() {
+            if ifs.get(SwIfIndex(k.1)).is_none() {
+                gone.push(*k);
+                continue;
+            }
+            let age = cfg[k.0 as usize].age;
+            if n.is_static || age == 0 || now - n.updated < age as f64 {
+                continue;
+            }
+            match n.probed {
+                None => {
+                    n.probed = Some(now);
+                    out.probes.push((*k, n.mac));
+                }
+                Some(t) if now - t >= PROBE_WAIT => gone.push(*k),
+                Some(_) => {}
+            }
+        }
+        for &(f, s, a) in &gone {
             self.remove(fib, ifs, f, s, a);
         }
-        keys.len()
+        out.removed = gone.len();
+        out
     }
 
     /// Removes the least recently updated dynamic entry of a family.
@@ -334,12 +377,8 @@ impl NeighborTable {
 
     /// Publishes what the nodes read when it changed.
     pub fn publish(&mut self) {
-        let refresh_secs = self
-            .config
-            .iter()
-            .map(|c| if c.age == 0 { 60 } else { (c.age / 4).clamp(1, 60) })
-            .min()
-            .unwrap_or(60);
+        let refresh_secs =
+            self.config.iter().map(|c| if c.age == 0 { 60 } else { (c.age / 4).clamp(1, 60) }).min().unwrap_or(60);
         let now = NeighborShared { generation: self.generation, refresh_secs };
         if *self.shared.load() != now {
             self.shared.store(now);
@@ -363,16 +402,97 @@ fn with_table<R>(e: &mut Engine, f: impl FnOnce(&mut NeighborTable, &mut Fib, &I
 }
 
 /// A neighbor heard by a node (runs on the main thread, posted by a
-/// [`Learner`]).
-pub fn learn(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> Learned {
+/// [`Learner`]); `create`: false only refreshes a known entry.
+pub fn learn(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6], create: bool) -> Learned {
     let now = e.uptime();
-    with_table(e, |t, f, ifs| t.learn(f, ifs, ip6, sw, addr, mac, now))
+    with_table(e, |t, f, ifs| {
+        if create {
+            t.learn(f, ifs, ip6, sw, addr, mac, now)
+        } else {
+            t.refresh(f, ifs, ip6, sw, addr, mac, now)
+        }
+    })
 }
 
-/// The aging task (every second).
+/// The aging task (every second): ages the table and sends the probes.
 fn age_tick(e: &mut Engine) {
     let now = e.uptime();
-    with_table(e, |t, f, ifs| t.age(f, ifs, now));
+    let aged = with_table(e, |t, f, ifs| t.age(f, ifs, now));
+    for ((ip6, sw, addr), mac) in aged.probes {
+        probe(e, ip6, sw, addr, mac);
+    }
+}
+
+/// Sends a unicast ARP request / Neighbor Solicitation to a neighbor at
+/// the MAC it had, from the main thread's graph.
+fn probe(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> bool {
+    let addrs = e.ext.get_or_default::<IfAddrTable>().load();
+    let subs = e.ext.get_or_default::<Subs>().load();
+    let ifs = e.local.vm.ifs.clone();
+    if !ifs.is_up(sw) {
+        return false;
+    }
+    let mut frame = [0u8; REQUEST_MAX];
+    let Ok(n) = build_request(&ifs, &subs, &addrs, ip6, sw, addr, Some(mac), &mut frame) else { return false };
+    let Some(out) = e.local.graph.node_index(InterfaceOutput::NAME) else { return false };
+    let Some(bi) = e.local.vm.bufs.alloc_one() else { return false };
+    e.local.vm.bufs.fill(bi, &frame[..n], sw);
+    e.local.vm.bufs.meta_mut(bi).sw_if_index[TX] = sw;
+    if !e.local.graph.inject(out, bi) {
+        e.local.vm.bufs.free_one(bi);
+        return false;
+    }
+    true
+}
+
+/// Room for a request frame: Ethernet with two tags and an NS.
+pub const REQUEST_MAX: usize = 22 + nd::MSG_LEN;
+
+/// Why a request could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The interface has no address to ask from.
+    NoSource,
+    /// The interface (or its sub-interface match) does not exist.
+    NoInterface,
+}
+
+/// Writes a whole request frame for `target` on `sw`: an ARP request, or a
+/// Neighbor Solicitation with our link-layer address. Broadcast / to the
+/// target's solicited-node group, or, with `unicast`, to that MAC (and, for
+/// IPv6, to the target's address): a probe. Returns its length.
+#[allow(clippy::too_many_arguments)]
+pub fn build_request(
+    ifs: &IfSnapshot,
+    subs: &SubTable,
+    addrs: &IfAddrs,
+    ip6: bool,
+    sw: u32,
+    target: u128,
+    unicast: Option<[u8; 6]>,
+    out: &mut [u8; REQUEST_MAX],
+) -> Result<usize, RequestError> {
+    let mac = ifs.ifs.get(sw as usize).ok_or(RequestError::NoInterface)?.mac;
+    if ip6 {
+        let src = nd::source_for(addrs, sw, target).ok_or(RequestError::NoSource)?;
+        let t = target.to_be_bytes();
+        let dst_mac = unicast.unwrap_or([0x33, 0x33, 0xff, t[13], t[14], t[15]]);
+        let l2 = l2_header(ifs, subs, sw, dst_mac, ethertype::IP6, out).map_err(|_| RequestError::NoInterface)?;
+        let body = <&mut [u8; nd::MSG_LEN]>::try_from(&mut out[l2..l2 + nd::MSG_LEN])
+            .map_err(|_| RequestError::NoInterface)?;
+        let dst = if unicast.is_some() { target } else { crate::ip::solicited_node(target) };
+        nd::build_solicitation(body, src, dst, target, mac);
+        Ok(l2 + nd::MSG_LEN)
+    } else {
+        let src = arp::source_for(addrs, sw, target as u32).ok_or(RequestError::NoSource)?;
+        let l2 = l2_header(ifs, subs, sw, unicast.unwrap_or([0xff; 6]), ethertype::ARP, out)
+            .map_err(|_| RequestError::NoInterface)?;
+        let body =
+            <&mut [u8; arp::LEN]>::try_from(&mut out[l2..l2 + arp::LEN]).map_err(|_| RequestError::NoInterface)?;
+        arp::build_request(body, mac, src, target as u32);
+        // Padded to Ethernet's 60-byte minimum.
+        Ok((l2 + arp::LEN).max(60))
+    }
 }
 
 /// What a learner decided about a neighbor it heard.
@@ -416,8 +536,15 @@ impl Default for Learner {
 
 impl Learner {
     /// Decides whether hearing `mac` for `key` at TSC `now` is news for the
-    /// main thread (and remembers it when it is).
-    pub fn check(&mut self, now: u64, shared: &NeighborShared, key: NeighborKey, mac: [u8; 6]) -> Learn {
+    /// main thread (and, with `remember`, remembers it when it is).
+    pub fn check(
+        &mut self,
+        now: u64,
+        shared: &NeighborShared,
+        key: NeighborKey,
+        mac: [u8; 6],
+        remember: bool,
+    ) -> Learn {
         if shared.generation != self.generation {
             self.cache.clear();
             self.generation = shared.generation;
@@ -435,20 +562,34 @@ impl Learner {
             return Learn::RateLimited;
         }
         self.tokens -= 1.0;
-        if self.cache.len() >= CACHE_MAX {
-            self.cache.clear();
+        if remember {
+            if self.cache.len() >= CACHE_MAX {
+                self.cache.clear();
+            }
+            self.cache.insert(key, (mac, now));
         }
-        self.cache.insert(key, (mac, now));
         Learn::Post
     }
 
     /// Learns a neighbor heard on `sw`: posts it to the main thread when
-    /// [`Learner::check`] says so.
-    pub fn learn(&mut self, vm: &Vm, shared: &NeighborShared, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> Learn {
-        let r = self.check(vm.now, shared, (ip6, sw, addr), mac);
+    /// [`Learner::check`] says so. `create`: false only refreshes an entry
+    /// the main thread has (and is not remembered here, so that a later
+    /// creating learn is not taken for known).
+    #[allow(clippy::too_many_arguments)]
+    pub fn learn(
+        &mut self,
+        vm: &Vm,
+        shared: &NeighborShared,
+        ip6: bool,
+        sw: u32,
+        addr: u128,
+        mac: [u8; 6],
+        create: bool,
+    ) -> Learn {
+        let r = self.check(vm.now, shared, (ip6, sw, addr), mac, create);
         if r == Learn::Post {
             vm.post(move |e: &mut Engine| {
-                learn(e, ip6, sw, addr, mac);
+                learn(e, ip6, sw, addr, mac, create);
             });
         }
         r
@@ -736,3 +877,6 @@ pub fn register(r: &mut Registrar) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod wire_tests;

@@ -26,7 +26,7 @@ use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::interface::IfSnapshot;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{push_l2, Learn, Learner, NeighborPub, NeighborShared, NeighborTable};
+use super::{push_l2, received_src, Learn, Learner, NeighborPub, NeighborShared, NeighborTable};
 use crate::ethernet::ethertype;
 use crate::ethernet::sub::{SubTable, Subs};
 use crate::ip::addr::{IfAddrTable, IfAddrs};
@@ -93,7 +93,10 @@ pub fn is_link_local(a: u128) -> bool {
 /// its connected prefixes.
 pub fn on_link(addrs: &IfAddrs, sw: u32, a: u128) -> bool {
     is_link_local(a)
-        || addrs.v6.get(sw as usize).is_some_and(|l| l.iter().any(|&(x, len)| len < 128 && mask(true, x, len) == mask(true, a, len)))
+        || addrs
+            .v6
+            .get(sw as usize)
+            .is_some_and(|l| l.iter().any(|&(x, len)| len < 128 && mask(true, x, len) == mask(true, a, len)))
 }
 
 /// The address `sw` solicits `target` from: link-local for a link-local
@@ -215,10 +218,11 @@ fn write_msg(out: &mut [u8; MSG_LEN], ty: u8, src: u128, dst: u128, word: u32, t
     out[42..44].copy_from_slice(&ck.to_be_bytes());
 }
 
-/// Writes the solicitation `ip6-glean` sends: from `src` to the target's
-/// solicited-node group, with our link-layer address `mac`.
-pub fn build_solicitation(out: &mut [u8; MSG_LEN], src: u128, target: u128, mac: [u8; 6]) {
-    write_msg(out, NS, src, solicited_node(target), 0, target, OPT_SOURCE_LL, mac);
+/// Writes a solicitation for `target` from `src` to `dst` (the target's
+/// solicited-node group, or the target itself for a unicast probe), with
+/// our link-layer address `mac`.
+pub fn build_solicitation(out: &mut [u8; MSG_LEN], src: u128, dst: u128, target: u128, mac: [u8; 6]) {
+    write_msg(out, NS, src, dst, 0, target, OPT_SOURCE_LL, mac);
 }
 
 /// Writes an advertisement of `target` at `mac`, from `target` to `dst`.
@@ -374,11 +378,19 @@ impl Ip6Nd {
                 if addrs.has6(rx, m.target) {
                     return drop(vm, Counter::NaDuplicate);
                 }
-                let Some(mac) = m.target_ll else { return Next::Drop };
+                // Without a target link-layer option (an answer to a unicast
+                // probe), the frame's source refreshes a known entry.
+                let (mac, create) = match m.target_ll {
+                    Some(mac) => (mac, true),
+                    None => match received_src(vm, bi, ethertype::IP6).filter(|_| m.src == m.target) {
+                        Some(mac) => (mac, false),
+                        None => return Next::Drop,
+                    },
+                };
                 if !on_link(addrs, rx, m.target) {
                     return drop(vm, Counter::NaNotOnLink);
                 }
-                self.learn(vm, shared, rx, m.target, mac, Counter::NaLearned);
+                self.learn(vm, shared, rx, m.target, mac, create, Counter::NaLearned);
                 Next::Drop
             }
             RS => drop(vm, Counter::RsReceived),
@@ -387,11 +399,21 @@ impl Ip6Nd {
         }
     }
 
-    fn learn(&mut self, vm: &mut Vm, shared: &NeighborShared, rx: u32, a: u128, mac: [u8; 6], c: Counter) {
+    #[allow(clippy::too_many_arguments)]
+    fn learn(
+        &mut self,
+        vm: &mut Vm,
+        shared: &NeighborShared,
+        rx: u32,
+        a: u128,
+        mac: [u8; 6],
+        create: bool,
+        c: Counter,
+    ) {
         if mac[0] & 1 != 0 {
             return;
         }
-        match self.learner.learn(vm, shared, true, rx, a, mac) {
+        match self.learner.learn(vm, shared, true, rx, a, mac, create) {
             Learn::RateLimited => vm.count(Counter::RateLimited as usize, 1),
             Learn::Post | Learn::Known => vm.count(c as usize, 1),
         }
@@ -423,7 +445,7 @@ impl Ip6Nd {
                 return drop(vm, Counter::NsNotOnLink);
             }
             if let Some(mac) = m.source_ll {
-                self.learn(vm, shared, rx, m.src, mac, Counter::NsLearned);
+                self.learn(vm, shared, rx, m.src, mac, true, Counter::NsLearned);
             }
             (m.src, m.source_ll, FLAG_ROUTER | FLAG_SOLICITED | FLAG_OVERRIDE)
         };

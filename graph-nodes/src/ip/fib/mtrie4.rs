@@ -399,6 +399,17 @@ impl Mtrie4 {
     fn set_leaves(&self, w: &mut Writer, p: u32, base: u8, leaves: Range<usize>, value: u32, len: u8) {
         let ply = self.ply_at(p);
         let k = len - base;
+        let m = &mut w.meta[p as usize];
+        if m.owned == 0 && leaves.len() > 1 {
+            // All cover (a new ply, as in a bulk load): every leaf is taken,
+            // and the range spans whole bytes of `ext`.
+            m.owned = leaves.len() as u16;
+            m.ext[leaves.start / 2..leaves.end / 2].fill(k | (k << 4));
+            for leaf in &ply.leaves[leaves] {
+                leaf.store(value, Ordering::Relaxed);
+            }
+            return;
+        }
         for s in leaves {
             let leaf = ply.leaves[s].load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
@@ -590,28 +601,19 @@ impl Mtrie4 {
     /// A ply with every leaf set to `cover` (of length `cover_len`), not yet
     /// visible to readers.
     fn alloc_ply(&self, w: &mut Writer, cover: u32, cover_len: u8) -> u32 {
-        let fresh_left = w.meta.len() < MAX_PLIES;
-        let reuse = match w.free.front() {
-            Some(&(_, freed)) => !fresh_left || freed.elapsed() >= w.reuse_after,
-            None => false,
-        };
         let meta = PlyMeta { ext: [0; PLY_SLOTS / 2], cover_len, owned: 0 };
-        let p = match w.free.pop_front() {
-            Some((p, _)) if reuse => {
+        let fresh_left = w.meta.len() < MAX_PLIES;
+        let p = match w.free.front() {
+            Some(&(p, freed)) if !fresh_left || freed.elapsed() >= w.reuse_after => {
+                w.free.pop_front();
                 w.meta[p as usize] = meta;
                 p
             }
-            other => {
-                // Not old enough: put it back.
-                if let Some(entry) = other {
-                    w.free.push_front(entry);
-                }
+            _ => {
                 assert!(fresh_left, "mtrie4: more than {MAX_PLIES} plies in use");
                 let p = w.meta.len();
-                if p % CHUNK_PLIES == 0 {
-                    // Fresh chunks are zeroed by the allocator, untouched.
-                    self.chunks[p / CHUNK_PLIES].get_or_init(new_chunk);
-                }
+                // Fresh chunks come zeroed from the allocator, untouched.
+                self.chunks[p / CHUNK_PLIES].get_or_init(new_chunk);
                 w.meta.push(meta);
                 p as u32
             }
