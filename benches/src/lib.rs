@@ -187,10 +187,7 @@ pub fn run(w: &Workload, secs: f64) -> Result<Report, String> {
 
 /// A `show runtime`-style table of a report.
 pub fn format_table(r: &Report) -> String {
-    let mut s = format!(
-        "{:<24}{:>14}{:>16}{:>14}{:>16}\n",
-        "Name", "Calls", "Vectors", "Clocks/pkt", "Vectors/Call"
-    );
+    let mut s = format!("{:<24}{:>14}{:>16}{:>14}{:>16}\n", "Name", "Calls", "Vectors", "Clocks/pkt", "Vectors/Call");
     for t in &r.threads {
         for (name, _, st) in &t.nodes {
             if st.vectors == 0 {

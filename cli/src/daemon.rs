@@ -101,7 +101,9 @@ fn warn_unsupported(cfg: &StartupConfig) {
         }
     }
     if !cfg.unix.nodaemon && !cfg.unix.interactive {
-        crate::info!("rvpp runs in the foreground (as with unix {{ nodaemon }}); use your service manager to background it");
+        crate::info!(
+            "rvpp runs in the foreground (as with unix {{ nodaemon }}); use your service manager to background it"
+        );
     }
 }
 

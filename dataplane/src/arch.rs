@@ -31,9 +31,7 @@ pub fn prefetch<T>(p: *const T) {
     {
         // SAFETY: a prefetch is only a hint; it never faults and does not
         // dereference `p` in the language's sense.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-        }
+        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;

@@ -253,9 +253,7 @@ impl Buffers {
         BufferStats {
             total: self.count,
             free,
-            cached: (0..threads.min(MAX_THREADS))
-                .map(|t| self.cached[t].load(Ordering::Relaxed) as u32)
-                .collect(),
+            cached: (0..threads.min(MAX_THREADS)).map(|t| self.cached[t].load(Ordering::Relaxed) as u32).collect(),
             data_size: self.data_size as u32,
             stride: self.stride as u32,
             hugepages: self.hugepages,
@@ -455,12 +453,7 @@ impl ThreadBuffers {
         let raw = self.arena.raw_ptr(bi);
         // SAFETY: index checked; metadata and raw area do not overlap; this
         // thread owns `bi` and `&mut self` makes the borrows exclusive.
-        unsafe {
-            (
-                &mut *(raw.sub(META_SIZE) as *mut BufferMeta),
-                std::slice::from_raw_parts_mut(raw, len),
-            )
-        }
+        unsafe { (&mut *(raw.sub(META_SIZE) as *mut BufferMeta), std::slice::from_raw_parts_mut(raw, len)) }
     }
 
     /// The packet bytes in this buffer (`current_data`, `current_length`).

@@ -162,8 +162,8 @@ impl EngineBuilder {
                 trace: TraceBuffer::default(),
                 registry: Some(poll.registry().try_clone()?),
                 to_main: None,
-            extra: Vec::with_capacity(crate::node::MAX_EXTRA),
-            extra_dropped: 0,
+                extra: Vec::with_capacity(crate::node::MAX_EXTRA),
+                extra_dropped: 0,
             };
             let graph = Graph::build(&regs, &NodeInit { thread_index: index, ext }, &mut vm)?;
             let w = Worker::new(index, name.clone(), graph, vm, poll, rx, ifs_pub.clone());

@@ -81,11 +81,7 @@ impl Graph {
         for r in regs {
             let node = (r.factory)(init);
             if node.name() != r.name {
-                return Err(Error::Graph(format!(
-                    "node registered as '{}' calls itself '{}'",
-                    r.name,
-                    node.name()
-                )));
+                return Err(Error::Graph(format!("node registered as '{}' calls itself '{}'", r.name, node.name())));
             }
             let counters = node.counters();
             nodes.push(NodeRt {
@@ -107,9 +103,7 @@ impl Graph {
             for name in &nodes[i].next_names {
                 match nodes.iter().position(|n| n.name == *name) {
                     Some(j) => resolved.push(j as u32),
-                    None => {
-                        return Err(Error::UnresolvedArc { from: nodes[i].name.into(), to: name.to_string() })
-                    }
+                    None => return Err(Error::UnresolvedArc { from: nodes[i].name.into(), to: name.to_string() }),
                 }
             }
             nodes[i].nexts = resolved;

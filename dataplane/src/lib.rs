@@ -19,8 +19,8 @@ pub mod interface;
 pub mod node;
 pub mod publish;
 pub mod stats;
-pub mod thread;
 pub mod testing;
+pub mod thread;
 pub mod trace;
 
 pub use buffer::{BufferIndex, BufferMeta, Buffers, ThreadBuffers};

@@ -220,11 +220,7 @@ impl Vm {
     /// it sleeps (interrupt/adaptive rx).
     pub fn register_fd(&self, fd: std::os::fd::RawFd, token: usize) -> std::io::Result<()> {
         match &self.registry {
-            Some(r) => r.register(
-                &mut mio::unix::SourceFd(&fd),
-                mio::Token(token + 1),
-                mio::Interest::READABLE,
-            ),
+            Some(r) => r.register(&mut mio::unix::SourceFd(&fd), mio::Token(token + 1), mio::Interest::READABLE),
             None => Ok(()),
         }
     }

@@ -26,7 +26,12 @@ fn run(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let out = run(args);
-    assert!(out.status.success(), "{args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -132,7 +137,8 @@ fn ping_summary(text: &str) -> (f64, Option<[f64; 4]>) {
         .and_then(|p| p.trim_end_matches('%').parse().ok())
         .unwrap_or(100.0);
     let rtt = text.lines().find(|l| l.starts_with("rtt") || l.starts_with("round-trip")).and_then(|l| {
-        let v: Vec<f64> = l.split('=').nth(1)?.split_whitespace().next()?.split('/').filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<f64> =
+            l.split('=').nth(1)?.split_whitespace().next()?.split('/').filter_map(|x| x.parse().ok()).collect();
         (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
     });
     (loss, rtt)
@@ -299,7 +305,11 @@ fn af_packet_is_a_wire_between_namespaces() {
     let link = ok(&["ip", "link", "show", "dev", vb]);
     assert!(!link.contains("PROMISC"), "promiscuous mode outlived the sockets: {link}");
     assert_eq!(d.ctl_ok(&format!("create host-interface name {vb} mode polling")).trim(), hvb);
-    for cmd in [format!("set interface state {hvb} up"), format!("set interface l2 xconnect {hva} {hvb}"), format!("set interface l2 xconnect {hvb} {hva}")] {
+    for cmd in [
+        format!("set interface state {hvb} up"),
+        format!("set interface l2 xconnect {hva} {hvb}"),
+        format!("set interface l2 xconnect {hvb} {hva}"),
+    ] {
         d.ctl_ok(&cmd);
     }
     let out = t.exec(0, &["ping", "-c", "5", "-i", "0.05", "-W", "2", &t.addr[1]]);

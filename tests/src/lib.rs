@@ -140,18 +140,12 @@ pub fn send_signal(pid: u32, signal: &str) -> bool {
 /// Runs `cmd` to completion with `stdin` fed to it, collecting its output;
 /// panics (after SIGKILL) when it runs longer than `timeout`.
 pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let what = format!("{cmd:?}");
     let what: String = what.chars().take(300).collect();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     let pid = child.id();
     let writer = match (child.stdin.take(), stdin) {
         (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
@@ -203,10 +197,7 @@ pub fn raw_response(stream: &mut UnixStream) -> io::Result<Result<String, String
     stream.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;
     if len == 0 || len > 64 << 20 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("reply frame of {len} bytes"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("reply frame of {len} bytes")));
     }
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body)?;
@@ -214,10 +205,7 @@ pub fn raw_response(stream: &mut UnixStream) -> io::Result<Result<String, String
     match body[0] {
         0 => Ok(Ok(text)),
         1 => Ok(Err(text)),
-        s => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("reply status byte {s}"),
-        )),
+        s => Err(io::Error::new(io::ErrorKind::InvalidData, format!("reply status byte {s}"))),
     }
 }
 
@@ -231,9 +219,7 @@ pub fn connect(socket: &Path) -> io::Result<UnixStream> {
 
 /// Whether a daemon answers `show version` on `socket`.
 pub fn socket_answers(socket: &Path) -> bool {
-    connect(socket)
-        .and_then(|mut s| raw_request(&mut s, b"show version"))
-        .is_ok_and(|r| r.is_ok())
+    connect(socket).and_then(|mut s| raw_request(&mut s, b"show version")).is_ok_and(|r| r.is_ok())
 }
 
 /// What to put in a test daemon's startup.conf.
@@ -290,10 +276,7 @@ impl DaemonBuilder {
             dir.join("rvpp.log").display()
         );
         if self.startup_config.is_some() {
-            unix.push_str(&format!(
-                "  startup-config {}\n",
-                dir.join("startup.txt").display()
-            ));
+            unix.push_str(&format!("  startup-config {}\n", dir.join("startup.txt").display()));
         }
         unix.push_str("}\n");
         if let Some(base) = &self.base {
@@ -303,10 +286,7 @@ impl DaemonBuilder {
         if self.workers > 0 {
             conf.push_str(&format!("cpu {{\n  workers {}\n}}\n", self.workers));
         }
-        conf.push_str(&format!(
-            "buffers {{\n  buffers-per-numa {}\n}}\n",
-            self.buffers
-        ));
+        conf.push_str(&format!("buffers {{\n  buffers-per-numa {}\n}}\n", self.buffers));
         conf.push_str(&self.extra);
         conf
     }
@@ -354,11 +334,7 @@ impl Daemon {
     /// Starts `rvpp <args>` expecting it to listen on `socket` (for a
     /// daemon not configured by the builder, e.g. on its embedded default).
     pub fn start_with_args(tag: &str, args: &[&str], socket: &Path) -> Daemon {
-        Daemon::launch(
-            TempDir::new(tag),
-            args.iter().map(OsString::from).collect(),
-            socket.to_path_buf(),
-        )
+        Daemon::launch(TempDir::new(tag), args.iter().map(OsString::from).collect(), socket.to_path_buf())
     }
 
     fn launch(dir: TempDir, args: Vec<OsString>, socket: PathBuf) -> Daemon {
@@ -371,19 +347,11 @@ impl Daemon {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start rvpp: {e}"));
-        let mut d = Daemon {
-            child,
-            dir,
-            socket,
-            stderr_path,
-        };
+        let mut d = Daemon { child, dir, socket, stderr_path };
         let t0 = Instant::now();
         loop {
             if let Ok(Some(status)) = d.child.try_wait() {
-                panic!(
-                    "rvpp {args:?} exited ({status}) before answering; its stderr:\n{}",
-                    d.stderr()
-                );
+                panic!("rvpp {args:?} exited ({status}) before answering; its stderr:\n{}", d.stderr());
             }
             if socket_answers(&d.socket) {
                 return d;
@@ -464,17 +432,12 @@ impl Daemon {
 
     /// [`Daemon::ctl`] that must succeed.
     pub fn ctl_ok(&self, line: &str) -> String {
-        self.ctl(line)
-            .unwrap_or_else(|e| panic!("`{line}` failed: {e}"))
+        self.ctl(line).unwrap_or_else(|e| panic!("`{line}` failed: {e}"))
     }
 
     /// Runs `rvppctl` with `script` piped to its stdin (one command a line).
     pub fn ctl_script(&self, script: &str) -> Output {
-        run_with_timeout(
-            self.rvppctl(),
-            Some(script.as_bytes().to_vec()),
-            COMMAND_TIMEOUT,
-        )
+        run_with_timeout(self.rvppctl(), Some(script.as_bytes().to_vec()), COMMAND_TIMEOUT)
     }
 
     /// `show interface` counters: (interface, counter) -> value.
@@ -484,10 +447,7 @@ impl Daemon {
 
     /// One interface counter, 0 when `show interface` does not list it.
     pub fn counter(&self, interface: &str, counter: &str) -> u64 {
-        self.interface_counters()
-            .get(&(interface.to_string(), counter.to_string()))
-            .copied()
-            .unwrap_or(0)
+        self.interface_counters().get(&(interface.to_string(), counter.to_string())).copied().unwrap_or(0)
     }
 
     /// `show errors`: (node, reason) -> count.
@@ -509,9 +469,7 @@ impl Daemon {
     /// panics with `show packet-generator` on timeout.
     pub fn wait_stream_done(&self, name: &str, limit: u64) {
         let done = wait_until(WAIT_TIMEOUT, || {
-            self.pg_streams()
-                .iter()
-                .any(|s| s.name == name && !s.enabled && s.count == limit)
+            self.pg_streams().iter().any(|s| s.name == name && !s.enabled && s.count == limit)
         });
         assert!(
             done,
@@ -522,8 +480,7 @@ impl Daemon {
 
     /// Resident set size from /proc/<pid>/status, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/<pid>/status");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc/<pid>/status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -545,10 +502,7 @@ impl Daemon {
             Some(s) => s,
             None => {
                 let _ = self.child.kill();
-                panic!(
-                    "rvpp did not stop within {STOP_TIMEOUT:?} of SIGTERM; its stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("rvpp did not stop within {STOP_TIMEOUT:?} of SIGTERM; its stderr:\n{}", self.stderr());
             }
         }
     }
@@ -573,11 +527,7 @@ impl Drop for Daemon {
             }
         }
         if std::thread::panicking() {
-            eprintln!(
-                "--- rvpp stderr ({}) ---\n{}",
-                self.stderr_path.display(),
-                self.stderr()
-            );
+            eprintln!("--- rvpp stderr ({}) ---\n{}", self.stderr_path.display(), self.stderr());
         }
     }
 }
@@ -618,15 +568,7 @@ pub struct PgStream<'a> {
 impl<'a> PgStream<'a> {
     /// `limit` 64-byte [`UDP_DATA`] packets into ethernet-input on `interface`.
     pub fn new(name: &'a str, interface: &'a str, limit: u64) -> Self {
-        PgStream {
-            name,
-            interface,
-            limit,
-            size: "64-64",
-            worker: None,
-            node: "ethernet-input",
-            data: UDP_DATA,
-        }
+        PgStream { name, interface, limit, size: "64-64", worker: None, node: "ethernet-input", data: UDP_DATA }
     }
 
     pub fn size(mut self, size: &'a str) -> Self {
@@ -646,9 +588,7 @@ impl<'a> PgStream<'a> {
 
     /// The command line.
     pub fn command(&self) -> String {
-        let worker = self
-            .worker
-            .map_or(String::new(), |w| format!(" worker {w}"));
+        let worker = self.worker.map_or(String::new(), |w| format!(" worker {w}"));
         format!(
             "packet-generator new {{ name {} limit {} size {} node {} interface {}{worker} data {{ {} }} }}",
             self.name, self.limit, self.size, self.node, self.interface, self.data
@@ -717,8 +657,7 @@ pub fn parse_errors(text: &str) -> BTreeMap<(String, String), u64> {
             continue;
         }
         if let Ok(c) = f[0].parse::<u64>() {
-            *out.entry((f[1].to_string(), f[2..f.len() - 1].join(" ")))
-                .or_insert(0) += c;
+            *out.entry((f[1].to_string(), f[2..f.len() - 1].join(" "))).or_insert(0) += c;
         }
     }
     out
@@ -749,13 +688,7 @@ pub fn parse_runtime(text: &str) -> Vec<RuntimeRow> {
             continue;
         }
         if let (Ok(calls), Ok(vectors)) = (f[2].parse(), f[3].parse()) {
-            out.push(RuntimeRow {
-                thread,
-                name: f[0].to_string(),
-                state: f[1].to_string(),
-                calls,
-                vectors,
-            });
+            out.push(RuntimeRow { thread, name: f[0].to_string(), state: f[1].to_string(), calls, vectors });
         }
     }
     out
@@ -795,9 +728,7 @@ pub fn parse_trace(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut inside = false;
     for l in text.lines() {
-        let is_header = l
-            .strip_prefix("Packet ")
-            .is_some_and(|n| n.trim().parse::<u32>().is_ok());
+        let is_header = l.strip_prefix("Packet ").is_some_and(|n| n.trim().parse::<u32>().is_ok());
         if is_header {
             out.push(String::new());
             inside = true;
@@ -820,9 +751,7 @@ pub fn trace_nodes(packet: &str) -> Vec<String> {
         .filter(|l| !l.starts_with(char::is_whitespace))
         .filter_map(|l| {
             let (time, node) = l.rsplit_once(": ")?;
-            time.chars()
-                .all(|c| c.is_ascii_digit() || c == ':')
-                .then(|| node.trim().to_string())
+            time.chars().all(|c| c.is_ascii_digit() || c == ':').then(|| node.trim().to_string())
         })
         .collect()
 }
@@ -853,12 +782,7 @@ pg1                              2     up      9000/0/0/0          tx packets   
         assert_eq!(rows.len(), 3);
         assert_eq!(
             rows[1],
-            InterfaceRow {
-                name: "pg0".into(),
-                index: 1,
-                state: "up".into(),
-                mtu: "9000/0/0/0".into()
-            }
+            InterfaceRow { name: "pg0".into(), index: 1, state: "up".into(), mtu: "9000/0/0/0".into() }
         );
     }
 
@@ -868,10 +792,7 @@ pg1                              2     up      9000/0/0/0          tx packets   
             "     Count                          Node                                  Reason    Severity\n\
              \x20      300                ethernet-input                         frame too short       error\n",
         );
-        assert_eq!(
-            e.get(&("ethernet-input".into(), "frame too short".into())),
-            Some(&300)
-        );
+        assert_eq!(e.get(&("ethernet-input".into(), "frame too short".into())), Some(&300));
 
         let r = parse_runtime(
             "Thread 2 rvpp_wk_1 (unpinned)\nTime 1.6, average vectors/node 250.00, loops/sec 1980.47\n\
@@ -894,14 +815,7 @@ pg1                              2     up      9000/0/0/0          tx packets   
              s0                        No           1000     limit 1000, size 64-64, node ethernet-input\n\
              \x20                                          IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06\n",
         );
-        assert_eq!(
-            s,
-            vec![PgStreamRow {
-                name: "s0".into(),
-                enabled: false,
-                count: 1000
-            }]
-        );
+        assert_eq!(s, vec![PgStreamRow { name: "s0".into(), enabled: false, count: 1000 }]);
 
         let t = parse_trace(
             "------------------- Start of thread 0 rvpp_main -------------------\nPacket 1\n\n\
@@ -914,11 +828,10 @@ pg1                              2     up      9000/0/0/0          tx packets   
 
     #[test]
     fn stream_command() {
-        let c = PgStream::new("s0", "pg0", 10)
-            .size("10-10")
-            .worker(1)
-            .command();
-        assert!(c.starts_with("packet-generator new { name s0 limit 10 size 10-10 node ethernet-input interface pg0 worker 1 data { IP4:"));
+        let c = PgStream::new("s0", "pg0", 10).size("10-10").worker(1).command();
+        assert!(c.starts_with(
+            "packet-generator new { name s0 limit 10 size 10-10 node ethernet-input interface pg0 worker 1 data { IP4:"
+        ));
         assert!(c.ends_with("incrementing 22 } }"));
     }
 }

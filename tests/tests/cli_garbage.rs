@@ -77,22 +77,10 @@ const STARTS: &[&str] = &[
 
 /// Commands (and their prefixes, since the CLI takes unique prefixes) that
 /// change state or end a session; garbage starting with one is dropped.
-const DESTRUCTIVE: &[&str] = &[
-    "set",
-    "create",
-    "delete",
-    "packet-generator",
-    "clear",
-    "exec",
-    "trace",
-    "quit",
-    "exit",
-];
+const DESTRUCTIVE: &[&str] = &["set", "create", "delete", "packet-generator", "clear", "exec", "trace", "quit", "exit"];
 
 fn is_destructive(line: &str) -> bool {
-    line.split_whitespace()
-        .next()
-        .is_some_and(|first| DESTRUCTIVE.iter().any(|d| d.starts_with(first)))
+    line.split_whitespace().next().is_some_and(|first| DESTRUCTIVE.iter().any(|d| d.starts_with(first)))
 }
 
 fn random_char(r: &mut Rng) -> char {
@@ -110,9 +98,7 @@ fn random_char(r: &mut Rng) -> char {
         65..=74 => 0xa0 + r.below(0x360) as u32,
         75..=84 => 0x4e00 + r.below(0x5200) as u32,
         85..=94 => 0x1f300 + r.below(0x800) as u32,
-        _ => [
-            0xfeff, 0x200b, 0x2028, 0x2029, 0x0085, 0x3000, 0xfffd, 0x10ffff,
-        ][r.below(8)],
+        _ => [0xfeff, 0x200b, 0x2028, 0x2029, 0x0085, 0x3000, 0xfffd, 0x10ffff][r.below(8)],
     };
     char::from_u32(cp).unwrap_or('?')
 }
@@ -124,19 +110,13 @@ fn random_word(r: &mut Rng) -> String {
         90..=94 => r.next().to_string(),
         _ => {
             let len = 200 + r.below(4000);
-            (0..len)
-                .map(|_| (b'!' + r.below(94) as u8) as char)
-                .collect()
+            (0..len).map(|_| (b'!' + r.below(94) as u8) as char).collect()
         }
     }
 }
 
 fn random_line(r: &mut Rng) -> String {
-    let mut line = if r.chance(50) {
-        r.pick(STARTS).to_string()
-    } else {
-        random_word(r)
-    };
+    let mut line = if r.chance(50) { r.pick(STARTS).to_string() } else { random_word(r) };
     for _ in 0..r.below(8) {
         let sep = match r.below(20) {
             0 => "",
@@ -273,11 +253,7 @@ fn garbage_through_one_piped_session() {
         d.stderr()
     );
     let last = stdout.trim_end().lines().last().unwrap_or("");
-    assert!(
-        last.starts_with("rvpp v"),
-        "the session did not reach its last line; stdout ends:\n{}",
-        tail(&stdout)
-    );
+    assert!(last.starts_with("rvpp v"), "the session did not reach its last line; stdout ends:\n{}", tail(&stdout));
     assert!(d.is_running(), "rvpp died:\n{}", d.stderr());
 
     assert_eq!(snapshot(&d), before, "garbage changed the daemon's state");
@@ -288,17 +264,10 @@ fn garbage_through_one_piped_session() {
 fn garbage_through_one_shot_calls() {
     let mut d = configured("garbage-oneshot");
     let before = snapshot(&d);
-    for (k, line) in garbage(&mut Rng(SEED ^ 0xa5a5), ONE_SHOT_LINES)
-        .iter()
-        .enumerate()
-    {
+    for (k, line) in garbage(&mut Rng(SEED ^ 0xa5a5), ONE_SHOT_LINES).iter().enumerate() {
         // ctl panics unless rvppctl exits 0 or 1 (2: the daemon went away).
         let _ = d.ctl(line);
-        assert!(
-            d.is_running(),
-            "rvpp died on garbage line {k}: {line:?}\n{}",
-            d.stderr()
-        );
+        assert!(d.is_running(), "rvpp died on garbage line {k}: {line:?}\n{}", d.stderr());
     }
     assert_eq!(snapshot(&d), before, "garbage changed the daemon's state");
     still_forwards(&d);
@@ -318,21 +287,10 @@ fn malformed_commands_are_refused_and_change_nothing() {
     let mut script = MALFORMED.join("\n");
     script.push_str("\nshow version\n");
     let out = d.ctl_script(&script);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .trim_end()
-        .ends_with("built with rustc"));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("built with rustc"));
 
-    assert_eq!(
-        snapshot(&d),
-        before,
-        "a refused command changed the daemon's state"
-    );
+    assert_eq!(snapshot(&d), before, "a refused command changed the daemon's state");
     still_forwards(&d);
 }
 
@@ -349,10 +307,7 @@ fn errors_name_the_offending_token() {
         ("trace add nosuch-node 3", "nosuch-node"),
     ] {
         let e = d.ctl(cmd).expect_err(cmd);
-        assert!(
-            e.contains(token),
-            "`{cmd}`: error does not name '{token}': {e}"
-        );
+        assert!(e.contains(token), "`{cmd}`: error does not name '{token}': {e}");
     }
 }
 
@@ -362,9 +317,7 @@ fn the_garbage_is_deterministic_and_filtered() {
     let b = garbage(&mut Rng(SEED), 200);
     assert_eq!(a, b);
     assert!(a.iter().all(|l| !is_destructive(l)));
-    assert!(
-        is_destructive("se int st pg0 down") && is_destructive("cl int") && is_destructive("q")
-    );
+    assert!(is_destructive("se int st pg0 down") && is_destructive("cl int") && is_destructive("q"));
     assert!(!is_destructive("show interface") && !is_destructive("   "));
     // The garbage reaches real handlers and also has junk of every kind.
     assert!(a.iter().any(|l| l.starts_with("show")));

@@ -19,20 +19,12 @@ fn daemon(tag: &str) -> Daemon {
 /// `CLIENTS` concurrent `rvppctl show interface`, each with the full table.
 fn concurrent_show_interface(d: &Daemon) {
     let outputs: Vec<Result<String, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|_| s.spawn(|| d.ctl("show interface")))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect()
+        let handles: Vec<_> = (0..CLIENTS).map(|_| s.spawn(|| d.ctl("show interface"))).collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
     });
     for (k, out) in outputs.iter().enumerate() {
         let out = out.as_ref().unwrap_or_else(|e| panic!("client {k}: {e}"));
-        let names: Vec<String> = rvpp_tests::parse_interfaces(out)
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
+        let names: Vec<String> = rvpp_tests::parse_interfaces(out).into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["local0", "pg0"], "client {k}:\n{out}");
     }
 }
@@ -42,9 +34,7 @@ fn concurrent_clients_are_all_answered() {
     let d = daemon("clients-many");
     concurrent_show_interface(&d);
     // Idle connections held open do not stop others being served.
-    let idle: Vec<_> = (0..10)
-        .map(|_| connect(d.socket()).expect("connect"))
-        .collect();
+    let idle: Vec<_> = (0..10).map(|_| connect(d.socket()).expect("connect")).collect();
     concurrent_show_interface(&d);
     drop(idle);
     concurrent_show_interface(&d);
@@ -110,8 +100,7 @@ fn protocol_violations_are_refused_with_an_error() {
 
     // A request that is not UTF-8.
     let mut s = connect(d.socket()).expect("connect");
-    let r = raw_request(&mut s, &[0xff, 0xfe, b's', b'h', 0x80])
-        .expect("a reply to a non-UTF-8 request");
+    let r = raw_request(&mut s, &[0xff, 0xfe, b's', b'h', 0x80]).expect("a reply to a non-UTF-8 request");
     assert!(r.is_err(), "{r:?}");
 
     // An empty request is an empty command, which does nothing.

@@ -14,45 +14,29 @@ fn refused(tag: &str, conf: &str) -> (String, String) {
     let path = path.display().to_string();
     let out = run_rvpp(&["-c", &path]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "rvpp on\n{conf}\nended with {}; stderr:\n{stderr}",
-        out.status
-    );
-    assert!(
-        !sock.exists(),
-        "a refused configuration must not leave a socket; stderr:\n{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(1), "rvpp on\n{conf}\nended with {}; stderr:\n{stderr}", out.status);
+    assert!(!sock.exists(), "a refused configuration must not leave a socket; stderr:\n{stderr}");
     (path, stderr)
 }
 
 #[test]
 fn unknown_keyword_names_line_and_token() {
-    let (path, err) = refused(
-        "conf-keyword",
-        "unix {\n  nodaemon\n  frobnicate yes\n  cli-listen @SOCK@\n}\n",
-    );
+    let (path, err) = refused("conf-keyword", "unix {\n  nodaemon\n  frobnicate yes\n  cli-listen @SOCK@\n}\n");
     assert!(err.contains(&format!("{path}:3:")), "{err}");
     assert!(err.contains("frobnicate"), "{err}");
 }
 
 #[test]
 fn unknown_section_names_line_and_token() {
-    let (path, err) = refused(
-        "conf-section",
-        "unix {\n  nodaemon\n  cli-listen @SOCK@\n}\n\nfrobnicator {\n  workers 2\n}\n",
-    );
+    let (path, err) =
+        refused("conf-section", "unix {\n  nodaemon\n  cli-listen @SOCK@\n}\n\nfrobnicator {\n  workers 2\n}\n");
     assert!(err.contains(&format!("{path}:6:")), "{err}");
     assert!(err.contains("frobnicator"), "{err}");
 }
 
 #[test]
 fn bad_value_names_line_and_token() {
-    let (path, err) = refused(
-        "conf-value",
-        "unix { nodaemon cli-listen @SOCK@ }\ncpu {\n  workers two\n}\n",
-    );
+    let (path, err) = refused("conf-value", "unix { nodaemon cli-listen @SOCK@ }\ncpu {\n  workers two\n}\n");
     assert!(err.contains(&format!("{path}:3:")), "{err}");
     assert!(err.contains("two"), "{err}");
 }
@@ -69,10 +53,7 @@ fn unclosed_brace_names_the_opener() {
 
 #[test]
 fn stray_closing_brace_names_its_line() {
-    let (path, err) = refused(
-        "conf-stray",
-        "unix {\n  nodaemon\n  cli-listen @SOCK@\n}\n}\n",
-    );
+    let (path, err) = refused("conf-stray", "unix {\n  nodaemon\n  cli-listen @SOCK@\n}\n}\n");
     assert!(err.contains(&format!("{path}:5:")), "{err}");
     assert!(err.contains('}'), "{err}");
 }
@@ -106,10 +87,7 @@ fn bad_startup_config_line_is_reported_and_the_rest_runs() {
         .find(|l| l.contains(&format!("{file}:2:")))
         .unwrap_or_else(|| panic!("no {file}:2: in the log:\n{log}"));
     assert!(line2.contains("error") && line2.contains("pg7"), "{line2}");
-    assert!(
-        !log.contains(&format!("{file}:3: '")),
-        "line 3 is fine, yet:\n{log}"
-    );
+    assert!(!log.contains(&format!("{file}:3: '")), "line 3 is fine, yet:\n{log}");
     assert!(d.stderr().contains(&format!("{file}:2:")), "{}", d.stderr());
 
     // Lines 3..6 ran: pg1 exists and is up, and pg0 forwards to it.

@@ -19,10 +19,7 @@ fn send(d: &Daemon, stream: PgStream) {
 }
 
 fn error_count(d: &Daemon, reason: &str) -> u64 {
-    d.errors()
-        .get(&("ethernet-input".to_string(), reason.to_string()))
-        .copied()
-        .unwrap_or(0)
+    d.errors().get(&("ethernet-input".to_string(), reason.to_string())).copied().unwrap_or(0)
 }
 
 #[test]
@@ -36,12 +33,7 @@ fn frames_for_another_mac_are_dropped_and_counted() {
     assert_eq!(dropped, LIMIT, "show errors:\n{errors}");
     assert_eq!(d.counter("pg0", "rx packets"), LIMIT);
     assert_eq!(d.counter("pg0", "rx bytes"), 64 * LIMIT);
-    assert_eq!(
-        d.counter("pg0", "drops"),
-        LIMIT,
-        "{}",
-        d.ctl_ok("show interface")
-    );
+    assert_eq!(d.counter("pg0", "drops"), LIMIT, "{}", d.ctl_ok("show interface"));
 }
 
 #[test]
@@ -59,22 +51,9 @@ fn unknown_ethertype_to_our_mac_is_dropped_and_counted() {
     let data = format!("0x88b5: 00:01:02:03:04:05 -> {mac} incrementing 50");
     send(&d, PgStream::new("s0", "pg0", LIMIT).data(&data));
     let errors = d.ctl_ok("show errors");
-    assert_eq!(
-        error_count(&d, "unknown ethernet type"),
-        LIMIT,
-        "show errors:\n{errors}"
-    );
-    assert_eq!(
-        error_count(&d, "l3 mac mismatch"),
-        0,
-        "show errors:\n{errors}"
-    );
-    assert_eq!(
-        d.counter("pg0", "drops"),
-        LIMIT,
-        "{}",
-        d.ctl_ok("show interface")
-    );
+    assert_eq!(error_count(&d, "unknown ethernet type"), LIMIT, "show errors:\n{errors}");
+    assert_eq!(error_count(&d, "l3 mac mismatch"), 0, "show errors:\n{errors}");
+    assert_eq!(d.counter("pg0", "drops"), LIMIT, "{}", d.ctl_ok("show interface"));
 }
 
 #[test]
@@ -82,28 +61,14 @@ fn too_short_frames_are_dropped_and_counted() {
     let d = one_pg("eth-short");
     send(&d, PgStream::new("short", "pg0", LIMIT).size("10-10"));
     let errors = d.ctl_ok("show errors");
-    assert_eq!(
-        error_count(&d, "frame too short"),
-        LIMIT,
-        "show errors:\n{errors}"
-    );
+    assert_eq!(error_count(&d, "frame too short"), LIMIT, "show errors:\n{errors}");
     assert_eq!(d.counter("pg0", "rx packets"), LIMIT);
     assert_eq!(d.counter("pg0", "rx bytes"), 10 * LIMIT);
-    assert_eq!(
-        d.counter("pg0", "drops"),
-        LIMIT,
-        "{}",
-        d.ctl_ok("show interface")
-    );
+    assert_eq!(d.counter("pg0", "drops"), LIMIT, "{}", d.ctl_ok("show interface"));
 
     // The node ran on every frame and handed every one to error-drop.
     let rows = d.runtime();
-    let vectors = |n: &str| {
-        rows.iter()
-            .filter(|r| r.name == n)
-            .map(|r| r.vectors)
-            .sum::<u64>()
-    };
+    let vectors = |n: &str| rows.iter().filter(|r| r.name == n).map(|r| r.vectors).sum::<u64>();
     assert_eq!(vectors("ethernet-input"), LIMIT);
     assert_eq!(vectors("error-drop"), LIMIT);
 }

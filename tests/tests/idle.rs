@@ -25,8 +25,7 @@ fn idle_cpu_percent(d: &Daemon) -> f64 {
 /// The embedded default configuration, with a socket of the test's own.
 fn default_like(tag: &str) -> Daemon {
     let path = rvpp_tests::workspace_root().join("cli/src/default-startup.conf");
-    let default =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let default = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Daemon::builder(tag).base_conf(&default).start()
 }
 
@@ -34,23 +33,14 @@ fn default_like(tag: &str) -> Daemon {
 fn idle_default_daemon_sleeps_and_stays_small() {
     let d = default_like("idle-default");
     let cpu = idle_cpu_percent(&d);
-    assert!(
-        cpu < MAX_IDLE_CPU_PERCENT,
-        "idle rvpp used {cpu:.1} % CPU over {WINDOW:?}"
-    );
+    assert!(cpu < MAX_IDLE_CPU_PERCENT, "idle rvpp used {cpu:.1} % CPU over {WINDOW:?}");
     let rss = d.rss_kib();
-    assert!(
-        rss < MAX_RSS_KIB,
-        "idle rvpp has {rss} KiB resident (bound {MAX_RSS_KIB} KiB)"
-    );
+    assert!(rss < MAX_RSS_KIB, "idle rvpp has {rss} KiB resident (bound {MAX_RSS_KIB} KiB)");
 }
 
 #[test]
 fn idle_again_after_traffic_on_workers() {
-    let d = Daemon::builder("idle-workers")
-        .workers(2)
-        .buffers(16384)
-        .start();
+    let d = Daemon::builder("idle-workers").workers(2).buffers(16384).start();
     for cmd in [
         "create packet-generator interface pg0",
         "create packet-generator interface pg1",
@@ -69,13 +59,7 @@ fn idle_again_after_traffic_on_workers() {
     }
     // Every thread went through its busy phase; now all must sleep again.
     let cpu = idle_cpu_percent(&d);
-    assert!(
-        cpu < MAX_IDLE_CPU_PERCENT,
-        "rvpp with 2 workers used {cpu:.1} % CPU idle after traffic"
-    );
+    assert!(cpu < MAX_IDLE_CPU_PERCENT, "rvpp with 2 workers used {cpu:.1} % CPU idle after traffic");
     let rss = d.rss_kib();
-    assert!(
-        rss < MAX_RSS_KIB,
-        "rvpp has {rss} KiB resident after traffic (bound {MAX_RSS_KIB} KiB)"
-    );
+    assert!(rss < MAX_RSS_KIB, "rvpp has {rss} KiB resident after traffic (bound {MAX_RSS_KIB} KiB)");
 }

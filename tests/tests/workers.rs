@@ -32,16 +32,8 @@ fn show_threads_lists_main_and_workers() {
     assert_eq!(rows.len(), 3, "show threads:\n{text}");
     let ids: Vec<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(ids, ["0", "1", "2"], "show threads:\n{text}");
-    assert_eq!(
-        rows.iter().filter(|r| r.contains(&"workers")).count(),
-        2,
-        "show threads:\n{text}"
-    );
-    assert!(
-        d.stderr().contains("up: 2 worker thread(s)"),
-        "{}",
-        d.stderr()
-    );
+    assert_eq!(rows.iter().filter(|r| r.contains(&"workers")).count(), 2, "show threads:\n{text}");
+    assert!(d.stderr().contains("up: 2 worker thread(s)"), "{}", d.stderr());
 }
 
 #[test]
@@ -53,18 +45,8 @@ fn a_stream_on_worker_1_runs_on_thread_2() {
 
     let text = d.ctl_ok("show runtime");
     let rows = rvpp_tests::parse_runtime(&text);
-    for node in [
-        "pg-input",
-        "ethernet-input",
-        "l2-output",
-        "interface-output",
-    ] {
-        let on = |t: usize| {
-            rows.iter()
-                .filter(|r| r.thread == t && r.name == node)
-                .map(|r| r.vectors)
-                .sum::<u64>()
-        };
+    for node in ["pg-input", "ethernet-input", "l2-output", "interface-output"] {
+        let on = |t: usize| rows.iter().filter(|r| r.thread == t && r.name == node).map(|r| r.vectors).sum::<u64>();
         assert_eq!(on(2), LIMIT, "{node} on Thread 2:\n{text}");
         assert_eq!(on(0) + on(1), 0, "{node} elsewhere:\n{text}");
     }
@@ -76,15 +58,9 @@ fn a_stream_on_worker_1_runs_on_thread_2() {
 #[test]
 fn a_stream_for_a_missing_worker_is_refused() {
     let d = two_workers("wk-missing");
-    let e = d
-        .ctl(&PgStream::new("s0", "pg0", 10).worker(2).command())
-        .unwrap_err();
+    let e = d.ctl(&PgStream::new("s0", "pg0", 10).worker(2).command()).unwrap_err();
     assert!(e.contains("worker 2"), "{e}");
-    assert!(
-        d.pg_streams().is_empty(),
-        "{}",
-        d.ctl_ok("show packet-generator")
-    );
+    assert!(d.pg_streams().is_empty(), "{}", d.ctl_ok("show packet-generator"));
 }
 
 #[test]
@@ -100,11 +76,7 @@ fn streams_on_every_thread_add_up() {
     let text = d.ctl_ok("show runtime");
     let rows = rvpp_tests::parse_runtime(&text);
     for t in 0..3 {
-        let v: u64 = rows
-            .iter()
-            .filter(|r| r.thread == t && r.name == "l2-output")
-            .map(|r| r.vectors)
-            .sum();
+        let v: u64 = rows.iter().filter(|r| r.thread == t && r.name == "l2-output").map(|r| r.vectors).sum();
         assert_eq!(v, LIMIT, "l2-output on Thread {t}:\n{text}");
     }
     assert_eq!(d.counter("pg0", "rx packets"), 3 * LIMIT);

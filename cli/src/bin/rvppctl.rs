@@ -61,9 +61,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "-h" | "--help" => parsed.help = true,
             "--version" => parsed.version = true,
             "-s" | "--socket" => {
-                let path = args
-                    .next()
-                    .ok_or_else(|| format!("{arg} needs a socket path"))?;
+                let path = args.next().ok_or_else(|| format!("{arg} needs a socket path"))?;
                 parsed.socket = Some(path.into());
             }
             "--" => break,
@@ -92,10 +90,7 @@ struct Client {
 impl Client {
     fn connect(path: &Path) -> io::Result<Self> {
         let stream = UnixStream::connect(path)?;
-        Ok(Client {
-            stream,
-            path: path.to_owned(),
-        })
+        Ok(Client { stream, path: path.to_owned() })
     }
 
     /// Runs `line`: `Ok(Ok(output))`, `Ok(Err(error text))`, or an I/O error
@@ -108,30 +103,16 @@ impl Client {
     /// The daemon's completions of `line`, one candidate per line.
     fn complete(&self, line: &str) -> io::Result<Vec<String>> {
         let answer = self.request(&format!("{}{line}", proto::COMPLETE_PREFIX))?;
-        Ok(answer
-            .map(|words| {
-                words
-                    .lines()
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(answer.map(|words| words.lines().filter(|w| !w.is_empty()).map(str::to_owned).collect()).unwrap_or_default())
     }
 
     /// The message for a connection lost mid-session.
     fn lost(&self, e: &io::Error) -> String {
         match e.kind() {
             io::ErrorKind::UnexpectedEof => {
-                format!(
-                    "rvppctl: rvpp closed the connection on {}",
-                    self.path.display()
-                )
+                format!("rvppctl: rvpp closed the connection on {}", self.path.display())
             }
-            _ => format!(
-                "rvppctl: lost the connection to {}: {e}",
-                self.path.display()
-            ),
+            _ => format!("rvppctl: lost the connection to {}: {e}", self.path.display()),
         }
     }
 }
@@ -201,12 +182,7 @@ struct CtlHelper {
 impl Completer for CtlHelper {
     type Candidate = Pair;
 
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
         let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         // A lost connection shows up on the next command; here it just
@@ -215,14 +191,7 @@ impl Completer for CtlHelper {
         let unique = words.len() == 1;
         let candidates = words
             .into_iter()
-            .map(|word| Pair {
-                replacement: if unique {
-                    format!("{word} ")
-                } else {
-                    word.clone()
-                },
-                display: word,
-            })
+            .map(|word| Pair { replacement: if unique { format!("{word} ") } else { word.clone() }, display: word })
             .collect();
         Ok((start, candidates))
     }
@@ -236,18 +205,14 @@ impl Validator for CtlHelper {}
 impl Helper for CtlHelper {}
 
 fn history_path() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(HISTORY_FILE))
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(HISTORY_FILE))
 }
 
 /// The interactive session: errors are shown and the session goes on; it
 /// ends on Ctrl-D, `quit`, `exit` or `q`, or when the daemon goes away.
 fn run_interactive(client: Client) -> ExitCode {
     let client = Rc::new(client);
-    let config = Config::builder()
-        .completion_type(CompletionType::List)
-        .build();
+    let config = Config::builder().completion_type(CompletionType::List).build();
     let mut editor = match Editor::<CtlHelper, DefaultHistory>::with_config(config) {
         Ok(editor) => editor,
         Err(e) => {
@@ -255,9 +220,7 @@ fn run_interactive(client: Client) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    editor.set_helper(Some(CtlHelper {
-        client: Rc::clone(&client),
-    }));
+    editor.set_helper(Some(CtlHelper { client: Rc::clone(&client) }));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);

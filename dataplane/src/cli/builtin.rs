@@ -53,7 +53,11 @@ pub fn register(r: &mut Registry) {
     r.add("show buffers", "show buffers", show_buffers);
     r.add("show threads", "show threads", show_threads);
     r.add("show interface rx-placement", "show interface rx-placement", show_rx_placement);
-    r.add("set interface rx-placement", "set interface rx-placement <if> [queue <n>] worker <n> | main", set_rx_placement);
+    r.add(
+        "set interface rx-placement",
+        "set interface rx-placement <if> [queue <n>] worker <n> | main",
+        set_rx_placement,
+    );
     r.add("set interface rx-mode", "set interface rx-mode <if> [queue <n>] polling|interrupt|adaptive", set_rx_mode);
 }
 
@@ -180,7 +184,8 @@ fn show_runtime(e: &mut Engine, i: &mut Input) -> R {
                 continue;
             }
             let state = if *kind == NodeKind::Input { "polling" } else { "active" };
-            let clocks = if st.vectors > 0 { st.clocks as f64 / st.vectors as f64 } else { st.clocks as f64 / st.calls as f64 };
+            let clocks =
+                if st.vectors > 0 { st.clocks as f64 / st.vectors as f64 } else { st.clocks as f64 / st.calls as f64 };
             let vpc = st.vectors as f64 / st.calls as f64;
             let _ = writeln!(
                 s,
@@ -329,7 +334,8 @@ fn set_state(e: &mut Engine, i: &mut Input) -> R {
 fn set_mac(e: &mut Engine, i: &mut Input) -> R {
     let sw = parse_interface(e, i)?;
     let w = i.expect("MAC address")?;
-    let mac = parse_mac(&w).ok_or_else(|| CliError(format!("set interface mac address: '{w}' is not a MAC address")))?;
+    let mac =
+        parse_mac(&w).ok_or_else(|| CliError(format!("set interface mac address: '{w}' is not a MAC address")))?;
     i.done()?;
     if mac[0] & 1 != 0 {
         return err(format!("set interface mac address: '{w}' is a multicast address"));

@@ -225,8 +225,11 @@ impl Registry {
             }
             let nexts = self.next_words(&path);
             let exact: Vec<_> = nexts.iter().filter(|(x, _)| *x == w.as_str()).collect();
-            let cands: Vec<_> =
-                if exact.is_empty() { nexts.iter().filter(|(x, _)| x.starts_with(w.as_str())).collect() } else { exact };
+            let cands: Vec<_> = if exact.is_empty() {
+                nexts.iter().filter(|(x, _)| x.starts_with(w.as_str())).collect()
+            } else {
+                exact
+            };
             match cands.len() {
                 0 => break,
                 1 => {
@@ -305,7 +308,12 @@ impl Registry {
                 _ => return Vec::new(),
             }
         }
-        self.next_words(&path).into_iter().map(|(w, _)| w).filter(|w| w.starts_with(partial)).map(String::from).collect()
+        self.next_words(&path)
+            .into_iter()
+            .map(|(w, _)| w)
+            .filter(|w| w.starts_with(partial))
+            .map(String::from)
+            .collect()
     }
 }
 

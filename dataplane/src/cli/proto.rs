@@ -90,17 +90,13 @@ pub fn write_response(w: &mut impl Write, result: &Result<String, String>) -> io
 /// Reads a command's result: `Ok(Ok(output))` or `Ok(Err(error text))`.
 pub fn read_response(r: &mut impl Read) -> io::Result<Result<String, String>> {
     let body = read_frame(r)?.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-    let (status, text) = body
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty response frame"))?;
+    let (status, text) =
+        body.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty response frame"))?;
     let text = String::from_utf8_lossy(text).into_owned();
     match *status {
         STATUS_OK => Ok(Ok(text)),
         STATUS_ERROR => Ok(Err(text)),
-        s => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unknown response status {s}"),
-        )),
+        s => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown response status {s}"))),
     }
 }
 

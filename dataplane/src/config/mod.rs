@@ -83,11 +83,7 @@ pub struct Item {
 
 impl Item {
     fn bare(line: usize) -> Item {
-        Item {
-            line,
-            words: Vec::new(),
-            block: None,
-        }
+        Item { line, words: Vec::new(), block: None }
     }
 }
 
@@ -184,12 +180,7 @@ pub struct BuffersConfig {
 
 impl Default for BuffersConfig {
     fn default() -> Self {
-        BuffersConfig {
-            buffers_per_numa: 16384,
-            data_size: 2048,
-            page_size: PageSize::Default,
-            preallocated: None,
-        }
+        BuffersConfig { buffers_per_numa: 16384, data_size: 2048, page_size: PageSize::Default, preallocated: None }
     }
 }
 
@@ -246,11 +237,7 @@ impl StartupConfig {
     pub fn parse(text: &str, file: &str) -> Result<StartupConfig, ConfigError> {
         let tokens = tokenize(text, file)?;
         let mut cfg = StartupConfig::default();
-        let mut tree = Tree {
-            tokens,
-            pos: 0,
-            file,
-        };
+        let mut tree = Tree { tokens, pos: 0, file };
         cfg.sections = tree.sections(&mut cfg.warnings)?;
         for section in &cfg.sections {
             let ctx = format!("section '{}'", section.name);
@@ -305,10 +292,7 @@ impl StartupConfig {
     /// The items of every section of that name, in file order (repeated
     /// sections merged).
     pub fn section_items<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Item> + 'a {
-        self.sections
-            .iter()
-            .filter(move |s| s.name == name)
-            .flat_map(|s| s.items.iter())
+        self.sections.iter().filter(move |s| s.name == name).flat_map(|s| s.items.iter())
     }
 }
 
@@ -336,9 +320,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// Parses a decimal or `0x` hex number; nothing else (no sign, no spaces).
 pub fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) if !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()) => {
-            u64::from_str_radix(h, 16).ok()
-        }
+        Some(h) if !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()) => u64::from_str_radix(h, 16).ok(),
         Some(_) => None,
         None if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => s.parse().ok(),
         None => None,
@@ -380,12 +362,7 @@ pub fn lookup_id(db: &str, name: &str) -> Option<u32> {
 }
 
 fn error(file: &str, line: usize, token: &str, message: String) -> ConfigError {
-    ConfigError {
-        file: file.to_string(),
-        line,
-        token: token.to_string(),
-        message,
-    }
+    ConfigError { file: file.to_string(), line, token: token.to_string(), message }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -482,10 +459,7 @@ impl Tree<'_> {
                 warnings.push(ConfigWarning {
                     file: file.to_string(),
                     line: item.line,
-                    message: format!(
-                        "'{}' is not a section (no '{{ }}' block follows): ignored",
-                        item.words.join(" ")
-                    ),
+                    message: format!("'{}' is not a section (no '{{ }}' block follows): ignored", item.words.join(" ")),
                 });
             }
         };
@@ -502,8 +476,7 @@ impl Tree<'_> {
                 }
                 Tok::Word(w) => w,
             };
-            let known = INTERPRETED_SECTIONS.contains(&name.as_str())
-                || RAW_SECTIONS.contains(&name.as_str());
+            let known = INTERPRETED_SECTIONS.contains(&name.as_str()) || RAW_SECTIONS.contains(&name.as_str());
             let block_follows = matches!(self.peek(0), Some((_, Tok::Open)));
             // VPP: a section with a single parameter needs no braces.
             let single = match (self.peek(0), self.peek(1)) {
@@ -516,32 +489,19 @@ impl Tree<'_> {
                 if loose.as_ref().is_some_and(|it| it.line != line) {
                     flush(&mut loose, warnings);
                 }
-                loose
-                    .get_or_insert_with(|| Item::bare(line))
-                    .words
-                    .push(name);
+                loose.get_or_insert_with(|| Item::bare(line)).words.push(name);
                 continue;
             }
             flush(&mut loose, warnings);
             if !known {
-                let expected: Vec<&str> = INTERPRETED_SECTIONS
-                    .iter()
-                    .chain(RAW_SECTIONS)
-                    .copied()
-                    .collect();
-                let msg = format!(
-                    "unknown section '{name}': expected one of {}",
-                    expected.join(", ")
-                );
+                let expected: Vec<&str> = INTERPRETED_SECTIONS.iter().chain(RAW_SECTIONS).copied().collect();
+                let msg = format!("unknown section '{name}': expected one of {}", expected.join(", "));
                 return Err(error(self.file, line, &name, msg));
             }
             let open_line = self.tokens[self.pos].0;
             self.pos += 1;
             let items = match single {
-                Some(word) => vec![Item {
-                    words: vec![word],
-                    ..Item::bare(line)
-                }],
+                Some(word) => vec![Item { words: vec![word], ..Item::bare(line) }],
                 None => self.block(open_line, 1)?,
             };
             sections.push(Section { name, line, items });
@@ -621,27 +581,11 @@ impl<'a> Stream<'a> {
         for item in items {
             let last = item.words.len().saturating_sub(1);
             for (i, text) in item.words.iter().enumerate() {
-                let block = if i == last {
-                    item.block.as_deref()
-                } else {
-                    None
-                };
-                words.push(Word {
-                    line: item.line,
-                    text,
-                    block,
-                });
+                let block = if i == last { item.block.as_deref() } else { None };
+                words.push(Word { line: item.line, text, block });
             }
         }
-        Stream {
-            words,
-            pos: 0,
-            file,
-            ctx,
-            known,
-            ignored,
-            warnings: Vec::new(),
-        }
+        Stream { words, pos: 0, file, ctx, known, ignored, warnings: Vec::new() }
     }
 
     fn err(&self, w: &Word, message: String) -> ConfigError {
@@ -686,10 +630,7 @@ impl<'a> Stream<'a> {
                 Ok(w)
             }
             _ => {
-                let msg = format!(
-                    "missing value for '{}' in {}: expected {what}",
-                    key.text, self.ctx
-                );
+                let msg = format!("missing value for '{}' in {}: expected {what}", key.text, self.ctx);
                 Err(self.err(key, msg))
             }
         }
@@ -698,10 +639,7 @@ impl<'a> Stream<'a> {
     fn value(&mut self, key: &Word, what: &str) -> Result<Word<'a>, ConfigError> {
         let v = self.value_with_block(key, what)?;
         if v.block.is_some() {
-            let msg = format!(
-                "unexpected '{{' block after '{} {}' in {}",
-                key.text, v.text, self.ctx
-            );
+            let msg = format!("unexpected '{{' block after '{} {}' in {}", key.text, v.text, self.ctx);
             return Err(self.err(&v, msg));
         }
         Ok(v)
@@ -716,13 +654,7 @@ impl<'a> Stream<'a> {
     }
 
     /// A number within `lo..=hi`, converted to `T`.
-    fn number_in<T: TryFrom<u64>>(
-        &mut self,
-        key: &Word,
-        what: &str,
-        lo: u64,
-        hi: u64,
-    ) -> Result<T, ConfigError> {
+    fn number_in<T: TryFrom<u64>>(&mut self, key: &Word, what: &str, lo: u64, hi: u64) -> Result<T, ConfigError> {
         let v = self.value(key, what)?;
         let Some(n) = parse_number(v.text) else {
             return Err(self.bad(&v, key, "is not a number", ""));
@@ -762,18 +694,9 @@ impl<'a> Stream<'a> {
     /// Accepts an ignored keyword (with a warning) or fails on an unknown one.
     fn ignore_or_fail(&mut self, key: &Word) -> Result<(), ConfigError> {
         let Some(&(_, arity)) = self.ignored.iter().find(|(k, _)| *k == key.text) else {
-            let expected: Vec<&str> = self
-                .known
-                .iter()
-                .copied()
-                .chain(self.ignored.iter().map(|(k, _)| *k))
-                .collect();
-            let msg = format!(
-                "unexpected token '{}' in {}: expected one of {}",
-                key.text,
-                self.ctx,
-                expected.join(", ")
-            );
+            let expected: Vec<&str> = self.known.iter().copied().chain(self.ignored.iter().map(|(k, _)| *k)).collect();
+            let msg =
+                format!("unexpected token '{}' in {}: expected one of {}", key.text, self.ctx, expected.join(", "));
             return Err(self.err(key, msg));
         };
         for _ in 0..arity {
@@ -782,10 +705,7 @@ impl<'a> Stream<'a> {
         self.warnings.push(ConfigWarning {
             file: self.file.to_string(),
             line: key.line,
-            message: format!(
-                "'{}' in {} is accepted but ignored by rvpp",
-                key.text, self.ctx
-            ),
+            message: format!("'{}' in {} is accepted but ignored by rvpp", key.text, self.ctx),
         });
         Ok(())
     }
@@ -842,10 +762,7 @@ const CPU_IGNORED: &[(&str, usize)] = &[("use-pthreads", 0), ("coremask-workers"
 fn apply_cpu(c: &mut CpuConfig, s: &mut Stream) -> Result<(), ConfigError> {
     // VPP refuses both: which cores would the extra workers run on?
     let conflict = |s: &Stream, key: &Word, other: &str| {
-        let msg = format!(
-            "'{}' cannot be combined with '{other}' in {}: expected one or the other",
-            key.text, s.ctx
-        );
+        let msg = format!("'{}' cannot be combined with '{other}' in {}: expected one or the other", key.text, s.ctx);
         s.err(key, msg)
     };
     while let Some(key) = s.next_keyword()? {
@@ -856,8 +773,8 @@ fn apply_cpu(c: &mut CpuConfig, s: &mut Stream) -> Result<(), ConfigError> {
                 if c.workers.is_some() {
                     return Err(conflict(s, &key, "workers"));
                 }
-                c.corelist_workers = parse_corelist(v.text)
-                    .map_err(|why| s.bad(&v, &key, "is not a core list", &why))?;
+                c.corelist_workers =
+                    parse_corelist(v.text).map_err(|why| s.bad(&v, &key, "is not a core list", &why))?;
             }
             "workers" => {
                 let n = s.number_in(&key, "a worker count up to 4096", 0, MAX_CORE + 1)?;
@@ -871,9 +788,7 @@ fn apply_cpu(c: &mut CpuConfig, s: &mut Stream) -> Result<(), ConfigError> {
             "relative" => c.relative = true,
             "thread-prefix" => c.thread_prefix = Some(s.string(&key, "a thread name prefix")?),
             "scheduler-policy" => c.scheduler_policy = Some(s.choice(&key, SCHED_POLICIES)?),
-            "scheduler-priority" => {
-                c.scheduler_priority = Some(s.number_in(&key, "a priority from 0 to 99", 0, 99)?)
-            }
+            "scheduler-priority" => c.scheduler_priority = Some(s.number_in(&key, "a priority from 0 to 99", 0, 99)?),
             _ => s.ignore_or_fail(&key)?,
         }
     }
@@ -896,10 +811,7 @@ fn apply_buffers(b: &mut BuffersConfig, s: &mut Stream) -> Result<(), ConfigErro
             "default" => {
                 let v = s.value(&key, "data-size")?;
                 if v.text != "data-size" {
-                    let msg = format!(
-                        "unexpected token '{}' after 'default' in {}: expected data-size",
-                        v.text, s.ctx
-                    );
+                    let msg = format!("unexpected token '{}' after 'default' in {}: expected data-size", v.text, s.ctx);
                     return Err(s.err(&v, msg));
                 }
                 b.data_size = s.number_in(&v, "a data size from 128 to 65536", 128, 65536)?;
@@ -952,9 +864,7 @@ const PLUGIN_IGNORED: &[(&str, usize)] = &[("skip-version-check", 0)];
 fn apply_plugins(p: &mut PluginsConfig, s: &mut Stream) -> Result<(), ConfigError> {
     while let Some(key) = s.next_keyword()? {
         match key.text {
-            "path" => {
-                p.path = Some(s.string(&key, "a directory list such as /usr/lib/vpp_plugins")?)
-            }
+            "path" => p.path = Some(s.string(&key, "a directory list such as /usr/lib/vpp_plugins")?),
             "add-path" => {
                 let dir = s.string(&key, "a directory")?;
                 p.path = Some(match p.path.take() {
@@ -965,10 +875,7 @@ fn apply_plugins(p: &mut PluginsConfig, s: &mut Stream) -> Result<(), ConfigErro
             "plugin" => {
                 let v = s.value_with_block(&key, "a plugin name such as dpdk_plugin.so")?;
                 let ctx = format!("plugin '{}' in {}", v.text, s.ctx);
-                let missing = format!(
-                    "missing '{{ enable }}' or '{{ disable }}' for plugin '{}' in {}",
-                    v.text, s.ctx
-                );
+                let missing = format!("missing '{{ enable }}' or '{{ disable }}' for plugin '{}' in {}", v.text, s.ctx);
                 let Some(block) = v.block else {
                     return Err(s.err(&v, missing));
                 };
@@ -989,11 +896,7 @@ fn apply_plugins(p: &mut PluginsConfig, s: &mut Stream) -> Result<(), ConfigErro
                     p.default_disable = !enable;
                     continue;
                 }
-                let entry = PluginLine {
-                    line: v.line,
-                    name: v.text.to_string(),
-                    enable,
-                };
+                let entry = PluginLine { line: v.line, name: v.text.to_string(), enable };
                 match p.plugins.iter_mut().find(|q| q.name == v.text) {
                     Some(old) => *old = entry,
                     None => p.plugins.push(entry),
@@ -1017,17 +920,13 @@ fn apply_logging(l: &mut LoggingConfig, s: &mut Stream) -> Result<(), ConfigErro
     while let Some(key) = s.next_keyword()? {
         match key.text {
             "default-log-level" => l.default_log_level = Some(s.choice(&key, LOG_LEVELS)?),
-            "default-syslog-log-level" => {
-                l.default_syslog_log_level = Some(s.choice(&key, LOG_LEVELS)?)
-            }
+            "default-syslog-log-level" => l.default_syslog_log_level = Some(s.choice(&key, LOG_LEVELS)?),
             "size" => l.size = Some(s.number(&key, "a number of log entries")?),
             "class" => {
                 let v = s.value_with_block(&key, "a log class name such as dpdk")?;
                 let Some(block) = v.block else {
-                    let msg = format!(
-                        "missing block for class '{}' in {}: expected '{{ level LEVEL }}'",
-                        v.text, s.ctx
-                    );
+                    let msg =
+                        format!("missing block for class '{}' in {}: expected '{{ level LEVEL }}'", v.text, s.ctx);
                     return Err(s.err(&v, msg));
                 };
                 let ctx = format!("class '{}' in {}", v.text, s.ctx);

@@ -36,10 +36,7 @@ fn seed_config() {
     assert_eq!(cfg.unix.log, Some(PathBuf::from("/var/log/vpp/vpp.log")));
     assert_eq!(cfg.unix.cli_listen.as_deref(), Some("/run/vpp/cli.sock"));
     assert_eq!(cfg.unix.gid, Some(0));
-    assert_eq!(
-        cfg.unix.startup_config,
-        Some(PathBuf::from("/etc/vpp/startup.vpp"))
-    );
+    assert_eq!(cfg.unix.startup_config, Some(PathBuf::from("/etc/vpp/startup.vpp")));
     assert_eq!(cfg.api_segment.prefix.as_deref(), Some("vpp1"));
     assert_eq!(cfg.cpu.main_core, Some(1));
     assert_eq!(cfg.cpu.corelist_workers, vec![2, 3]);
@@ -47,11 +44,7 @@ fn seed_config() {
     assert_eq!(cfg.buffers.buffers_per_numa, 128000);
     assert_eq!(cfg.buffers.data_size, 2048);
     assert_eq!(cfg.buffers.page_size, PageSize::DefaultHugepage);
-    let dpdk = PluginLine {
-        line: 12,
-        name: "dpdk_plugin.so".into(),
-        enable: false,
-    };
+    let dpdk = PluginLine { line: 12, name: "dpdk_plugin.so".into(), enable: false };
     assert_eq!(cfg.plugins.plugins, vec![dpdk]);
     assert!(!cfg.plugins.is_enabled("dpdk_plugin.so") && cfg.plugins.is_enabled("acl_plugin.so"));
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
@@ -88,13 +81,7 @@ fn every_unix_keyword() {
     assert_eq!(u.cli_prompt.as_deref(), Some("vpp# "));
     assert_eq!(u.poll_sleep_usec, Some(100));
     assert_eq!(u.coredump_size.as_deref(), Some("unlimited"));
-    assert_eq!(
-        parse("unix { coredump-size 4G }")
-            .unix
-            .coredump_size
-            .as_deref(),
-        Some("4G")
-    );
+    assert_eq!(parse("unix { coredump-size 4G }").unix.coredump_size.as_deref(), Some("4G"));
     assert_eq!(fail("unix {\ncoredump-size lots }").line, 2);
 }
 
@@ -104,23 +91,17 @@ fn gid_by_group_name() {
     let Ok(groups) = std::fs::read_to_string("/etc/group") else {
         return;
     };
-    let Some(name) = groups
-        .lines()
-        .find_map(|l| l.split(':').next().filter(|n| !n.is_empty()))
-    else {
+    let Some(name) = groups.lines().find_map(|l| l.split(':').next().filter(|n| !n.is_empty())) else {
         return;
     };
-    let cfg = parse(&format!(
-        "unix {{ gid {name} }}\napi-segment {{ gid {name} }}"
-    ));
+    let cfg = parse(&format!("unix {{ gid {name} }}\napi-segment {{ gid {name} }}"));
     assert_eq!(cfg.unix.gid, lookup_id(&groups, name));
     assert_eq!(cfg.api_segment.gid, cfg.unix.gid);
 }
 
 #[test]
 fn ignored_keywords_warn() {
-    let cfg =
-        parse("unix {\n cli-history-limit 50\n cli-line-mode\n pidfile /run/vpp.pid\n nodaemon\n}");
+    let cfg = parse("unix {\n cli-history-limit 50\n cli-line-mode\n pidfile /run/vpp.pid\n nodaemon\n}");
     assert!(cfg.unix.nodaemon);
     let lines: Vec<usize> = cfg.warnings.iter().map(|w| w.line).collect();
     assert_eq!(lines, [2, 3, 4]);
@@ -129,10 +110,7 @@ fn ignored_keywords_warn() {
         "startup.conf:2: 'cli-history-limit' in section 'unix' is accepted but ignored by rvpp"
     );
     let cfg = parse("api-segment { global-size 64M api-size 16M gid 0 uid 0 }");
-    assert_eq!(
-        (cfg.api_segment.gid, cfg.api_segment.uid),
-        (Some(0), Some(0))
-    );
+    assert_eq!((cfg.api_segment.gid, cfg.api_segment.uid), (Some(0), Some(0)));
     assert_eq!(cfg.warnings.len(), 2);
 }
 
@@ -143,10 +121,7 @@ fn every_cpu_keyword() {
          scheduler-policy fifo scheduler-priority 50 }",
     );
     let c = &cfg.cpu;
-    assert_eq!(
-        (c.main_core, c.workers, c.skip_cores),
-        (Some(0), Some(4), 2)
-    );
+    assert_eq!((c.main_core, c.workers, c.skip_cores), (Some(0), Some(4), 2));
     assert!(c.main_thread_io && c.relative);
     assert_eq!(c.thread_prefix.as_deref(), Some("rv"));
     assert_eq!(c.scheduler_policy.as_deref(), Some("fifo"));
@@ -162,9 +137,7 @@ fn corelists() {
     assert_eq!(parse_corelist("2,4,6"), Ok(vec![2, 4, 6]));
     assert_eq!(parse_corelist("5,1,3-4,1"), Ok(vec![1, 3, 4, 5]));
     assert_eq!(parse_corelist("7"), Ok(vec![7]));
-    for bad in [
-        "3-1", "", "1,", "a-b", "1-", "-1", "1-2-3", "1;2", "0-99999",
-    ] {
+    for bad in ["3-1", "", "1,", "a-b", "1-", "-1", "1-2-3", "1;2", "0-99999"] {
         assert!(parse_corelist(bad).is_err(), "{bad}");
     }
     let e = fail("cpu {\n corelist-workers 4-2\n}");
@@ -173,19 +146,12 @@ fn corelists() {
 
 #[test]
 fn every_buffers_keyword() {
-    let b = parse(
-        "buffers { buffers-per-numa 0x100 default data-size 9216 page-size 2M preallocated 512 }",
-    )
-    .buffers;
+    let b = parse("buffers { buffers-per-numa 0x100 default data-size 9216 page-size 2M preallocated 512 }").buffers;
     assert_eq!(b.buffers_per_numa, 256);
     assert_eq!(b.data_size, 9216);
     assert_eq!(b.page_size, PageSize::Bytes(2 << 20));
     assert_eq!(b.preallocated, Some(512));
-    let page = |p: &str| {
-        parse(&format!("buffers {{ page-size {p} }}"))
-            .buffers
-            .page_size
-    };
+    let page = |p: &str| parse(&format!("buffers {{ page-size {p} }}")).buffers.page_size;
     assert_eq!(page("default"), PageSize::Default);
     assert_eq!(page("default-4k"), PageSize::Bytes(4096));
     assert_eq!(page("4K"), PageSize::Bytes(4096));
@@ -198,10 +164,7 @@ fn every_buffers_keyword() {
         "default size 2048",
         "buffers-per-numa 0",
     ] {
-        assert!(
-            StartupConfig::parse(&format!("buffers {{ {bad} }}"), "f").is_err(),
-            "{bad}"
-        );
+        assert!(StartupConfig::parse(&format!("buffers {{ {bad} }}"), "f").is_err(), "{bad}");
     }
 }
 
@@ -230,15 +193,8 @@ fn plugins_and_logging() {
     let p = &cfg.plugins;
     assert_eq!(p.path.as_deref(), Some("/usr/lib/a:/opt/b"));
     assert!(p.default_disable);
-    let got: Vec<(usize, &str, bool)> = p
-        .plugins
-        .iter()
-        .map(|l| (l.line, l.name.as_str(), l.enable))
-        .collect();
-    assert_eq!(
-        got,
-        [(10, "dpdk_plugin.so", false), (6, "acl_plugin.so", true)]
-    );
+    let got: Vec<(usize, &str, bool)> = p.plugins.iter().map(|l| (l.line, l.name.as_str(), l.enable)).collect();
+    assert_eq!(got, [(10, "dpdk_plugin.so", false), (6, "acl_plugin.so", true)]);
     assert!(!p.is_enabled("nat_plugin.so") && p.is_enabled("acl_plugin.so"));
     let l = &cfg.logging;
     assert_eq!(l.default_log_level.as_deref(), Some("info"));
@@ -279,13 +235,7 @@ fn comments_braces_and_raw_blocks() {
     assert_eq!(cfg.section("unix").map(|s| s.line), Some(4));
     let dpdk = cfg.section("dpdk").expect("dpdk kept");
     assert_eq!(dpdk.line, 8);
-    let rx = |words: &[&str]| {
-        vec![Item {
-            line: 0,
-            words: words.iter().map(|w| w.to_string()).collect(),
-            block: None,
-        }]
-    };
+    let rx = |words: &[&str]| vec![Item { line: 0, words: words.iter().map(|w| w.to_string()).collect(), block: None }];
     let mut first = rx(&["num-rx-queues", "2", "name", "eth0"]);
     first[0].line = 10;
     let mut second = rx(&["num-rx-queues", "4"]);
@@ -293,10 +243,7 @@ fn comments_braces_and_raw_blocks() {
     assert_eq!(dpdk.items.len(), 3);
     assert_eq!(dpdk.items[0].words, ["dev", "0000:00:08.0"]);
     assert_eq!(dpdk.items[0].block.as_ref(), Some(&first));
-    assert_eq!(
-        (dpdk.items[1].line, dpdk.items[1].block.as_ref()),
-        (11, Some(&second))
-    );
+    assert_eq!((dpdk.items[1].line, dpdk.items[1].block.as_ref()), (11, Some(&second)));
     assert_eq!((dpdk.items[2].line, dpdk.items[2].words.len()), (15, 2));
     assert!(cfg.warnings.is_empty());
 }
@@ -307,20 +254,14 @@ fn repeated_sections_merge() {
     let cfg = parse(&format!("{text}tcp {{ a }}\ntcp {{ b }}"));
     assert_eq!((cfg.cpu.main_core, cfg.cpu.skip_cores), (Some(2), 1));
     assert_eq!(cfg.sections.len(), 5);
-    let tcp: Vec<&str> = cfg
-        .section_items("tcp")
-        .map(|i| i.words[0].as_str())
-        .collect();
+    let tcp: Vec<&str> = cfg.section_items("tcp").map(|i| i.words[0].as_str()).collect();
     assert_eq!(tcp, ["a", "b"]);
 }
 
 #[test]
 fn top_level_words() {
     let cfg = parse("heapsize 1G\nfoo bar\nunix interactive");
-    assert_eq!(
-        cfg.section("heapsize").map(|s| s.items[0].words.clone()),
-        Some(vec!["1G".into()])
-    );
+    assert_eq!(cfg.section("heapsize").map(|s| s.items[0].words.clone()), Some(vec!["1G".into()]));
     assert!(cfg.unix.interactive);
     assert_eq!(cfg.warnings.len(), 1);
     assert_eq!(cfg.warnings[0].line, 2);
@@ -329,26 +270,15 @@ fn top_level_words() {
 
 #[test]
 fn command_line() {
-    let args: Vec<String> = "unix { nodaemon cli-listen localhost:5002 } cpu { workers 2 }"
-        .split(' ')
-        .map(String::from)
-        .collect();
+    let args: Vec<String> =
+        "unix { nodaemon cli-listen localhost:5002 } cpu { workers 2 }".split(' ').map(String::from).collect();
     let cfg = StartupConfig::parse_args(&args).expect("parses");
     assert!(cfg.unix.nodaemon);
     assert_eq!(cfg.unix.cli_listen.as_deref(), Some("localhost:5002"));
     assert_eq!(cfg.cpu.worker_count(), 2);
-    let e = StartupConfig::parse_args(&[
-        "cpu".into(),
-        "{".into(),
-        "workers".into(),
-        "x".into(),
-        "}".into(),
-    ])
-    .expect_err("bad number");
-    assert_eq!(
-        e.to_string(),
-        "<command line>:1: 'x' is not a number for 'workers' in section 'cpu'"
-    );
+    let e = StartupConfig::parse_args(&["cpu".into(), "{".into(), "workers".into(), "x".into(), "}".into()])
+        .expect_err("bad number");
+    assert_eq!(e.to_string(), "<command line>:1: 'x' is not a number for 'workers' in section 'cpu'");
 }
 
 #[test]
@@ -360,9 +290,7 @@ fn load_from_file() {
     assert_eq!(cfg.map(|c| c.cpu.corelist_workers), Ok(vec![2, 3]));
     let e = StartupConfig::load(Path::new("/nonexistent/rvpp/startup.conf")).expect_err("missing");
     assert_eq!(e.line, 0);
-    assert!(e
-        .to_string()
-        .starts_with("/nonexistent/rvpp/startup.conf:0: cannot read"));
+    assert!(e.to_string().starts_with("/nonexistent/rvpp/startup.conf:0: cannot read"));
 }
 
 #[test]
@@ -392,30 +320,21 @@ fn error_lines_and_messages() {
     let e = fail("unix {\n nodaemon\n}\n\ncpu {\n main-core 1\n maincore 2\n}");
     assert_eq!((e.line, e.token.as_str()), (7, "maincore"));
     let head = "startup.conf:7: unexpected token 'maincore' in section 'cpu': expected one of ";
-    assert!(e
-        .to_string()
-        .starts_with(&format!("{head}main-core, corelist-workers, workers,")));
+    assert!(e.to_string().starts_with(&format!("{head}main-core, corelist-workers, workers,")));
     let e = fail("cpu {\n main-core\n}");
     assert_eq!((e.line, e.token.as_str()), (2, "main-core"));
-    assert!(e
-        .message
-        .starts_with("missing value for 'main-core' in section 'cpu'"));
+    assert!(e.message.starts_with("missing value for 'main-core' in section 'cpu'"));
     let e = fail("cpu { main-core corelist-workers 2-3 }");
     assert_eq!(e.token, "main-core");
     let e = fail("\n\ncpu { workers abc }");
-    assert_eq!(
-        e.to_string(),
-        "startup.conf:3: 'abc' is not a number for 'workers' in section 'cpu'"
-    );
+    assert_eq!(e.to_string(), "startup.conf:3: 'abc' is not a number for 'workers' in section 'cpu'");
     let e = fail("unix {\n nodaemon\n}\ndpdk {\n dev 0000:00:08.0 {\n  num-rx-queues 2\n }\n");
     assert_eq!((e.line, e.token.as_str()), (4, "{"));
     let e = fail("unix {\n nodaemon\n}\n}\n");
     assert_eq!((e.line, e.token.as_str()), (4, "}"));
     let e = fail("unix { }\n\nfrobnicate {\n x\n}");
     assert_eq!((e.line, e.token.as_str()), (3, "frobnicate"));
-    assert!(e
-        .message
-        .starts_with("unknown section 'frobnicate': expected one of unix, cpu,"));
+    assert!(e.message.starts_with("unknown section 'frobnicate': expected one of unix, cpu,"));
     let e = fail("cpu {\n workers 2\n corelist-workers 2-3\n}");
     assert_eq!((e.line, e.token.as_str()), (3, "corelist-workers"));
     let e = fail("cpu { corelist-workers 2-3 }\ncpu { workers 2 }");
@@ -425,19 +344,8 @@ fn error_lines_and_messages() {
     assert_eq!(fail("unix { nodaemon { } }").token, "nodaemon");
     assert_eq!(fail("dpdk { { } }").token, "{");
     assert_eq!(fail("{ }").token, "{");
-    assert_eq!(
-        fail(&format!(
-            "dpdk {{ {} {} }}",
-            "a {".repeat(40),
-            "}".repeat(40)
-        ))
-        .token,
-        "{"
-    );
-    assert_eq!(
-        fail("unix { gid no-such-group-rvpp }").token,
-        "no-such-group-rvpp"
-    );
+    assert_eq!(fail(&format!("dpdk {{ {} {} }}", "a {".repeat(40), "}".repeat(40))).token, "{");
+    assert_eq!(fail("unix { gid no-such-group-rvpp }").token, "no-such-group-rvpp");
     assert_eq!(fail("unix { gid 0x100000000 }").token, "0x100000000");
 }
 
@@ -506,18 +414,11 @@ fn garbage_never_panics() {
             let bytes: Vec<u8> = (0..len).map(|_| rng.next().to_le_bytes()[0]).collect();
             String::from_utf8_lossy(&bytes).into_owned()
         } else {
-            (0..len)
-                .map(|_| PIECES[rng.below(PIECES.len())])
-                .collect::<Vec<_>>()
-                .join(" ")
+            (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect::<Vec<_>>().join(" ")
         };
         let lines = text.lines().count() + 1;
         if let Err(e) = StartupConfig::parse(&text, "fuzz") {
-            assert!(
-                e.line >= 1 && e.line <= lines,
-                "line {} of {lines} for {text:?}",
-                e.line
-            );
+            assert!(e.line >= 1 && e.line <= lines, "line {} of {lines} for {text:?}", e.line);
             assert!(e.to_string().starts_with("fuzz:"));
         }
     }

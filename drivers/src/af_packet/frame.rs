@@ -310,7 +310,8 @@ mod tests {
         f[26..28].copy_from_slice(&0x8100u16.to_ne_bytes()); // tpid
         f[SLL_OFFSET..SLL_OFFSET + 2].copy_from_slice(&17u16.to_ne_bytes()); // AF_PACKET
         f[SLL_OFFSET + 10] = 0; // PACKET_HOST
-        // vnet header: no flags, no gso.
+
+        // The vnet header (66..76) stays zero: no flags, no GSO.
         let eth: [u8; 14] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06];
         f[76..90].copy_from_slice(&eth);
         f
@@ -355,10 +356,7 @@ mod tests {
     #[test]
     fn vlan_tag_defaults_to_8021q() {
         assert_eq!(vlan_tag(status::VLAN_VALID, 0x2064, 0), Some([0x81, 0, 0x20, 0x64]));
-        assert_eq!(
-            vlan_tag(status::VLAN_VALID | status::VLAN_TPID_VALID, 5, 0x88a8),
-            Some([0x88, 0xa8, 0, 5])
-        );
+        assert_eq!(vlan_tag(status::VLAN_VALID | status::VLAN_TPID_VALID, 5, 0x88a8), Some([0x88, 0xa8, 0, 5]));
         assert_eq!(vlan_tag(0, 5, 0x8100), None);
     }
 
@@ -408,8 +406,8 @@ mod tests {
         let g = RingGeometry::new(2048, 32, 64).unwrap();
         assert_eq!((g.block_size, g.block_nr, g.frame_size, g.frame_nr), (65536, 64, 2048, 2048));
         assert_eq!(g.frame_offset(33), 65536 + 2048);
-        // 1500-byte frames: a 48000-byte request becomes 49152 (12 pages),
-        // which holds 32 frames; frame 32 starts the next block.
+        // 1500-byte frames round up to 1504; 32 of them (48128 bytes) round
+        // up to a 49152-byte block (12 pages), which still holds 32 frames.
         let g = RingGeometry::new(1500, 32, 2).unwrap();
         assert_eq!(g.frame_size, 1504);
         assert_eq!(g.block_size % PAGE_SIZE, 0);

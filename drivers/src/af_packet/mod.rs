@@ -55,30 +55,37 @@
 //! one `sendto(fd, NULL, 0, MSG_DONTWAIT)`. A full ring takes fewer packets
 //! than offered; the engine counts the rest as tx errors.
 //!
-//! All system calls and ring memory live in `sys`; this module is safe code.
+//! # Layout
+//!
+//! `rx` and `tx` are the data path, `frame` the ring frames' byte layout,
+//! `offload` the checksum and segmentation work, and `sys` every system
+//! call and raw pointer (the only `unsafe` code); this file holds the
+//! device, its `show hardware-interfaces` lines and the CLI.
 
 pub mod frame;
 pub mod offload;
+mod rx;
 mod sys;
+mod tx;
 
 use std::any::Any;
 use std::fmt::Write;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::cli::{CliError, Input};
-use rvpp_dataplane::device::{place_rx_queue, Device, DeviceInput, ErrorDrop, RxQueue, TxQueue};
+use rvpp_dataplane::device::{place_rx_queue, Device, DeviceInput, ErrorDrop, TxQueue};
 use rvpp_dataplane::engine::{Engine, Registrar};
 use rvpp_dataplane::interface::{format_mac, parse_mac, RxMode};
-use rvpp_dataplane::node::FRAME_SIZE;
-use rvpp_dataplane::{BufferIndex, ThreadBuffers, Vm};
 
-use frame::{gso, insert_vlan_tag, status, vlan_tag, RingGeometry, RxDesc, VnetHdr, TX_DATA_OFFSET};
-use offload::{complete_checksum, CsumFix, Segmenter};
+pub use rx::AfPacketRx;
+pub use tx::AfPacketTx;
+
+use frame::{RingGeometry, TX_DATA_OFFSET};
+use rx::{RxStat, RxStats, RCVBUF, RX_STAT_NAMES};
 use sys::{PacketSocket, RxRing, TxRing};
+use tx::{TxStat, TxStats, TX_STAT_NAMES};
 
 /// The driver's input node.
 pub const INPUT_NODE: &str = "af-packet-input";
@@ -95,96 +102,10 @@ const DEFAULT_TX_PER_BLOCK: u32 = 32;
 const MIN_RX_FRAME_SIZE: u32 = 256;
 const MAX_FRAME_SIZE: u32 = 1 << 20;
 const MAX_QUEUES: u32 = 64;
-/// Largest packet the copy path takes: an IP packet of 64 KiB with its
-/// Ethernet and VLAN headers.
-const COPY_BUF: usize = 65536 + 256;
-/// Receive buffer for the copy path's queue (a few dozen GSO packets).
-const RCVBUF: usize = 8 << 20;
 /// Most buffers in one chain this driver makes or reads.
 const MAX_CHAIN: usize = 64;
-/// Buffers taken from the thread cache at once.
-const SPARES: usize = 32;
-/// How often (in full rx bursts) the ring backlog is measured.
-const BACKLOG_SAMPLE: u64 = 64;
 
-/// Per-queue receive counters (`show hardware-interfaces`).
-#[derive(Clone, Copy)]
-#[repr(usize)]
-enum RxStat {
-    Packets,
-    Bytes,
-    Outgoing,
-    AdminDown,
-    Truncated,
-    Malformed,
-    CopyPath,
-    CopyLost,
-    TooLong,
-    GsoPackets,
-    GsoSegments,
-    GsoBad,
-    CsumComputed,
-    CsumCompleted,
-    CsumUnresolved,
-    NoBuffer,
-    Vlan,
-}
-
-const RX_STATS: usize = 17;
-const RX_STAT_NAMES: [&str; RX_STATS] = [
-    "packets",
-    "bytes",
-    "outgoing ignored",
-    "admin-down drops",
-    "truncated drops",
-    "malformed drops",
-    "copy-path packets",
-    "copy-path lost",
-    "too-long drops",
-    "gso packets",
-    "gso segments",
-    "gso drops",
-    "checksums computed",
-    "checksums completed",
-    "checksums unresolved",
-    "no-buffer drops",
-    "vlan tags restored",
-];
-
-/// Per-thread transmit counters.
-#[derive(Clone, Copy)]
-#[repr(usize)]
-enum TxStat {
-    Packets,
-    Bytes,
-    RingFull,
-    TooLong,
-    BadChain,
-    KickBusy,
-    KickErrors,
-}
-
-const TX_STATS: usize = 7;
-const TX_STAT_NAMES: [&str; TX_STATS] =
-    ["packets", "bytes", "ring full", "too-long drops", "bad-chain drops", "kick busy", "kick errors"];
-
-#[derive(Default)]
-struct RxStats {
-    v: [AtomicU64; RX_STATS],
-    backlog_last: AtomicU64,
-    backlog_peak: AtomicU64,
-    burst_peak: AtomicU64,
-    kernel_packets: AtomicU64,
-    kernel_drops: AtomicU64,
-}
-
-#[derive(Default)]
-struct TxStats {
-    v: [AtomicU64; TX_STATS],
-    in_flight: AtomicU64,
-    in_flight_peak: AtomicU64,
-}
-
+/// Adds a call's tallies to shared counters (skipping zeros).
 fn add_all(dst: &[AtomicU64], src: &[u64]) {
     for (d, &s) in dst.iter().zip(src) {
         if s != 0 {
@@ -272,7 +193,9 @@ impl HostIfConfig {
                     Some("polling") => RxMode::Polling,
                     Some("interrupt") => RxMode::Interrupt,
                     Some("adaptive") => RxMode::Adaptive,
-                    Some(w) => return Err(CliError(format!("{cmd}: mode '{w}' is not polling, interrupt or adaptive"))),
+                    Some(w) => {
+                        return Err(CliError(format!("{cmd}: mode '{w}' is not polling, interrupt or adaptive")))
+                    }
                     None => return Err(CliError(format!("{cmd}: expected polling, interrupt or adaptive after mode"))),
                 };
             } else {
@@ -292,412 +215,6 @@ fn random_mac() -> [u8; 6] {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     let r = h.finish().to_le_bytes();
     [0x02, 0xfe, r[0], r[1], r[2], r[3]]
-}
-
-/// Buffers taken from the thread cache a few at a time, the unused ones
-/// given back at the end of the call.
-struct Spares {
-    bufs: [BufferIndex; SPARES],
-    n: usize,
-}
-
-impl Spares {
-    fn new() -> Self {
-        Spares { bufs: [BufferIndex(0); SPARES], n: 0 }
-    }
-
-    #[inline]
-    fn take(&mut self, b: &mut ThreadBuffers) -> Option<BufferIndex> {
-        if self.n == 0 {
-            self.n = b.alloc(&mut self.bufs);
-            if self.n == 0 {
-                return None;
-            }
-        }
-        self.n -= 1;
-        Some(self.bufs[self.n])
-    }
-
-    fn give_back(&mut self, b: &mut ThreadBuffers) {
-        // Their metadata is stale: clear the chain flag before freeing.
-        for &bi in &self.bufs[..self.n] {
-            b.meta_mut(bi).flags = 0;
-        }
-        b.free(&self.bufs[..self.n]);
-        self.n = 0;
-    }
-}
-
-/// Copies `pkt` into a new buffer chain received on `sw`.
-fn copy_to_chain(b: &mut ThreadBuffers, sp: &mut Spares, pkt: &[u8], sw: u32) -> Option<BufferIndex> {
-    let ds = b.data_size();
-    let head = sp.take(b)?;
-    b.fill(head, &pkt[..pkt.len().min(ds)], sw);
-    let mut prev = head;
-    for chunk in pkt.get(ds..).unwrap_or(&[]).chunks(ds) {
-        let Some(bi) = sp.take(b) else {
-            b.free_one(head);
-            return None;
-        };
-        b.fill(bi, chunk, sw);
-        let m = b.meta_mut(prev);
-        m.flags |= flags::NEXT_PRESENT;
-        m.next_buffer = bi.0;
-        prev = bi;
-    }
-    b.meta_mut(head).total_length_not_including_first_buffer = (pkt.len() - pkt.len().min(ds)) as u32;
-    Some(head)
-}
-
-/// Copies a buffer chain into `dst`, which must be exactly its length.
-fn copy_from_chain(b: &ThreadBuffers, bi: BufferIndex, dst: &mut [u8]) -> bool {
-    let count = b.arena().count();
-    let (mut at, mut cur) = (0, bi);
-    for _ in 0..MAX_CHAIN {
-        let d = b.data(cur);
-        let n = d.len().min(dst.len() - at);
-        dst[at..at + n].copy_from_slice(&d[..n]);
-        at += n;
-        let m = b.meta(cur);
-        if m.flags & flags::NEXT_PRESENT == 0 || m.next_buffer >= count {
-            return at == dst.len() && m.flags & flags::NEXT_PRESENT == 0;
-        }
-        cur = BufferIndex(m.next_buffer);
-    }
-    false
-}
-
-/// One rx queue: a socket and its ring, owned by the thread it is placed on.
-pub struct AfPacketRx {
-    sw_if_index: u32,
-    queue_id: u32,
-    mode: RxMode,
-    sock: Arc<PacketSocket>,
-    ring: RxRing,
-    next: usize,
-    /// The copy path's packet, with room in front for a VLAN tag.
-    scratch: Vec<u8>,
-    /// A segment too big for one buffer, before it is chained.
-    seg: Vec<u8>,
-    full_bursts: u64,
-    stats: Arc<RxStats>,
-}
-
-/// What one ring frame came to.
-enum Step {
-    /// Frame consumed; this many packets went into `out`.
-    Done(usize),
-    /// The packet needs more room in `out` than is left: try next call.
-    NoRoom,
-}
-
-/// A received packet's offload and tag facts, from the frame or `recvmsg`.
-struct PktInfo {
-    csum_not_ready: bool,
-    vlan: Option<[u8; 4]>,
-    vnet: Option<VnetHdr>,
-}
-
-/// The rx path's working state for one call.
-struct RxCall<'a> {
-    sw: u32,
-    bufs: &'a mut ThreadBuffers,
-    spares: Spares,
-    tally: [u64; RX_STATS],
-}
-
-impl RxCall<'_> {
-    #[inline(always)]
-    fn count(&mut self, s: RxStat, n: u64) {
-        self.tally[s as usize] += n;
-    }
-
-    /// Finishes a received frame (`buf[start..end]`, its Ethernet header at
-    /// `start`) and puts it, or its GSO segments, into `out`.
-    fn deliver(&mut self, buf: &mut [u8], mut start: usize, end: usize, info: PktInfo, seg: &mut [u8], out: &mut [BufferIndex]) -> usize {
-        let mut shift = 0;
-        if let Some(tag) = info.vlan {
-            match insert_vlan_tag(buf, start, tag) {
-                Some(s) => {
-                    start = s;
-                    shift = frame::VLAN_TAG_LEN;
-                    self.count(RxStat::Vlan, 1);
-                }
-                None => {
-                    self.count(RxStat::Malformed, 1);
-                    return 0;
-                }
-            }
-        }
-        let pkt = &mut buf[start..end];
-        let ds = self.bufs.data_size();
-        if let Some(v) = info.vnet.filter(VnetHdr::is_gso) {
-            let tcp = match v.gso_kind() {
-                gso::TCPV4 | gso::TCPV6 => true,
-                gso::UDP_L4 => false,
-                _ => {
-                    self.count(RxStat::GsoBad, 1);
-                    return 0;
-                }
-            };
-            let Some(s) = Segmenter::new(pkt, tcp, v.gso_size) else {
-                self.count(RxStat::GsoBad, 1);
-                return 0;
-            };
-            let count = s.count();
-            if count > out.len() || s.len(0) > MAX_CHAIN * ds || s.len(0) > seg.len() {
-                self.count(RxStat::GsoBad, 1);
-                return 0;
-            }
-            let mut n = 0;
-            for k in 0..count {
-                let len = s.len(k);
-                let bi = if len <= ds {
-                    let Some(bi) = self.spares.take(self.bufs) else { break };
-                    let (m, raw) = self.bufs.split_mut(bi);
-                    m.reset_rx(len as u16, self.sw);
-                    s.write(pkt, k, &mut raw[HEADROOM..HEADROOM + len]);
-                    bi
-                } else {
-                    s.write(pkt, k, &mut seg[..len]);
-                    match copy_to_chain(self.bufs, &mut self.spares, &seg[..len], self.sw) {
-                        Some(bi) => bi,
-                        None => break,
-                    }
-                };
-                out[n] = bi;
-                n += 1;
-                self.count(RxStat::Bytes, len as u64);
-            }
-            self.count(RxStat::NoBuffer, (count - n) as u64);
-            self.count(RxStat::GsoPackets, 1);
-            self.count(RxStat::GsoSegments, n as u64);
-            return n;
-        }
-        if info.csum_not_ready {
-            let partial = info
-                .vnet
-                .filter(VnetHdr::needs_csum)
-                .map(|v| (v.csum_start as usize + shift, v.csum_offset as usize));
-            match complete_checksum(pkt, partial) {
-                CsumFix::Computed => self.count(RxStat::CsumComputed, 1),
-                CsumFix::Completed => self.count(RxStat::CsumCompleted, 1),
-                CsumFix::Unresolved => self.count(RxStat::CsumUnresolved, 1),
-            }
-        }
-        if pkt.len() > MAX_CHAIN * ds || pkt.len() > u16::MAX as usize * MAX_CHAIN {
-            self.count(RxStat::TooLong, 1);
-            return 0;
-        }
-        match copy_to_chain(self.bufs, &mut self.spares, pkt, self.sw) {
-            Some(bi) => {
-                out[0] = bi;
-                self.count(RxStat::Bytes, pkt.len() as u64);
-                1
-            }
-            None => {
-                self.count(RxStat::NoBuffer, 1);
-                0
-            }
-        }
-    }
-}
-
-impl AfPacketRx {
-    /// Handles the (ready) ring frame at the cursor.
-    fn frame(&mut self, call: &mut RxCall, up: bool, out: &mut [BufferIndex]) -> Step {
-        let Some(f) = self.ring.frame(self.next) else { return Step::Done(0) };
-        let Some(d) = RxDesc::parse(f) else {
-            call.count(RxStat::Malformed, 1);
-            return Step::Done(0);
-        };
-        let vnet = d.vnet_range().and_then(|r| VnetHdr::parse(&f[r]));
-        let deliverable = up && !d.is_outgoing();
-        // A GSO packet becomes many packets: wait for a call with room.
-        let need = vnet.map_or(1, |v| v.max_segments(d.len as usize));
-        if deliverable && need > out.len() && need <= FRAME_SIZE {
-            return Step::NoRoom;
-        }
-        if d.status & status::COPY != 0 {
-            // The whole packet waits on the socket's queue, one per COPY
-            // frame in ring order: take it even to drop it, so the queue and
-            // the ring stay in step.
-            let mut vh = [0u8; frame::VNET_HDR_LEN];
-            let got = self.sock.recv_copy(&mut vh, &mut self.scratch[frame::VLAN_TAG_LEN..]);
-            let Ok(Some(r)) = got else {
-                call.count(RxStat::CopyLost, 1);
-                return Step::Done(0);
-            };
-            call.count(RxStat::CopyPath, 1);
-            if !deliverable {
-                call.count(if up { RxStat::Outgoing } else { RxStat::AdminDown }, 1);
-                return Step::Done(0);
-            }
-            if r.truncated {
-                call.count(RxStat::TooLong, 1);
-                return Step::Done(0);
-            }
-            let info = PktInfo {
-                csum_not_ready: r.status & status::CSUMNOTREADY != 0,
-                vlan: vlan_tag(r.status, r.vlan_tci, r.vlan_tpid),
-                vnet: VnetHdr::parse(&vh),
-            };
-            let start = frame::VLAN_TAG_LEN;
-            return Step::Done(call.deliver(&mut self.scratch, start, start + r.len, info, &mut self.seg, out));
-        }
-        if !deliverable {
-            call.count(if up { RxStat::Outgoing } else { RxStat::AdminDown }, 1);
-            return Step::Done(0);
-        }
-        let Some(range) = d.data_range(f.len()) else {
-            call.count(RxStat::Malformed, 1);
-            return Step::Done(0);
-        };
-        if d.is_truncated() {
-            call.count(RxStat::Truncated, 1);
-            return Step::Done(0);
-        }
-        let info = PktInfo { csum_not_ready: d.status & status::CSUMNOTREADY != 0, vlan: d.vlan_tag(), vnet };
-        Step::Done(call.deliver(f, range.start, range.end, info, &mut self.seg, out))
-    }
-
-    /// Frames ready past the cursor (a sampled measure of ring use).
-    fn backlog(&self) -> u64 {
-        let nr = self.ring.frame_nr();
-        (0..nr).take_while(|k| self.ring.is_ready((self.next + k) % nr)).count() as u64
-    }
-}
-
-impl RxQueue for AfPacketRx {
-    fn sw_if_index(&self) -> u32 {
-        self.sw_if_index
-    }
-    fn queue_id(&self) -> u32 {
-        self.queue_id
-    }
-
-    fn rx(&mut self, vm: &mut Vm, out: &mut [BufferIndex]) -> usize {
-        let up = vm.ifs.is_up(self.sw_if_index);
-        let mut call = RxCall { sw: self.sw_if_index, bufs: &mut vm.bufs, spares: Spares::new(), tally: [0; RX_STATS] };
-        let nr = self.ring.frame_nr();
-        let (mut n, mut frames) = (0, 0u64);
-        while n < out.len() && self.ring.is_ready(self.next) {
-            match self.frame(&mut call, up, &mut out[n..]) {
-                Step::NoRoom => break,
-                Step::Done(k) => {
-                    self.ring.release(self.next);
-                    self.next = (self.next + 1) % nr;
-                    frames += 1;
-                    n += k;
-                }
-            }
-        }
-        call.spares.give_back(call.bufs);
-        let mut tally = call.tally;
-        tally[RxStat::Packets as usize] = n as u64;
-        let sw = self.sw_if_index;
-        if n > 0 {
-            vm.ifc.rx_batch(sw, n as u64, tally[RxStat::Bytes as usize]);
-        }
-        let no_buf = tally[RxStat::NoBuffer as usize];
-        if no_buf > 0 {
-            vm.ifc.rx_no_buf(sw, no_buf);
-        }
-        if frames > 0 {
-            add_all(&self.stats.v, &tally);
-            self.stats.burst_peak.fetch_max(frames, Ordering::Relaxed);
-        }
-        if n >= out.len() {
-            self.full_bursts += 1;
-            if self.full_bursts % BACKLOG_SAMPLE == 1 {
-                let b = self.backlog();
-                self.stats.backlog_last.store(b, Ordering::Relaxed);
-                self.stats.backlog_peak.fetch_max(b, Ordering::Relaxed);
-            }
-        }
-        n
-    }
-
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.sock.as_raw_fd())
-    }
-    fn mode(&self) -> RxMode {
-        self.mode
-    }
-    fn set_mode(&mut self, mode: RxMode) {
-        self.mode = mode;
-    }
-}
-
-/// One thread's tx queue: its own socket and ring.
-pub struct AfPacketTx {
-    sock: PacketSocket,
-    ring: TxRing,
-    next: usize,
-    /// Oldest frame that may still be with the kernel, and how many are.
-    reclaim: usize,
-    in_flight: usize,
-    /// Longest packet the kernel takes (ring frame and MTU bound).
-    max_len: usize,
-    stats: Arc<TxStats>,
-}
-
-impl AfPacketTx {
-    /// Advances past frames the kernel has finished with.
-    fn reclaim(&mut self) {
-        let nr = self.ring.frame_nr();
-        while self.in_flight > 0 && !self.ring.is_busy(self.reclaim) {
-            self.reclaim = (self.reclaim + 1) % nr;
-            self.in_flight -= 1;
-        }
-    }
-}
-
-impl TxQueue for AfPacketTx {
-    fn tx(&mut self, bufs: &mut ThreadBuffers, pkts: &[BufferIndex]) -> usize {
-        self.reclaim();
-        let nr = self.ring.frame_nr();
-        let mut tally = [0u64; TX_STATS];
-        let (mut taken, mut queued) = (0, 0);
-        for &bi in pkts {
-            let len = bufs.chain_len(bi);
-            if len == 0 || len > self.max_len {
-                tally[TxStat::TooLong as usize] += 1;
-                taken += 1;
-                continue;
-            }
-            let Some(f) = self.ring.frame(self.next) else { break };
-            taken += 1;
-            let Some(dst) = f.get_mut(TX_DATA_OFFSET..TX_DATA_OFFSET + len) else {
-                tally[TxStat::TooLong as usize] += 1;
-                continue;
-            };
-            if !copy_from_chain(bufs, bi, dst) || !frame::set_tx_len(f, len as u32) {
-                tally[TxStat::BadChain as usize] += 1;
-                continue;
-            }
-            self.ring.submit(self.next);
-            self.next = (self.next + 1) % nr;
-            queued += 1;
-            tally[TxStat::Bytes as usize] += len as u64;
-        }
-        if queued > 0 {
-            self.in_flight += queued;
-            if let Err(e) = self.sock.kick() {
-                // A full socket buffer leaves frames queued for the next
-                // kick; anything else is worth counting apart.
-                let busy = e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS);
-                tally[if busy { TxStat::KickBusy } else { TxStat::KickErrors } as usize] += 1;
-            }
-        }
-        bufs.free(&pkts[..taken]);
-        tally[TxStat::Packets as usize] = queued as u64;
-        tally[TxStat::RingFull as usize] = (pkts.len() - taken) as u64;
-        add_all(&self.stats.v, &tally);
-        self.stats.in_flight.store(self.in_flight as u64, Ordering::Relaxed);
-        self.stats.in_flight_peak.fetch_max(self.in_flight as u64, Ordering::Relaxed);
-        taken
-    }
 }
 
 /// Main-thread view of one rx queue.
@@ -729,13 +246,7 @@ impl AfPacketDevice {
 }
 
 fn ring_line(g: &RingGeometry) -> String {
-    format!(
-        "{} frames of {} bytes ({} blocks of {} KiB)",
-        g.frame_nr,
-        g.frame_size,
-        g.block_nr,
-        g.block_size / 1024
-    )
+    format!("{} frames of {} bytes ({} blocks of {} KiB)", g.frame_nr, g.frame_size, g.block_nr, g.block_size / 1024)
 }
 
 fn stat_list(names: &[&str], v: &[AtomicU64], skip: &[usize]) -> String {
@@ -787,7 +298,11 @@ impl Device for AfPacketDevice {
             ),
             Err(e) => writeln!(s, "host-interface {} (kernel ifindex {}: {e})", self.host_if, self.ifindex),
         };
-        let _ = writeln!(s, "rx: TPACKET_V2 ring per queue, {}, vnet header, copy path for larger packets", ring_line(&self.rx_geometry));
+        let _ = writeln!(
+            s,
+            "rx: TPACKET_V2 ring per queue, {}, vnet header, copy path for larger packets",
+            ring_line(&self.rx_geometry)
+        );
         let _ = match self.fanout {
             Some(id) => writeln!(s, "rx queues {}, fanout hash group {id}", self.rx.len()),
             None => writeln!(s, "rx queues {}", self.rx.len()),
@@ -927,7 +442,7 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
         let (sock, ring) = open_tx(c, ifindex, tx_g)?;
         let stats = Arc::new(TxStats::default());
         tx_stats.push(stats.clone());
-        tx.push(Some(AfPacketTx { sock, ring, next: 0, reclaim: 0, in_flight: 0, max_len: max_tx_len, stats }));
+        tx.push(Some(AfPacketTx::new(sock, ring, max_tx_len, stats)));
     }
     let rx_stats: Vec<Arc<RxStats>> = rx.iter().map(|_| Arc::new(RxStats::default())).collect();
     let dev = AfPacketDevice {
@@ -937,7 +452,11 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
         rx_geometry: rx_g,
         tx_geometry: tx_g,
         fanout,
-        rx: rx.iter().zip(&rx_stats).map(|((s, _), st)| RxShared { sock: Arc::downgrade(s), stats: st.clone() }).collect(),
+        rx: rx
+            .iter()
+            .zip(&rx_stats)
+            .map(|((s, _), st)| RxShared { sock: Arc::downgrade(s), stats: st.clone() })
+            .collect(),
         tx_stats,
         max_tx_len,
         tx: Mutex::new(tx),
@@ -945,18 +464,7 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     let mac = c.mac.unwrap_or_else(random_mac);
     let sw = e.create_interface(name.clone(), mac, info.mtu, Some(Arc::new(dev)));
     for (q, ((sock, ring), stats)) in rx.into_iter().zip(rx_stats).enumerate() {
-        let queue = AfPacketRx {
-            sw_if_index: sw.0,
-            queue_id: q as u32,
-            mode: c.mode,
-            sock,
-            ring,
-            next: 0,
-            scratch: vec![0; frame::VLAN_TAG_LEN + COPY_BUF],
-            seg: vec![0; COPY_BUF],
-            full_bursts: 0,
-            stats,
-        };
+        let queue = AfPacketRx::new(sw.0, q as u32, c.mode, sock, ring, stats);
         let t = e.next_rx_thread();
         place_rx_queue(e, INPUT_NODE, Box::new(queue), t);
     }

@@ -203,10 +203,9 @@ pub fn complete_checksum(pkt: &mut [u8], partial: Option<(usize, usize)>) -> Csu
         }
     }
     let Some((start, off)) = partial else { return CsumFix::Unresolved };
-    let field = start + off;
-    if field + 2 > pkt.len() || start >= pkt.len() {
+    let Some(field) = start.checked_add(off).filter(|f| f + 2 <= pkt.len() && start < pkt.len()) else {
         return CsumFix::Unresolved;
-    }
+    };
     // SCTP's checksum is a CRC32c, not the Internet checksum.
     if parse_ip(pkt).is_some_and(|(_, _, proto, l4, _)| proto == PROTO_SCTP && l4 == start) {
         return CsumFix::Unresolved;

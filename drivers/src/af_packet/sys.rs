@@ -224,7 +224,8 @@ impl PacketSocket {
     /// waiting for them.
     pub fn kick(&self) -> io::Result<()> {
         // SAFETY: no buffer and no address: the kernel reads only the ring.
-        let r = unsafe { libc::sendto(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        let r =
+            unsafe { libc::sendto(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
         if r < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -267,8 +268,9 @@ impl PacketSocket {
             // SAFETY: `c` is a header inside `control` (CMSG_FIRSTHDR/NXTHDR).
             let (level, ty, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len as usize) };
             let need = std::mem::size_of::<libc::tpacket_auxdata>();
-            // SAFETY: CMSG_LEN is arithmetic.
-            if level == libc::SOL_PACKET && ty == PACKET_AUXDATA && len >= unsafe { libc::CMSG_LEN(need as u32) } as usize {
+            // SAFETY: CMSG_LEN only does arithmetic on its argument.
+            let need_len = unsafe { libc::CMSG_LEN(need as u32) } as usize;
+            if level == libc::SOL_PACKET && ty == PACKET_AUXDATA && len >= need_len {
                 // SAFETY: the message holds `need` bytes of data (checked
                 // above); read_unaligned copes with any alignment.
                 let aux: libc::tpacket_auxdata =

@@ -223,7 +223,9 @@ fn new_stream(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
         return err(format!("packet-generator new: unknown node '{}'", spec.node));
     }
     let sw = match &spec.interface {
-        Some(n) => e.interfaces.by_name(n).ok_or_else(|| CliError(format!("packet-generator new: unknown interface '{n}'")))?,
+        Some(n) => {
+            e.interfaces.by_name(n).ok_or_else(|| CliError(format!("packet-generator new: unknown interface '{n}'")))?
+        }
         None => e
             .interfaces
             .iter()
@@ -233,7 +235,9 @@ fn new_stream(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     };
     let thread = match spec.worker {
         Some(w) if (w as usize) < e.num_workers() => w as usize + 1,
-        Some(w) => return err(format!("packet-generator new: worker {w} does not exist ({} workers)", e.num_workers())),
+        Some(w) => {
+            return err(format!("packet-generator new: worker {w} does not exist ({} workers)", e.num_workers()))
+        }
         None => 0,
     };
     if spec.max_size as usize > e.buffers.data_size() {
@@ -330,8 +334,7 @@ fn show(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     });
     let mut out = format!("{:<20}{:>8}{:>15}     {}\n", "Name", "Enabled", "Count", "Parameters");
     for info in &e.ext.get_or_default::<PgStreams>().0 {
-        let (en, sent) =
-            live.iter().flatten().find(|x| x.0 == info.name).map_or((false, 0), |x| (x.1, x.2));
+        let (en, sent) = live.iter().flatten().find(|x| x.0 == info.name).map_or((false, 0), |x| (x.1, x.2));
         let sp = &info.spec;
         let mut params = String::new();
         if let Some(l) = sp.limit {
@@ -353,9 +356,14 @@ fn show(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 pub fn register(r: &mut Registrar) {
     r.node(NodeReg { name: PgInput::NAME, factory: Arc::new(|_| Box::new(PgInput::default())) });
     r.cli.add("create packet-generator interface", "create packet-generator interface pg<N>", create_interface);
-    r.cli.add("packet-generator new", "packet-generator new { name <s> limit <n> size <a-b> node <node> data { ... } }", new_stream);
+    r.cli.add(
+        "packet-generator new",
+        "packet-generator new { name <s> limit <n> size <a-b> node <node> data { ... } }",
+        new_stream,
+    );
     r.cli.add("packet-generator enable-stream", "packet-generator enable-stream [<name>]", |e, i| enable(e, i, true));
-    r.cli.add("packet-generator disable-stream", "packet-generator disable-stream [<name>]", |e, i| enable(e, i, false));
+    r.cli
+        .add("packet-generator disable-stream", "packet-generator disable-stream [<name>]", |e, i| enable(e, i, false));
     r.cli.add("packet-generator delete", "packet-generator delete <name>", |e, i| {
         let n = i.expect("stream name")?;
         i.done()?;

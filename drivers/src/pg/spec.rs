@@ -62,37 +62,17 @@ pub enum PgSpecError {
     )]
     UnknownKeyword { token: String, line: u32 },
     #[error("pg: '{keyword}' needs a value: expected {expected} (line {line})")]
-    MissingValue {
-        keyword: String,
-        expected: String,
-        line: u32,
-    },
+    MissingValue { keyword: String, expected: String, line: u32 },
     #[error("pg: bad {keyword} '{token}': expected {expected} (line {line})")]
-    BadValue {
-        keyword: String,
-        token: String,
-        expected: String,
-        line: u32,
-    },
+    BadValue { keyword: String, token: String, expected: String, line: u32 },
     #[error("pg: unexpected '{token}' in data: expected {expected} (line {line})")]
-    UnexpectedData {
-        token: String,
-        expected: String,
-        line: u32,
-    },
+    UnexpectedData { token: String, expected: String, line: u32 },
     #[error("pg: unbalanced braces at '{token}': {detail} (line {line})")]
-    Unbalanced {
-        token: String,
-        detail: &'static str,
-        line: u32,
-    },
+    Unbalanced { token: String, detail: &'static str, line: u32 },
     #[error("pg: unexpected '{token}' after the stream's closing '}}' (line {line})")]
     Trailing { token: String, line: u32 },
     #[error("pg: stream has no '{keyword}': expected {expected}")]
-    Missing {
-        keyword: &'static str,
-        expected: &'static str,
-    },
+    Missing { keyword: &'static str, expected: &'static str },
     #[error("pg: '{keyword}' given twice (line {line})")]
     Duplicate { keyword: &'static str, line: u32 },
     #[error("pg: '{keyword}' is not supported (line {line})")]
@@ -137,18 +117,10 @@ impl StreamSpec {
         while let Some(tok) = cur.next() {
             p.keyword(tok, &mut cur)?;
         }
-        let name = p.name.ok_or(PgSpecError::Missing {
-            keyword: "name",
-            expected: "name <stream-name>",
-        })?;
-        let node = p.node.ok_or(PgSpecError::Missing {
-            keyword: "node",
-            expected: "node <node-name>",
-        })?;
-        let (data, data_line) = p.data.ok_or(PgSpecError::Missing {
-            keyword: "data",
-            expected: "data { <headers> <payload> }",
-        })?;
+        let name = p.name.ok_or(PgSpecError::Missing { keyword: "name", expected: "name <stream-name>" })?;
+        let node = p.node.ok_or(PgSpecError::Missing { keyword: "node", expected: "node <node-name>" })?;
+        let (data, data_line) =
+            p.data.ok_or(PgSpecError::Missing { keyword: "data", expected: "data { <headers> <payload> }" })?;
         let (min_size, max_size) = p.size;
         let mut b = Builder::default();
         parse_data(data, data_line, &node, &mut b)?;
@@ -201,17 +173,9 @@ impl StreamSpec {
         if span == 0 {
             return usize::from(self.min_size);
         }
-        let k = if self.size_random {
-            mix64(seq ^ 0x7369_7a65)
-        } else {
-            seq
-        };
+        let k = if self.size_random { mix64(seq ^ 0x7369_7a65) } else { seq };
         let m = self.size_modulus;
-        let r = if m.d == span + 1 {
-            m.rem(k)
-        } else {
-            k % (span + 1)
-        };
+        let r = if m.d == span + 1 { m.rem(k) } else { k % (span + 1) };
         // Below 2^16, so the cast is lossless.
         (min + r) as usize
     }
@@ -318,21 +282,14 @@ impl<'a> StreamParams<'a> {
         match tok.text {
             "name" => self.name = Some(word(cur, "name", "a stream name")?.text.to_string()),
             "node" => self.node = Some(word(cur, "node", "a node name")?.text.to_string()),
-            "interface" => {
-                self.interface = Some(
-                    word(cur, "interface", "an interface name")?
-                        .text
-                        .to_string(),
-                )
-            }
+            "interface" => self.interface = Some(word(cur, "interface", "an interface name")?.text.to_string()),
             "tx-interface" => {
                 let w = word(cur, "tx-interface", "an interface name")?;
                 self.tx_interface = Some(w.text.to_string());
             }
             "limit" => {
                 let w = word(cur, "limit", "a packet count (0 = unlimited)")?;
-                let n = parse_count_f64(w.text)
-                    .ok_or_else(|| bad(w, "limit", "a packet count (0 = unlimited)"))?;
+                let n = parse_count_f64(w.text).ok_or_else(|| bad(w, "limit", "a packet count (0 = unlimited)"))?;
                 self.limit = (n != 0).then_some(n);
             }
             "rate" => {
@@ -377,10 +334,7 @@ impl<'a> StreamParams<'a> {
             }
             "data" => {
                 if self.data.is_some() {
-                    return Err(PgSpecError::Duplicate {
-                        keyword: "data",
-                        line,
-                    });
+                    return Err(PgSpecError::Duplicate { keyword: "data", line });
                 }
                 let open = cur.pos;
                 if cur.peek_text() != Some("{") {
@@ -406,26 +360,14 @@ impl<'a> StreamParams<'a> {
                 if flags.is_empty() {
                     return Err(missing(cur, tok.text, "buffer flag names"));
                 }
-                self.warnings.push(format!(
-                    "{} {} ignored (line {line})",
-                    tok.text,
-                    flags.join(" ")
-                ));
+                self.warnings.push(format!("{} {} ignored (line {line})", tok.text, flags.join(" ")));
             }
             "buffer-size" | "gso-size" | "source" => {
                 let w = word(cur, tok.text, "a value")?;
-                self.warnings
-                    .push(format!("{} {} ignored (line {line})", tok.text, w.text));
+                self.warnings.push(format!("{} {} ignored (line {line})", tok.text, w.text));
             }
-            "no-recycle" => self
-                .warnings
-                .push(format!("no-recycle ignored (line {line})")),
-            "pcap" => {
-                return Err(PgSpecError::Unsupported {
-                    keyword: "pcap".into(),
-                    line,
-                })
-            }
+            "no-recycle" => self.warnings.push(format!("no-recycle ignored (line {line})")),
+            "pcap" => return Err(PgSpecError::Unsupported { keyword: "pcap".into(), line }),
             "{" | "}" => {
                 return Err(PgSpecError::Unbalanced {
                     token: tok.text.into(),
@@ -433,12 +375,7 @@ impl<'a> StreamParams<'a> {
                     line,
                 })
             }
-            other => {
-                return Err(PgSpecError::UnknownKeyword {
-                    token: other.into(),
-                    line,
-                })
-            }
+            other => return Err(PgSpecError::UnknownKeyword { token: other.into(), line }),
         }
         Ok(())
     }
@@ -478,17 +415,11 @@ fn tokenize(text: &str) -> Vec<Tok<'_>> {
         if c.is_ascii_whitespace() || brace || arrow {
             // Splitting only at ASCII bytes keeps every slice on a char boundary.
             if let Some((s, l)) = start.take() {
-                toks.push(Tok {
-                    text: &text[s..i],
-                    line: l,
-                });
+                toks.push(Tok { text: &text[s..i], line: l });
             }
             let special = if arrow { 2 } else { usize::from(brace) };
             if special > 0 {
-                toks.push(Tok {
-                    text: &text[i..i + special],
-                    line,
-                });
+                toks.push(Tok { text: &text[i..i + special], line });
                 i += special;
                 continue;
             }
@@ -501,10 +432,7 @@ fn tokenize(text: &str) -> Vec<Tok<'_>> {
         i += 1;
     }
     if let Some((s, l)) = start {
-        toks.push(Tok {
-            text: &text[s..],
-            line: l,
-        });
+        toks.push(Tok { text: &text[s..], line: l });
     }
     toks
 }
@@ -531,11 +459,7 @@ fn check_braces(toks: &[Tok<'_>]) -> Result<(), PgSpecError> {
         }
     }
     match open.last() {
-        Some(&line) => Err(PgSpecError::Unbalanced {
-            token: "{".into(),
-            detail: "'{' is never closed",
-            line,
-        }),
+        Some(&line) => Err(PgSpecError::Unbalanced { token: "{".into(), detail: "'{' is never closed", line }),
         None => Ok(()),
     }
 }
@@ -568,10 +492,7 @@ fn strip_outer_braces<'t, 'a>(toks: &'t [Tok<'a>]) -> Result<&'t [Tok<'a>], PgSp
         line: toks[0].line,
     })?;
     if let Some(t) = toks.get(close + 1) {
-        return Err(PgSpecError::Trailing {
-            token: t.text.into(),
-            line: t.line,
-        });
+        return Err(PgSpecError::Trailing { token: t.text.into(), line: t.line });
     }
     Ok(&toks[1..close])
 }
@@ -584,11 +505,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(toks: &'a [Tok<'a>]) -> Self {
-        Cursor {
-            toks,
-            pos: 0,
-            last_line: toks.first().map_or(1, |t| t.line),
-        }
+        Cursor { toks, pos: 0, last_line: toks.first().map_or(1, |t| t.line) }
     }
 
     fn peek(&self) -> Option<Tok<'a>> {
@@ -643,20 +560,11 @@ fn word<'a>(cur: &mut Cursor<'a>, keyword: &str, expected: &str) -> Result<Tok<'
 }
 
 fn missing(cur: &Cursor<'_>, keyword: &str, expected: &str) -> PgSpecError {
-    PgSpecError::MissingValue {
-        keyword: keyword.into(),
-        expected: expected.into(),
-        line: cur.line(),
-    }
+    PgSpecError::MissingValue { keyword: keyword.into(), expected: expected.into(), line: cur.line() }
 }
 
 fn bad(tok: Tok<'_>, keyword: &str, expected: &str) -> PgSpecError {
-    PgSpecError::BadValue {
-        keyword: keyword.into(),
-        token: tok.text.into(),
-        expected: expected.into(),
-        line: tok.line,
-    }
+    PgSpecError::BadValue { keyword: keyword.into(), token: tok.text.into(), expected: expected.into(), line: tok.line }
 }
 
 /// An error at the next token of data (or at the data's closing brace).
@@ -707,11 +615,7 @@ struct Field {
 
 impl Field {
     fn fixed(v: u128) -> Self {
-        Field {
-            lo: v,
-            hi: v,
-            vary: Vary::Fixed,
-        }
+        Field { lo: v, hi: v, vary: Vary::Fixed }
     }
 
     fn show(self, kind: Kind) -> String {
@@ -746,11 +650,7 @@ impl Kind {
     fn expected(self) -> String {
         match self {
             Kind::Num(bits) => {
-                let max = if bits >= 128 {
-                    u128::MAX
-                } else {
-                    (1u128 << bits) - 1
-                };
+                let max = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
                 format!("a number 0 to {max}, or a range lo-hi")
             }
             Kind::Mac => "a MAC address like 00:01:02:03:04:05 or 0001.0203.0405".into(),
@@ -764,10 +664,7 @@ impl Kind {
             Kind::Num(_) => v.to_string(),
             Kind::Mac => {
                 let b = v.to_be_bytes();
-                format!(
-                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                    b[10], b[11], b[12], b[13], b[14], b[15]
-                )
+                format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[10], b[11], b[12], b[13], b[14], b[15])
             }
             // Ip4 values are below 2^32 (parsed from an Ipv4Addr).
             Kind::Ip4 => Ipv4Addr::from(v as u32).to_string(),
@@ -820,10 +717,7 @@ fn range_lo(s: &str) -> &str {
 
 /// Byte index of the `-` or `+` joining a range written as one token.
 fn range_split(s: &str) -> Option<usize> {
-    s.char_indices()
-        .skip(1)
-        .find(|&(_, c)| c == '-' || c == '+')
-        .map(|(i, _)| i)
+    s.char_indices().skip(1).find(|&(_, c)| c == '-' || c == '+').map(|(i, _)| i)
 }
 
 /// `v`, `lo-hi`, `lo - hi`, `lo -hi`, `lo- hi` (and `+` for random).
@@ -834,14 +728,7 @@ fn parse_field(cur: &mut Cursor<'_>, keyword: &str, kind: Kind) -> Result<Field,
     let (lo_text, range) = if let Some(i) = range_split(text) {
         let op = &text[i..=i];
         let rest = &text[i + 1..];
-        let hi = if rest.is_empty() {
-            word(cur, keyword, &expected)?
-        } else {
-            Tok {
-                text: rest,
-                line: tok.line,
-            }
-        };
+        let hi = if rest.is_empty() { word(cur, keyword, &expected)? } else { Tok { text: rest, line: tok.line } };
         (&text[..i], Some((op, hi)))
     } else {
         match cur.peek() {
@@ -849,34 +736,20 @@ fn parse_field(cur: &mut Cursor<'_>, keyword: &str, kind: Kind) -> Result<Field,
                 cur.next();
                 (text, Some((n.text, word(cur, keyword, &expected)?)))
             }
-            Some(n)
-                if n.text != "->"
-                    && n.text.len() > 1
-                    && (n.text.starts_with('-') || n.text.starts_with('+')) =>
-            {
+            Some(n) if n.text != "->" && n.text.len() > 1 && (n.text.starts_with('-') || n.text.starts_with('+')) => {
                 cur.next();
-                let hi = Tok {
-                    text: &n.text[1..],
-                    line: n.line,
-                };
+                let hi = Tok { text: &n.text[1..], line: n.line };
                 (text, Some((&n.text[..1], hi)))
             }
             _ => (text, None),
         }
     };
-    let lo_tok = Tok {
-        text: lo_text,
-        line: tok.line,
-    };
-    let lo = kind
-        .parse(lo_text)
-        .ok_or_else(|| bad(lo_tok, keyword, &expected))?;
+    let lo_tok = Tok { text: lo_text, line: tok.line };
+    let lo = kind.parse(lo_text).ok_or_else(|| bad(lo_tok, keyword, &expected))?;
     let Some((op, hi_tok)) = range else {
         return Ok(Field::fixed(lo));
     };
-    let hi = kind
-        .parse(hi_tok.text)
-        .ok_or_else(|| bad(hi_tok, keyword, &expected))?;
+    let hi = kind.parse(hi_tok.text).ok_or_else(|| bad(hi_tok, keyword, &expected))?;
     if hi < lo {
         return Err(PgSpecError::BadValue {
             keyword: keyword.into(),
@@ -885,11 +758,7 @@ fn parse_field(cur: &mut Cursor<'_>, keyword: &str, kind: Kind) -> Result<Field,
             line: tok.line,
         });
     }
-    let vary = if op == "+" {
-        Vary::Random
-    } else {
-        Vary::Increment
-    };
+    let vary = if op == "+" { Vary::Random } else { Vary::Increment };
     Ok(Field { lo, hi, vary })
 }
 
@@ -1002,12 +871,7 @@ const ICMP6_TYPES: &[(&str, u8, u8)] = &[
     ("port_unreachable", 1, 4),
 ];
 
-const ARP_OPCODES: &[(&str, u16)] = &[
-    ("request", 1),
-    ("reply", 2),
-    ("reverse_request", 3),
-    ("reverse_reply", 4),
-];
+const ARP_OPCODES: &[(&str, u16)] = &[("request", 1), ("reply", 2), ("reverse_request", 3), ("reverse_reply", 4)];
 
 const TCP_FLAGS: &[(&str, u8)] = &[
     ("FIN", 0x01),
@@ -1021,8 +885,7 @@ const TCP_FLAGS: &[(&str, u8)] = &[
 ];
 
 const PAYLOAD_WORDS: &[&str] = &["incrementing", "hex", "fixed", "random"];
-const PAYLOAD_EXPECTED: &str =
-    "payload: incrementing <n>, hex 0x<bytes>, fixed <n> [<byte>], random <n>";
+const PAYLOAD_EXPECTED: &str = "payload: incrementing <n>, hex 0x<bytes>, fixed <n> [<byte>], random <n>";
 
 // ---------------------------------------------------------------------------
 // Data: headers and payload
@@ -1048,12 +911,7 @@ fn bytes_at(off: usize, nbytes: usize) -> At {
 }
 
 fn bits_at(off: usize, nbytes: usize, shift: u32, bits: u32) -> At {
-    At {
-        off,
-        nbytes,
-        shift,
-        bits,
-    }
+    At { off, nbytes, shift, bits }
 }
 
 fn write_bits(buf: &mut [u8], at: At, v: u128) {
@@ -1078,11 +936,7 @@ fn write_bits(buf: &mut [u8], at: At, v: u128) {
     for &x in dst.iter() {
         acc = (acc << 8) | u128::from(x);
     }
-    let mask = if at.bits >= 128 {
-        u128::MAX
-    } else {
-        ((1u128 << at.bits) - 1) << at.shift
-    };
+    let mask = if at.bits >= 128 { u128::MAX } else { ((1u128 << at.bits) - 1) << at.shift };
     acc = (acc & !mask) | ((v << at.shift) & mask);
     for x in dst.iter_mut().rev() {
         *x = acc as u8;
@@ -1102,15 +956,8 @@ struct Edit {
 
 impl Edit {
     fn new(at: At, field: Field, salt: u64) -> Self {
-        let modulus = u64::try_from(field.hi - field.lo)
-            .ok()
-            .map(|span| FastMod::new(span.wrapping_add(1)));
-        Edit {
-            at,
-            field,
-            salt,
-            modulus,
-        }
+        let modulus = u64::try_from(field.hi - field.lo).ok().map(|span| FastMod::new(span.wrapping_add(1)));
+        Edit { at, field, salt, modulus }
     }
 
     fn value(&self, seq: u64) -> u128 {
@@ -1127,9 +974,7 @@ impl Edit {
         let k = match vary {
             Vary::Fixed => 0,
             Vary::Increment => u128::from(seq),
-            Vary::Random => {
-                (u128::from(mix64(seq ^ self.salt)) << 64) | u128::from(mix64(!seq ^ self.salt))
-            }
+            Vary::Random => (u128::from(mix64(seq ^ self.salt)) << 64) | u128::from(mix64(!seq ^ self.salt)),
         };
         match (hi - lo).checked_add(1) {
             Some(n) => lo + k % n,
@@ -1150,11 +995,7 @@ struct FastMod {
 
 impl FastMod {
     fn new(d: u64) -> Self {
-        let c = if d >= 2 {
-            u128::MAX / u128::from(d) + 1
-        } else {
-            0
-        };
+        let c = if d >= 2 { u128::MAX / u128::from(d) + 1 } else { 0 };
         FastMod { d, c }
     }
 
@@ -1209,21 +1050,9 @@ struct IpAt {
 /// Lengths and checksums set for each packet's size.
 #[derive(Clone, Copy, Debug)]
 enum Fixup {
-    Ip4 {
-        off: usize,
-        len: bool,
-        csum: bool,
-    },
-    Ip6 {
-        off: usize,
-    },
-    L4 {
-        off: usize,
-        kind: L4,
-        ip: Option<IpAt>,
-        len: bool,
-        csum: bool,
-    },
+    Ip4 { off: usize, len: bool, csum: bool },
+    Ip6 { off: usize },
+    L4 { off: usize, kind: L4, ip: Option<IpAt>, len: bool, csum: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -1275,11 +1104,7 @@ impl Builder {
     fn grow(&mut self, n: usize, line: u32) -> Result<usize, PgSpecError> {
         let off = self.hdr.len();
         if off + n > MAX_HEADER_BYTES {
-            return Err(PgSpecError::HeadersTooLong {
-                bytes: off + n,
-                max: MAX_HEADER_BYTES,
-                line,
-            });
+            return Err(PgSpecError::HeadersTooLong { bytes: off + n, max: MAX_HEADER_BYTES, line });
         }
         self.hdr.resize(off + n, 0);
         Ok(off)
@@ -1300,13 +1125,7 @@ impl Builder {
     }
 
     /// Parses `keyword <field>` at the cursor into `at`, and its description.
-    fn option(
-        &mut self,
-        cur: &mut Cursor<'_>,
-        desc: &mut Vec<String>,
-        at: At,
-        kind: Kind,
-    ) -> Result<(), PgSpecError> {
+    fn option(&mut self, cur: &mut Cursor<'_>, desc: &mut Vec<String>, at: At, kind: Kind) -> Result<(), PgSpecError> {
         let Some(kw) = cur.next() else {
             return Ok(());
         };
@@ -1345,10 +1164,7 @@ impl Builder {
             }
         }
         if hdr_len + wanted > total {
-            warnings.push(format!(
-                "payload of {wanted} bytes cut to {} by size {max_size}",
-                total - hdr_len
-            ));
+            warnings.push(format!("payload of {wanted} bytes cut to {} by size {max_size}", total - hdr_len));
         }
         if min_size < hdr_len {
             warnings.push(format!(
@@ -1363,11 +1179,7 @@ impl Builder {
         let mut acc = 0u64;
         payload_sums.push(0u16);
         for (i, &b) in bytes[hdr_len..].iter().enumerate() {
-            acc += if i % 2 == 0 {
-                u64::from(b) << 8
-            } else {
-                u64::from(b)
-            };
+            acc += if i % 2 == 0 { u64::from(b) << 8 } else { u64::from(b) };
             acc = u64::from(fold(acc));
             payload_sums.push(acc as u16);
         }
@@ -1463,12 +1275,7 @@ fn parse_eth(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<Expect, PgSpecErro
     let src = parse_field(cur, "source MAC", Kind::Mac)?;
     expect_word(cur, "->", "the source MAC")?;
     let dst = parse_field(cur, "destination MAC", Kind::Mac)?;
-    let mut desc = vec![format!(
-        "{}: {} -> {}",
-        ethertype_name(ethertype),
-        src.show(Kind::Mac),
-        dst.show(Kind::Mac)
-    )];
+    let mut desc = vec![format!("{}: {} -> {}", ethertype_name(ethertype), src.show(Kind::Mac), dst.show(Kind::Mac))];
     let mut vlans = Vec::new();
     while let Some(v) = cur.peek() {
         if v.text != "vlan" {
@@ -1523,9 +1330,7 @@ fn parse_arp(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<Expect, PgSpecErro
     };
     let opcode = match ARP_OPCODES.iter().find(|(o, _)| *o == name) {
         Some(&(_, op)) => op,
-        None => parse_num(name)
-            .and_then(|v| u16::try_from(v).ok())
-            .ok_or_else(|| unexpected(cur, EXPECTED))?,
+        None => parse_num(name).and_then(|v| u16::try_from(v).ok()).ok_or_else(|| unexpected(cur, EXPECTED))?,
     };
     cur.skip(n);
     let (sha, spa) = mac_slash_ip(cur, "ARP sender")?;
@@ -1558,25 +1363,16 @@ fn parse_arp(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<Expect, PgSpecErro
 fn mac_slash_ip(cur: &mut Cursor<'_>, keyword: &str) -> Result<(u128, u128), PgSpecError> {
     const EXPECTED: &str = "<mac>/<ip4>, e.g. 00:01:02:03:04:05/1.0.0.1";
     let tok = word(cur, keyword, EXPECTED)?;
-    let parsed = tok
-        .text
-        .split_once('/')
-        .and_then(|(m, a)| Some((Kind::Mac.parse(m)?, Kind::Ip4.parse(a)?)));
+    let parsed = tok.text.split_once('/').and_then(|(m, a)| Some((Kind::Mac.parse(m)?, Kind::Ip4.parse(a)?)));
     parsed.ok_or_else(|| bad(tok, keyword, EXPECTED))
 }
 
 /// `<protocol>: <src> -> <dst>` then options, for IPv4 or IPv6.
 fn parse_ip(cur: &mut Cursor<'_>, b: &mut Builder, v6: bool) -> Result<Expect, PgSpecError> {
     let (kind, expected) = if v6 {
-        (
-            Kind::Ip6,
-            "<protocol>: <src-ip6> -> <dst-ip6> (protocol UDP, TCP, ICMP6, ... or a number), or payload",
-        )
+        (Kind::Ip6, "<protocol>: <src-ip6> -> <dst-ip6> (protocol UDP, TCP, ICMP6, ... or a number), or payload")
     } else {
-        (
-            Kind::Ip4,
-            "<protocol>: <src-ip4> -> <dst-ip4> (protocol UDP, TCP, ICMP, ... or a number), or payload",
-        )
+        (Kind::Ip4, "<protocol>: <src-ip4> -> <dst-ip4> (protocol UDP, TCP, ICMP, ... or a number), or payload")
     };
     let line = cur.line();
     let Some((name, n)) = peek_prefix(cur) else {
@@ -1586,20 +1382,12 @@ fn parse_ip(cur: &mut Cursor<'_>, b: &mut Builder, v6: bool) -> Result<Expect, P
         return Err(unexpected(cur, expected));
     };
     cur.skip(n);
-    let (hlen, src_at, dst_at) = if v6 {
-        (40, bytes_at(8, 16), bytes_at(24, 16))
-    } else {
-        (20, bytes_at(12, 4), bytes_at(16, 4))
-    };
+    let (hlen, src_at, dst_at) =
+        if v6 { (40, bytes_at(8, 16), bytes_at(24, 16)) } else { (20, bytes_at(12, 4), bytes_at(16, 4)) };
     let off = b.grow(hlen, line)?;
-    let shifted = |at: At| At {
-        off: at.off + off,
-        ..at
-    };
+    let shifted = |at: At| At { off: at.off + off, ..at };
     let mut desc = vec![format!("{}:", protocol_name(proto))];
-    let addresses = cur
-        .peek()
-        .is_some_and(|t| kind.parse(range_lo(t.text)).is_some() || cur.peek_at(1) == Some("->"));
+    let addresses = cur.peek().is_some_and(|t| kind.parse(range_lo(t.text)).is_some() || cur.peek_at(1) == Some("->"));
     if addresses {
         let src = parse_field(cur, "source address", kind)?;
         expect_word(cur, "->", "the source address")?;
@@ -1657,17 +1445,9 @@ fn parse_ip(cur: &mut Cursor<'_>, b: &mut Builder, v6: bool) -> Result<Expect, P
                 let offset = parse_field(cur, "fragment offset", Kind::Num(16))?;
                 b.put(bytes_at(off + 4, 2), id);
                 // The header counts 8-byte units.
-                let units = Field {
-                    lo: offset.lo / 8,
-                    hi: offset.hi / 8,
-                    ..offset
-                };
+                let units = Field { lo: offset.lo / 8, hi: offset.hi / 8, ..offset };
                 b.put(bits_at(off + 6, 2, 0, 13), units);
-                desc.push(format!(
-                    "fragment id {} offset {}",
-                    id.show(Kind::Num(16)),
-                    offset.show(Kind::Num(16))
-                ));
+                desc.push(format!("fragment id {} offset {}", id.show(Kind::Num(16)), offset.show(Kind::Num(16))));
                 continue;
             }
             let (at, kind) = match t {
@@ -1687,11 +1467,7 @@ fn parse_ip(cur: &mut Cursor<'_>, b: &mut Builder, v6: bool) -> Result<Expect, P
             };
             b.option(cur, &mut desc, at, kind)?;
         }
-        b.fixups.push(Fixup::Ip4 {
-            off,
-            len: !len_given,
-            csum: !csum_given,
-        });
+        b.fixups.push(Fixup::Ip4 { off, len: !len_given, csum: !csum_given });
     }
     b.last_ip = Some(IpAt { off, v6 });
     b.desc.push(desc.join(" "));
@@ -1709,9 +1485,7 @@ fn parse_ports(
     let line = cur.line();
     let is_proto = peek_prefix(cur).filter(|(name, _)| name.eq_ignore_ascii_case(proto));
     let Some((_, n)) = is_proto else {
-        let expected = format!(
-            "{proto}: <src-port> -> <dst-port> (the IP protocol is {proto}), or {PAYLOAD_EXPECTED}"
-        );
+        let expected = format!("{proto}: <src-port> -> <dst-port> (the IP protocol is {proto}), or {PAYLOAD_EXPECTED}");
         return Err(unexpected(cur, &expected));
     };
     cur.skip(n);
@@ -1721,11 +1495,7 @@ fn parse_ports(
     let off = b.grow(size, line)?;
     b.put(bytes_at(off, 2), src);
     b.put(bytes_at(off + 2, 2), dst);
-    desc.push(format!(
-        "{proto}: {} -> {}",
-        src.show(Kind::Num(16)),
-        dst.show(Kind::Num(16))
-    ));
+    desc.push(format!("{proto}: {} -> {}", src.show(Kind::Num(16)), dst.show(Kind::Num(16))));
     Ok(off)
 }
 
@@ -1747,13 +1517,7 @@ fn parse_udp(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<Expect, PgSpecErro
         };
         b.option(cur, &mut desc, at, Kind::Num(16))?;
     }
-    b.fixups.push(Fixup::L4 {
-        off,
-        kind: L4::Udp,
-        ip: b.last_ip,
-        len: !len_given,
-        csum: !csum_given,
-    });
+    b.fixups.push(Fixup::L4 { off, kind: L4::Udp, ip: b.last_ip, len: !len_given, csum: !csum_given });
     b.desc.push(desc.join(" "));
     Ok(Expect::Payload)
 }
@@ -1785,13 +1549,7 @@ fn parse_tcp(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<Expect, PgSpecErro
         };
         b.option(cur, &mut desc, at, kind)?;
     }
-    b.fixups.push(Fixup::L4 {
-        off,
-        kind: L4::Tcp,
-        ip: b.last_ip,
-        len: false,
-        csum: !csum_given,
-    });
+    b.fixups.push(Fixup::L4 { off, kind: L4::Tcp, ip: b.last_ip, len: false, csum: !csum_given });
     b.desc.push(desc.join(" "));
     Ok(Expect::Payload)
 }
@@ -1849,10 +1607,7 @@ fn parse_icmp(cur: &mut Cursor<'_>, b: &mut Builder, v6: bool) -> Result<Expect,
 
 fn icmp_name(table: &[(&str, u8, u8)], ty: u8, code: Field) -> String {
     if code.vary == Vary::Fixed {
-        if let Some((n, _, _)) = table
-            .iter()
-            .find(|(_, t, c)| *t == ty && u128::from(*c) == code.lo)
-        {
+        if let Some((n, _, _)) = table.iter().find(|(_, t, c)| *t == ty && u128::from(*c) == code.lo) {
             return (*n).to_string();
         }
     }
@@ -1886,10 +1641,7 @@ fn parse_payload(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<(), PgSpecErro
         }
         "fixed" => {
             let n = count(cur)?;
-            let byte = cur
-                .peek_text()
-                .and_then(parse_num)
-                .and_then(|v| u8::try_from(v).ok());
+            let byte = cur.peek_text().and_then(parse_num).and_then(|v| u8::try_from(v).ok());
             if byte.is_some() {
                 cur.next();
             }
@@ -1899,11 +1651,7 @@ fn parse_payload(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<(), PgSpecErro
         _ => {
             let expected = "hex bytes, e.g. 0xdeadbeef";
             let w = word(cur, "hex", expected)?;
-            let digits = w
-                .text
-                .strip_prefix("0x")
-                .or_else(|| w.text.strip_prefix("0X"))
-                .unwrap_or(w.text);
+            let digits = w.text.strip_prefix("0x").or_else(|| w.text.strip_prefix("0X")).unwrap_or(w.text);
             let ok = !digits.is_empty()
                 && digits.len() % 2 == 0
                 && digits.len() / 2 <= MAX_PACKET_BYTES
@@ -1911,11 +1659,7 @@ fn parse_payload(cur: &mut Cursor<'_>, b: &mut Builder) -> Result<(), PgSpecErro
             if !ok {
                 return Err(bad(w, "hex", expected));
             }
-            let v: Vec<u8> = digits
-                .as_bytes()
-                .chunks(2)
-                .map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1]))
-                .collect();
+            let v: Vec<u8> = digits.as_bytes().chunks(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])).collect();
             let text: String = v.iter().map(|x| format!("{x:02x}")).collect();
             (Payload::Hex(v), format!("hex 0x{text}"))
         }
@@ -1973,11 +1717,7 @@ impl Template {
         }
         for fixup in self.fixups.iter().rev() {
             match *fixup {
-                Fixup::Ip4 {
-                    off,
-                    len: set_len,
-                    csum,
-                } => {
+                Fixup::Ip4 { off, len: set_len, csum } => {
                     if set_len {
                         put16(h, off + 2, len.saturating_sub(off));
                     }
@@ -1988,13 +1728,7 @@ impl Template {
                     }
                 }
                 Fixup::Ip6 { off } => put16(h, off + 4, len.saturating_sub(off + 40)),
-                Fixup::L4 {
-                    off,
-                    kind,
-                    ip,
-                    len: set_len,
-                    csum,
-                } => {
+                Fixup::L4 { off, kind, ip, len: set_len, csum } => {
                     let l4_len = len.saturating_sub(off);
                     if set_len {
                         put16(h, off + 4, l4_len);
@@ -2013,11 +1747,7 @@ impl Template {
         let l4_len = len.saturating_sub(off);
         let mut sum = 0u64;
         if let (Some(proto), Some(ip)) = (kind.protocol(), ip) {
-            let addrs = if ip.v6 {
-                ip.off + 8..ip.off + 40
-            } else {
-                ip.off + 12..ip.off + 20
-            };
+            let addrs = if ip.v6 { ip.off + 8..ip.off + 40 } else { ip.off + 12..ip.off + 20 };
             sum += sum_bytes(h.get(addrs).unwrap_or(&[]));
             sum += u64::from(proto) + (l4_len as u64 >> 16) + (l4_len as u64 & 0xffff);
         }

@@ -13,8 +13,8 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{ethertype, ethertype_name, format_mac, EtherTypes, HEADER_LEN};
 use super::sub::{SubTable, Subs};
+use super::{ethertype, ethertype_name, format_mac, EtherTypes, HEADER_LEN};
 use crate::l2::{L2Output, L2Table, NONE};
 
 #[repr(u16)]

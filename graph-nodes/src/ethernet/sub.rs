@@ -90,7 +90,9 @@ fn create(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     }
     let subs = e.ext.get_or_default::<Subs>().clone();
     let clash = subs.load().by_parent.get(parent.0 as usize).is_some_and(|l| {
-        l.iter().any(|s| (m.default_sub && s.default) || (!m.default_sub && s.outer == m.outer_vlan && s.inner == m.inner_vlan))
+        l.iter().any(|s| {
+            (m.default_sub && s.default) || (!m.default_sub && s.outer == m.outer_vlan && s.inner == m.inner_vlan)
+        })
     });
     if clash {
         return err("create sub-interfaces: another sub-interface already matches these tags");

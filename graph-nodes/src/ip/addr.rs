@@ -46,11 +46,18 @@ impl IfAddrs {
         if dst_link_local {
             return ll.or_else(|| self.v6.get(sw as usize).and_then(|l| l.first()).map(|x| x.0));
         }
-        self.v6.get(sw as usize).and_then(|l| l.first()).map(|x| x.0).or(ll).or_else(|| self.v6.iter().flatten().next().map(|x| x.0))
+        self.v6
+            .get(sw as usize)
+            .and_then(|l| l.first())
+            .map(|x| x.0)
+            .or(ll)
+            .or_else(|| self.v6.iter().flatten().next().map(|x| x.0))
     }
     /// Whether `a` is on a connected IPv4 subnet of `sw`.
     pub fn on_link4(&self, sw: u32, a: u32) -> bool {
-        self.v4.get(sw as usize).is_some_and(|l| l.iter().any(|&(x, len)| mask(false, x as u128, len) == mask(false, a as u128, len)))
+        self.v4
+            .get(sw as usize)
+            .is_some_and(|l| l.iter().any(|&(x, len)| mask(false, x as u128, len) == mask(false, a as u128, len)))
     }
 }
 
@@ -108,7 +115,9 @@ pub fn change(e: &mut Engine, sw: SwIfIndex, a: IpAddr, len: u8, add: bool) -> R
         let clash = e.interfaces.iter().any(|f| {
             f.sw_if_index != sw
                 && if ip6 {
-                    t.v6[f.sw_if_index.0 as usize].iter().any(|&(x, l)| l == len && mask(true, x, l) == mask(true, bits, len))
+                    t.v6[f.sw_if_index.0 as usize]
+                        .iter()
+                        .any(|&(x, l)| l == len && mask(true, x, l) == mask(true, bits, len))
                 } else {
                     t.v4[f.sw_if_index.0 as usize]
                         .iter()
@@ -188,6 +197,10 @@ fn show_address(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 
 pub fn register(r: &mut Registrar) {
     r.ext.get_or_default::<IfAddrTable>();
-    r.cli.add("set interface ip address", "set interface ip address [del] <if> <addr>/<len> | del <if> all", set_address);
+    r.cli.add(
+        "set interface ip address",
+        "set interface ip address [del] <if> <addr>/<len> | del <if> all",
+        set_address,
+    );
     r.cli.add("show interface address", "show interface address [<if>]", show_address);
 }

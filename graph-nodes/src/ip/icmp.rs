@@ -55,7 +55,12 @@ pub fn format_ip_header(d: &[u8], ip6: bool) -> String {
         }
         let s = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&d[8..24]).unwrap_or([0; 16]));
         let t = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&d[24..40]).unwrap_or([0; 16]));
-        format!("IP6: {s} -> {t}\n  proto {} hop-limit {} payload length {}", d[6], d[7], u16::from_be_bytes([d[4], d[5]]))
+        format!(
+            "IP6: {s} -> {t}\n  proto {} hop-limit {} payload length {}",
+            d[6],
+            d[7],
+            u16::from_be_bytes([d[4], d[5]])
+        )
     } else {
         if d.len() < 20 {
             return format!("ip4: truncated ({} bytes)", d.len());
@@ -286,8 +291,14 @@ fn build6(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -
 pub fn register(r: &mut Registrar) {
     let a = r.ext.get_or_default::<IfAddrTable>().clone();
     let a6 = a.clone();
-    r.node(NodeReg { name: names(false).icmp_error, factory: Arc::new(move |_| Box::new(IcmpError::<false>::new(a.clone()))) });
-    r.node(NodeReg { name: names(true).icmp_error, factory: Arc::new(move |_| Box::new(IcmpError::<true>::new(a6.clone()))) });
+    r.node(NodeReg {
+        name: names(false).icmp_error,
+        factory: Arc::new(move |_| Box::new(IcmpError::<false>::new(a.clone()))),
+    });
+    r.node(NodeReg {
+        name: names(true).icmp_error,
+        factory: Arc::new(move |_| Box::new(IcmpError::<true>::new(a6.clone()))),
+    });
 }
 
 #[cfg(test)]

@@ -196,7 +196,8 @@ pub(crate) mod tests {
 
     pub(crate) fn ip4(ttl: u8, proto: u8, payload: usize) -> Vec<u8> {
         let total = 20 + payload;
-        let mut h = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, ttl, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut h =
+            vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, ttl, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         let c = checksum::checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         h.resize(total, 0xab);

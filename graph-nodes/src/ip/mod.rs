@@ -108,24 +108,7 @@ pub fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
 
 /// The modified EUI-64 link-local address of a MAC (fe80::/64).
 pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
-    Ipv6Addr::from([
-        0xfe,
-        0x80,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        mac[0] ^ 0x02,
-        mac[1],
-        mac[2],
-        0xff,
-        0xfe,
-        mac[3],
-        mac[4],
-        mac[5],
-    ])
+    Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]])
 }
 
 /// The solicited-node multicast address of an IPv6 address.

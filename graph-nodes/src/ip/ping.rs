@@ -66,7 +66,20 @@ fn build(ip6: bool, src: u128, dst: u128, id: u16, seq: u16, size: usize, out: &
     } else {
         let len = 20 + 8 + size;
         let d = &mut out[..len];
-        d[..12].copy_from_slice(&[0x45, 0, (len >> 8) as u8, len as u8, (seq >> 8) as u8, seq as u8, 0, 0, 64, 1, 0, 0]);
+        d[..12].copy_from_slice(&[
+            0x45,
+            0,
+            (len >> 8) as u8,
+            len as u8,
+            (seq >> 8) as u8,
+            seq as u8,
+            0,
+            0,
+            64,
+            1,
+            0,
+            0,
+        ]);
         d[12..16].copy_from_slice(&(src as u32).to_be_bytes());
         d[16..20].copy_from_slice(&(dst as u32).to_be_bytes());
         let c = checksum::checksum(&d[..20]);
@@ -110,11 +123,7 @@ fn ping(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
         Some(s) => Some(s.0),
         None => {
             let f = fib(&mut e.ext);
-            let lb = if ip6 {
-                f.table6.load().lookup(dbits)
-            } else {
-                Some(f.mtrie.lookup(dbits as u32))
-            };
+            let lb = if ip6 { f.table6.load().lookup(dbits) } else { Some(f.mtrie.lookup(dbits as u32)) };
             let fw = f.forwarding();
             lb.and_then(|l| fw.lbs.get(l as usize))
                 .and_then(|l| fw.adjs.get(l.pick(0) as usize))

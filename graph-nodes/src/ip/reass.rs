@@ -124,7 +124,7 @@ impl Ip4Reassembly {
             }
             return None;
         }
-        if (mf && len < 8) || (mf && len % 8 != 0) || len == 0 {
+        if (mf && (len < 8 || !len.is_multiple_of(8))) || len == 0 {
             vm.count(Counter::Tiny as usize, 1);
             vm.bufs.free_one(bi);
             if let Some(c) = self.ctx.remove(&key) {
@@ -137,7 +137,8 @@ impl Ip4Reassembly {
             vm.bufs.free_one(bi);
             return None;
         }
-        let c = self.ctx.entry(key).or_insert_with(|| Ctx { frags: Vec::with_capacity(8), total: None, first_tsc: vm.now });
+        let c =
+            self.ctx.entry(key).or_insert_with(|| Ctx { frags: Vec::with_capacity(8), total: None, first_tsc: vm.now });
         let overlap = c.frags.iter().any(|&(o, l, _)| off < o + l && o < off + len);
         let bad_total = (!mf && c.total.is_some()) || c.total.is_some_and(|t| off + len > t);
         if overlap || bad_total || c.frags.len() >= MAX_FRAGMENTS {
@@ -258,7 +259,11 @@ mod tests {
     fn out_of_order_fragments_reassemble() {
         let mut h = Harness::new(Box::new(Ip4Reassembly::default()), 2);
         let data: Vec<u8> = (0..3000u32).map(|x| x as u8).collect();
-        let f = [frag(7, 1480, true, &data[1480..2960]), frag(7, 2960, false, &data[2960..]), frag(7, 0, true, &data[..1480])];
+        let f = [
+            frag(7, 1480, true, &data[1480..2960]),
+            frag(7, 2960, false, &data[2960..]),
+            frag(7, 0, true, &data[..1480]),
+        ];
         for (i, b) in f.iter().enumerate() {
             let mut p = [h.packet(b, 1)];
             h.run(&mut p);

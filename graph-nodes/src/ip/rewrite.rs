@@ -148,7 +148,13 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
 pub fn register(r: &mut Registrar) {
     let f = r.ext.get_or_default::<Fib>().fwd.clone();
     let f6 = f.clone();
-    r.node(NodeReg { name: names(false).rewrite, factory: Arc::new(move |_| Box::new(IpRewrite::<false>::new(f.clone()))) });
-    r.node(NodeReg { name: names(true).rewrite, factory: Arc::new(move |_| Box::new(IpRewrite::<true>::new(f6.clone()))) });
+    r.node(NodeReg {
+        name: names(false).rewrite,
+        factory: Arc::new(move |_| Box::new(IpRewrite::<false>::new(f.clone()))),
+    });
+    r.node(NodeReg {
+        name: names(true).rewrite,
+        factory: Arc::new(move |_| Box::new(IpRewrite::<true>::new(f6.clone()))),
+    });
     super::frag::register(r);
 }

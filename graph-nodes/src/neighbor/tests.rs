@@ -1,3 +1,4 @@
+use super::commands::format_neighbors;
 use super::*;
 use crate::ip::fib::{AdjKind, Path, Source};
 use std::net::Ipv4Addr;

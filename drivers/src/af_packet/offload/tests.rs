@@ -57,7 +57,9 @@ fn udp4_vector() {
 
 #[test]
 fn partial_checksums_are_completed() {
-    for (hexs, at, want) in [(UDP4, 34 + 6, UDP4_CSUM), (TCP4_VLAN, 38 + 16, TCP4_VLAN_CSUM), (TCP6, 54 + 16, TCP6_CSUM)] {
+    for (hexs, at, want) in
+        [(UDP4, 34 + 6, UDP4_CSUM), (TCP4_VLAN, 38 + 16, TCP4_VLAN_CSUM), (TCP6, 54 + 16, TCP6_CSUM)]
+    {
         let mut pkt = hex(hexs);
         // As the kernel leaves it: the pseudo-header sum in the field.
         pkt[at..at + 2].copy_from_slice(&0x1234u16.to_be_bytes());

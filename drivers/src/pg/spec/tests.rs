@@ -21,11 +21,7 @@ const SEED: &str = "{
 fn csum(data: &[u8]) -> u16 {
     let mut s: u32 = 0;
     for c in data.chunks(2) {
-        let w = if c.len() == 2 {
-            u16::from_be_bytes([c[0], c[1]])
-        } else {
-            u16::from(c[0]) << 8
-        };
+        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
         s += u32::from(w);
     }
     while s >> 16 != 0 {
@@ -157,16 +153,11 @@ fn describe_names_every_header() {
 
 #[test]
 fn mac_formats() {
-    let s = stream(
-        "IP4: 1.2.40 -> 3cfd.fed0.b6c8 UDP: 1.1.1.1 -> 2.2.2.2",
-        "64",
-    );
+    let s = stream("IP4: 1.2.40 -> 3cfd.fed0.b6c8 UDP: 1.1.1.1 -> 2.2.2.2", "64");
     let p = pkt(&s, 0);
     assert_eq!(p[..6], [0x3c, 0xfd, 0xfe, 0xd0, 0xb6, 0xc8]);
     assert_eq!(p[6..12], [0x00, 0x01, 0x00, 0x02, 0x00, 0x40]);
-    assert!(s
-        .describe()
-        .starts_with("IP4: 00:01:00:02:00:40 -> 3c:fd:fe:d0:b6:c8"));
+    assert!(s.describe().starts_with("IP4: 00:01:00:02:00:40 -> 3c:fd:fe:d0:b6:c8"));
 }
 
 #[test]
@@ -185,14 +176,8 @@ fn ip6_udp() {
     assert_eq!(be16(&p, 18), 100 - 14 - 40);
     assert_eq!(p[20], 17);
     assert_eq!(p[21], 7);
-    assert_eq!(
-        p[22..38],
-        "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets()
-    );
-    assert_eq!(
-        p[38..54],
-        "2001:db8::2".parse::<Ipv6Addr>().unwrap().octets()
-    );
+    assert_eq!(p[22..38], "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(p[38..54], "2001:db8::2".parse::<Ipv6Addr>().unwrap().octets());
     assert_eq!(be16(&p, 54), 1234);
     assert_eq!(be16(&p, 58), 100 - 54);
     assert!(l4_ok_v6(&p, 14, 54, 17));
@@ -213,10 +198,7 @@ fn icmp6_echo_on_ip6_input() {
     assert_eq!(be16(&p, 4), 40);
     assert_eq!(p[40], 128);
     assert!(l4_ok_v6(&p, 0, 40, 58));
-    assert_eq!(
-        s.describe(),
-        "ICMP6: ::1 -> ::2 ICMP echo_request incrementing 30"
-    );
+    assert_eq!(s.describe(), "ICMP6: ::1 -> ::2 ICMP echo_request incrementing 30");
 }
 
 #[test]
@@ -250,19 +232,8 @@ fn ip4_source_and_port_ranges_increment() {
         "64",
     );
     assert!(s.varies());
-    let srcs: Vec<[u8; 4]> = (0..5)
-        .map(|q| pkt(&s, q)[26..30].try_into().unwrap())
-        .collect();
-    assert_eq!(
-        srcs,
-        [
-            [1, 0, 0, 1],
-            [1, 0, 0, 2],
-            [1, 0, 0, 3],
-            [1, 0, 0, 1],
-            [1, 0, 0, 2]
-        ]
-    );
+    let srcs: Vec<[u8; 4]> = (0..5).map(|q| pkt(&s, q)[26..30].try_into().unwrap()).collect();
+    assert_eq!(srcs, [[1, 0, 0, 1], [1, 0, 0, 2], [1, 0, 0, 3], [1, 0, 0, 1], [1, 0, 0, 2]]);
     let ports: Vec<u16> = (0..5).map(|q| be16(&pkt(&s, q), 34)).collect();
     assert_eq!(ports, [1234, 1235, 1234, 1235, 1234]);
     for q in 0..7 {
@@ -271,9 +242,7 @@ fn ip4_source_and_port_ranges_increment() {
         assert!(l4_ok_v4(&p, 14, 34, 17), "seq {q}");
         assert_eq!(p[30..34], [2, 0, 0, 1]);
     }
-    assert!(s
-        .describe()
-        .contains("UDP: 1.0.0.1 - 1.0.0.3 -> 2.0.0.1 UDP: 1234 - 1235 -> 5678"));
+    assert!(s.describe().contains("UDP: 1.0.0.1 - 1.0.0.3 -> 2.0.0.1 UDP: 1234 - 1235 -> 5678"));
 }
 
 #[test]
@@ -284,14 +253,8 @@ fn ip6_and_mac_ranges_increment() {
          TCP: 80 -> 1234",
         "74",
     );
-    for (q, (mac_lo, v6_lo)) in [
-        (0xfe, 0xffff),
-        (0xff, 0x1_0000),
-        (0x100, 0x1_0001),
-        (0x101, 0xffff),
-    ]
-    .into_iter()
-    .enumerate()
+    for (q, (mac_lo, v6_lo)) in
+        [(0xfe, 0xffff), (0xff, 0x1_0000), (0x100, 0x1_0001), (0x101, 0xffff)].into_iter().enumerate()
     {
         let p = pkt(&s, q as u64);
         assert_eq!(u64::from(be16(&p, 10)), mac_lo);
@@ -364,40 +327,19 @@ fn vlan_tags() {
     assert!(l4_ok_v4(&p, 18, 38, 17));
     assert_eq!(s.header_len(), 46);
 
-    let qinq = stream(
-        "IP6: 00:01:02:03:04:05 -> 00:02:03:04:05:06 vlan 1 vlan 2-3 UDP: ::1 -> ::2",
-        "80",
-    );
+    let qinq = stream("IP6: 00:01:02:03:04:05 -> 00:02:03:04:05:06 vlan 1 vlan 2-3 UDP: ::1 -> ::2", "80");
     let p = pkt(&qinq, 1);
-    assert_eq!(
-        [
-            be16(&p, 12),
-            be16(&p, 14),
-            be16(&p, 16),
-            be16(&p, 18),
-            be16(&p, 20)
-        ],
-        [0x8100, 1, 0x8100, 3, 0x86dd]
-    );
-    assert!(
-        err("{ name t node n data { IP4: 0:0:0:0:0:0 -> 0:0:0:0:0:0 vlan 1 vlan 2 vlan 3 } }")
-            .contains("'vlan'")
-    );
+    assert_eq!([be16(&p, 12), be16(&p, 14), be16(&p, 16), be16(&p, 18), be16(&p, 20)], [0x8100, 1, 0x8100, 3, 0x86dd]);
+    assert!(err("{ name t node n data { IP4: 0:0:0:0:0:0 -> 0:0:0:0:0:0 vlan 1 vlan 2 vlan 3 } }").contains("'vlan'"));
 }
 
 #[test]
 fn raw_ethertype_and_arp() {
-    let s = stream(
-        "0x88b5: 00:01:02:03:04:05 -> 00:02:03:04:05:06 hex 0xdeadbeef",
-        "20",
-    );
+    let s = stream("0x88b5: 00:01:02:03:04:05 -> 00:02:03:04:05:06 hex 0xdeadbeef", "20");
     let p = pkt(&s, 0);
     assert_eq!(be16(&p, 12), 0x88b5);
     assert_eq!(p[14..], [0xde, 0xad, 0xbe, 0xef, 4, 5]);
-    assert_eq!(
-        s.describe(),
-        "0x88b5: 00:01:02:03:04:05 -> 00:02:03:04:05:06 hex 0xdeadbeef"
-    );
+    assert_eq!(s.describe(), "0x88b5: 00:01:02:03:04:05 -> 00:02:03:04:05:06 hex 0xdeadbeef");
 
     let arp = stream(
         "ARP: 00:01:02:03:04:05 -> ff:ff:ff:ff:ff:ff
@@ -430,10 +372,7 @@ fn ip4_options_and_forced_checksums() {
     assert_eq!(be16(&p, 40), 0);
     assert_eq!(be16(&p, 16), 50, "length still computed");
 
-    let s = stream(
-        "IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 2.2.2.2 length 9",
-        "64",
-    );
+    let s = stream("IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 2.2.2.2 length 9", "64");
     let p = pkt(&s, 0);
     assert_eq!(be16(&p, 16), 9);
     assert_eq!(csum(&p[14..34]), 0, "checksum covers the given length");
@@ -474,10 +413,7 @@ fn payload_kinds() {
 
 #[test]
 fn truncated_headers_and_short_buffers() {
-    let s = stream(
-        "IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 2.2.2.2 UDP: 1 -> 2",
-        "20",
-    );
+    let s = stream("IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 2.2.2.2 UDP: 1 -> 2", "20");
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("42-byte header"));
     let p = pkt(&s, 0);
@@ -486,10 +422,7 @@ fn truncated_headers_and_short_buffers() {
     assert_eq!(be16(&p, 16), 6);
 
     let full = StreamSpec::parse(SEED).unwrap();
-    let ranged = stream(
-        "IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1-1.1.1.9 -> 2.2.2.2",
-        "64-80",
-    );
+    let ranged = stream("IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1-1.1.1.9 -> 2.2.2.2", "64-80");
     for spec in [&full, &ranged, &s] {
         for n in [0, 1, 13, 30, 41, 42, 63] {
             let mut out = vec![0u8; n];
@@ -533,20 +466,12 @@ fn ignored_keywords_warn() {
            limit 0 rate 0 data { incrementing 4 } }",
     )
     .unwrap();
-    assert_eq!(
-        s.warnings,
-        ["buffer-flags ip4 l4-cksum-offload ignored (line 1)"]
-    );
+    assert_eq!(s.warnings, ["buffer-flags ip4 l4-cksum-offload ignored (line 1)"]);
     assert_eq!((s.worker, s.maxframe), (Some(2), Some(32)));
     assert_eq!(s.tx_interface.as_deref(), Some("pg1"));
     assert_eq!((s.limit, s.rate_pps), (None, None));
     assert_eq!((s.min_size, s.max_size), (64, 64));
-    assert_eq!(
-        StreamSpec::parse("name a node n limit 1e3 data { hex 0x00 }")
-            .unwrap()
-            .limit,
-        Some(1000)
-    );
+    assert_eq!(StreamSpec::parse("name a node n limit 1e3 data { hex 0x00 }").unwrap().limit, Some(1000));
 }
 
 #[test]
@@ -561,7 +486,10 @@ fn errors_name_the_token() {
         ("name a node n data { IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.2.3.999 -> 1.1.1.1 }", "'1.2.3.999'"),
         ("name a node n data { IP4: 00:01:02:03:04 -> 00:02:03:04:05:06 }", "'00:01:02:03:04'"),
         ("name a node n data { IP4: 00:01:02:03:04:05 00:02:03:04:05:06 }", "'00:02:03:04:05:06'"),
-        ("name a node n data { IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 1.1.1.2 TCP: 1 -> 2 }", "'TCP:'"),
+        (
+            "name a node n data { IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06 UDP: 1.1.1.1 -> 1.1.1.2 TCP: 1 -> 2 }",
+            "'TCP:'",
+        ),
         ("name a node n data { FOO: 1 -> 2 }", "'FOO:'"),
         ("name a node n data { IP4: 0:0:0:0:0:0 -> 0:0:0:0:0:0 UPD: 1.1.1.1 -> 2.2.2.2 }", "'UPD:'"),
         ("name a node n data { IP6: 0:0:0:0:0:0 -> 0:0:0:0:0:0 UDP: 1.1.1.1 -> ::2 }", "'1.1.1.1'"),
@@ -601,8 +529,10 @@ fn errors_for_structure() {
     assert!(err("{ name a node n data hex }").contains("'data' needs a value"));
     assert!(err("{ name }").contains("'name' needs a value"));
     assert!(err("").contains("no 'name'"));
-    let e = StreamSpec::parse("{\n name a\n node n\n data {\n  IP4: 0:0:0:0:0:0 -> 0:0:0:0:0:0\n  UDP: 1.1.1 -> 2.2.2.2\n }\n}")
-        .unwrap_err();
+    let e = StreamSpec::parse(
+        "{\n name a\n node n\n data {\n  IP4: 0:0:0:0:0:0 -> 0:0:0:0:0:0\n  UDP: 1.1.1 -> 2.2.2.2\n }\n}",
+    )
+    .unwrap_err();
     assert!(matches!(e, PgSpecError::BadValue { line: 6, .. }), "{e:?}");
 }
 
@@ -746,37 +676,17 @@ fn random_data(rng: &mut XorShift) -> String {
     fn pick<'a>(rng: &mut XorShift, from: &[&'a str]) -> &'a str {
         from[rng.below(from.len())]
     }
-    let macs = [
-        "00:01:02:03:04:05",
-        "0001.0203.0405",
-        "1.2.40",
-        "0:0:0:0:0:fe-0:0:0:0:1:1",
-    ];
-    let v4 = [
-        "1.2.3.4",
-        "1.0.0.1 - 1.0.0.3",
-        "10.0.0.1+10.0.0.9",
-        "0.0.0.0",
-    ];
+    let macs = ["00:01:02:03:04:05", "0001.0203.0405", "1.2.40", "0:0:0:0:0:fe-0:0:0:0:1:1"];
+    let v4 = ["1.2.3.4", "1.0.0.1 - 1.0.0.3", "10.0.0.1+10.0.0.9", "0.0.0.0"];
     let v6 = ["::1", "2001:db8::1-2001:db8::3", "::", "::1 + ::9"];
     let ports = ["1234", "1-3", "5+9", "0", "65535"];
     let six = rng.below(2) == 0;
     let mut w: Vec<String> = Vec::new();
     if rng.below(3) != 0 {
-        let ty = if six {
-            "IP6:"
-        } else {
-            pick(rng, &["IP4:", "IP4:", "ARP:", "0x88b5:"])
-        };
+        let ty = if six { "IP6:" } else { pick(rng, &["IP4:", "IP4:", "ARP:", "0x88b5:"]) };
         w.push(format!("{ty} {} -> {}", pick(rng, &macs), pick(rng, &macs)));
         if rng.below(4) == 0 {
-            w.push(
-                pick(
-                    rng,
-                    &["vlan 5", "vlan 1-3 priority 2", "vlan 4 vlan 6 cfi 1"],
-                )
-                .into(),
-            );
+            w.push(pick(rng, &["vlan 5", "vlan 1-3 priority 2", "vlan 4 vlan 6 cfi 1"]).into());
         }
         if ty == "ARP:" {
             w.push("reply: 00:01:02:03:04:05/1.0.0.2 -> 0:0:0:0:0:0/1.0.0.1".into());
@@ -785,83 +695,32 @@ fn random_data(rng: &mut XorShift) -> String {
     let icmp = if six { "ICMP6" } else { "ICMP" };
     let proto = pick(rng, &["UDP", "TCP", icmp, "GRE", "IP_IN_IP", "IPV6", "99"]);
     let addrs = if six { &v6 } else { &v4 };
-    w.push(format!(
-        "{proto}: {} -> {}",
-        pick(rng, addrs),
-        pick(rng, addrs)
-    ));
+    w.push(format!("{proto}: {} -> {}", pick(rng, addrs), pick(rng, addrs)));
     let opts: &[&str] = if six {
-        &[
-            "hop-limit 3",
-            "traffic-class 2",
-            "flow-label 0x10",
-            "length 9",
-            "version 4",
-        ]
+        &["hop-limit 3", "traffic-class 2", "flow-label 0x10", "length 9", "version 4"]
     } else {
-        &[
-            "ttl 3",
-            "tos 1-4",
-            "df",
-            "MF",
-            "length 30",
-            "checksum 7",
-            "fragment id 1 offset 8",
-        ]
+        &["ttl 3", "tos 1-4", "df", "MF", "length 30", "checksum 7", "fragment id 1 offset 8"]
     };
     for _ in 0..rng.below(3) {
         w.push(pick(rng, opts).into());
     }
     match proto {
         "UDP" => {
-            w.push(format!(
-                "UDP: {} -> {}",
-                pick(rng, &ports),
-                pick(rng, &ports)
-            ));
+            w.push(format!("UDP: {} -> {}", pick(rng, &ports), pick(rng, &ports)));
             w.push(pick(rng, &["", "checksum 0", "length 5"]).into());
         }
         "TCP" => {
-            w.push(format!(
-                "TCP: {} -> {}",
-                pick(rng, &ports),
-                pick(rng, &ports)
-            ));
+            w.push(format!("TCP: {} -> {}", pick(rng, &ports), pick(rng, &ports)));
             w.push(pick(rng, &["", "checksum 0", "SYN window 9", "seqnum 1-5"]).into());
         }
-        "ICMP" | "ICMP6" => w.push(
-            pick(
-                rng,
-                &[
-                    "ICMP echo_request",
-                    "ICMP 3 code 1-2",
-                    "ICMP: echo_reply checksum 1",
-                ],
-            )
-            .into(),
-        ),
+        "ICMP" | "ICMP6" => {
+            w.push(pick(rng, &["ICMP echo_request", "ICMP 3 code 1-2", "ICMP: echo_reply checksum 1"]).into())
+        }
         _ => {}
     }
-    w.push(
-        pick(
-            rng,
-            &[
-                "incrementing 22",
-                "hex 0xdeadbeef",
-                "fixed 3 7",
-                "random 5",
-                "",
-                "incrementing 2000",
-            ],
-        )
-        .into(),
-    );
+    w.push(pick(rng, &["incrementing 22", "hex 0xdeadbeef", "fixed 3 7", "random 5", "", "incrementing 2000"]).into());
     let mut toks: Vec<String> = w.join(" ").split_whitespace().map(String::from).collect();
-    let edits = if rng.below(4) == 0 {
-        1 + rng.below(2)
-    } else {
-        0
-    };
+    let edits = if rng.below(4) == 0 { 1 + rng.below(2) } else { 0 };
     for _ in 0..edits {
         let at = rng.below(toks.len() + 1);
         match rng.below(3) {
@@ -891,19 +750,12 @@ fn never_panics_on_random_token_soup() {
             ),
             1 => {
                 let n = rng.below(40);
-                let words: Vec<&str> = (0..n)
-                    .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-                    .collect();
-                format!(
-                    "{{ name f node ethernet-input data {{ {} }} }}",
-                    words.join(" ")
-                )
+                let words: Vec<&str> = (0..n).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
+                format!("{{ name f node ethernet-input data {{ {} }} }}", words.join(" "))
             }
             _ => {
                 let n = rng.below(40);
-                let mut words: Vec<&str> = (0..n)
-                    .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-                    .collect();
+                let mut words: Vec<&str> = (0..n).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
                 if rng.below(4) == 0 {
                     words.insert(0, "{");
                 }
@@ -949,28 +801,8 @@ fn never_panics_on_random_characters() {
 #[test]
 fn fast_remainder_matches_division() {
     let mut rng = XorShift(7);
-    let ds = [
-        2,
-        3,
-        7,
-        10,
-        200,
-        65_536,
-        1 << 32,
-        (1 << 32) + 1,
-        u64::MAX - 1,
-        u64::MAX,
-    ];
-    let ns = [
-        0,
-        1,
-        2,
-        9,
-        u64::from(u32::MAX),
-        1 << 63,
-        u64::MAX - 1,
-        u64::MAX,
-    ];
+    let ds = [2, 3, 7, 10, 200, 65_536, 1 << 32, (1 << 32) + 1, u64::MAX - 1, u64::MAX];
+    let ns = [0, 1, 2, 9, u64::from(u32::MAX), 1 << 63, u64::MAX - 1, u64::MAX];
     for &d in &ds {
         let m = FastMod::new(d);
         for &n in &ns {

@@ -193,9 +193,11 @@ fn show_fib(e: &mut Engine, i: &mut Input, ip6: bool) -> Result<String, CliError
 }
 
 pub fn register(r: &mut Registrar) {
-    r.cli.add("ip route add", "ip route add [count <n>] <prefix>/<len> via <nh> [<if>] | via <if> | via drop ...", |e, i| {
-        route(e, i, true)
-    });
+    r.cli.add(
+        "ip route add",
+        "ip route add [count <n>] <prefix>/<len> via <nh> [<if>] | via <if> | via drop ...",
+        |e, i| route(e, i, true),
+    );
     r.cli.add("ip route del", "ip route del [count <n>] <prefix>/<len> [via ...]", |e, i| route(e, i, false));
     r.cli.add("show ip fib", "show ip fib [<prefix>|<addr>|summary]", |e, i| show_fib(e, i, false));
     r.cli.add("show ip6 fib", "show ip6 fib [<prefix>|<addr>|summary]", |e, i| show_fib(e, i, true));

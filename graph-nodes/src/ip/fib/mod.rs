@@ -127,7 +127,10 @@ impl Default for Forwarding {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
 pub enum Path {
     /// Via a next hop, optionally on a given interface.
-    Via { nh: u128, sw: Option<u32> },
+    Via {
+        nh: u128,
+        sw: Option<u32>,
+    },
     /// Attached to an interface (neighbors resolved per destination).
     Attached(u32),
     /// Addressed to rvpp on an interface.
@@ -320,11 +323,8 @@ impl Fib {
         adjs.sort_unstable();
         // Buckets: a power of two, paths repeated as evenly as possible.
         let n = adjs.len().clamp(1, 64).next_power_of_two();
-        let buckets: Vec<u32> = if adjs.is_empty() {
-            vec![ADJ_UNREACHABLE]
-        } else {
-            (0..n).map(|k| adjs[k % adjs.len()]).collect()
-        };
+        let buckets: Vec<u32> =
+            if adjs.is_empty() { vec![ADJ_UNREACHABLE] } else { (0..n).map(|k| adjs[k % adjs.len()]).collect() };
         if let Some(&i) = self.lb_index.get(&buckets) {
             self.lb_refs[i as usize] += 1;
             return i;
@@ -409,7 +409,14 @@ impl Fib {
     }
 
     /// Adds paths to a prefix for a source (ECMP when several).
-    pub fn add(&mut self, ifs: &InterfaceTable, a: IpAddr, len: u8, src: Source, paths: &[Path]) -> Result<(), FibError> {
+    pub fn add(
+        &mut self,
+        ifs: &InterfaceTable,
+        a: IpAddr,
+        len: u8,
+        src: Source,
+        paths: &[Path],
+    ) -> Result<(), FibError> {
         let (ip6, bits) = super::addr_bits(a);
         let max = if ip6 { 128 } else { 32 };
         if len > max {
@@ -427,7 +434,14 @@ impl Fib {
     }
 
     /// Removes paths (all when `paths` is empty) of a source from a prefix.
-    pub fn del(&mut self, ifs: &InterfaceTable, a: IpAddr, len: u8, src: Source, paths: &[Path]) -> Result<(), FibError> {
+    pub fn del(
+        &mut self,
+        ifs: &InterfaceTable,
+        a: IpAddr,
+        len: u8,
+        src: Source,
+        paths: &[Path],
+    ) -> Result<(), FibError> {
         let (ip6, bits) = super::addr_bits(a);
         let p = (ip6, mask(ip6, bits, len), len);
         let Some(srcs) = self.routes.get_mut(&p) else {
