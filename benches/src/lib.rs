@@ -161,7 +161,12 @@ pub fn engine_for(w: &Workload) -> Result<Engine, String> {
 pub fn run(w: &Workload, secs: f64) -> Result<Report, String> {
     let mut e = engine_for(w)?;
     e.exec("packet-generator enable-stream s0").map_err(|x| x.to_string())?;
-    e.run_until(Duration::from_millis(300), |_| false);
+    // Warm-up (RVPP_PERF_WARMUP_MS, default 300; 0 for instruction counts
+    // under callgrind, where every packet should be a measured one).
+    let warm = std::env::var("RVPP_PERF_WARMUP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    if warm > 0 {
+        e.run_until(Duration::from_millis(warm), |_| false);
+    }
     e.exec("clear runtime").map_err(|x| x.to_string())?;
     e.exec("clear errors").map_err(|x| x.to_string())?;
     let t0 = Instant::now();

@@ -481,6 +481,16 @@ impl ThreadBuffers {
         raw.get(s as usize..s as usize + N).and_then(|x| x.try_into().ok())
     }
 
+    /// Metadata plus the raw area with the packet's start offset in it
+    /// (`HEADROOM + current_data`, clamped to the area): one access for a
+    /// node that reads the header, edits it and prepends in place.
+    #[inline(always)]
+    pub fn packet_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8], usize) {
+        let (m, raw) = self.split_mut(bi);
+        let s = (HEADROOM as isize + m.current_data as isize).clamp(0, raw.len() as isize) as usize;
+        (m, raw, s)
+    }
+
     /// The packet bytes in this buffer, mutable.
     #[inline(always)]
     pub fn data_mut(&mut self, bi: BufferIndex) -> &mut [u8] {
@@ -542,6 +552,63 @@ impl ThreadBuffers {
             cur = BufferIndex(m.next_buffer);
         }
         out
+    }
+}
+
+/// A node loop's view of the arena: its geometry held in registers for the
+/// whole frame, one bounds check per buffer. It borrows the thread's
+/// [`ThreadBuffers`] mutably, so the ownership argument of the module docs
+/// carries over unchanged.
+pub struct Packets<'a> {
+    base: *mut u8,
+    count: u32,
+    stride: usize,
+    _borrow: std::marker::PhantomData<&'a mut ThreadBuffers>,
+}
+
+impl ThreadBuffers {
+    /// A view for a node's per-packet loop.
+    #[inline(always)]
+    pub fn view(&mut self) -> Packets<'_> {
+        Packets {
+            base: self.arena.map.base,
+            count: self.arena.count,
+            stride: self.arena.stride,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Packets<'_> {
+    #[inline(always)]
+    fn buf(&self, bi: BufferIndex) -> *mut u8 {
+        assert!(bi.0 < self.count, "buffer index {} out of range", bi.0);
+        // SAFETY: bi < count, so the offset lies inside the mapping.
+        unsafe { self.base.add(bi.0 as usize * self.stride) }
+    }
+
+    /// A buffer's metadata.
+    #[inline(always)]
+    pub fn meta(&self, bi: BufferIndex) -> &BufferMeta {
+        // SAFETY: in bounds (buf), aligned (stride is a multiple of 64); this
+        // thread owns `bi` and the view borrows its ThreadBuffers.
+        unsafe { &*(self.buf(bi) as *const BufferMeta) }
+    }
+
+    /// Metadata, the raw area (headroom + data) and the packet's start in
+    /// it (`HEADROOM + current_data`, clamped), as [`ThreadBuffers::packet_mut`].
+    #[inline(always)]
+    pub fn packet_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8], usize) {
+        let p = self.buf(bi);
+        let len = self.stride - META_SIZE;
+        // SAFETY: in bounds; metadata and raw area are disjoint parts of
+        // buffer `bi`, which this thread owns; `&mut self` makes the borrows
+        // exclusive for their lifetime.
+        let (m, raw) = unsafe {
+            (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), len))
+        };
+        let s = (HEADROOM as isize + m.current_data as isize).clamp(0, len as isize) as usize;
+        (m, raw, s)
     }
 }
 

@@ -108,6 +108,43 @@ impl EthernetInput {
         Ok(Some((sub, et, len)))
     }
 
+    /// The slow path of a tagged frame: its sub-interface, then dispatch on
+    /// the inner ethertype.
+    #[cold]
+    fn tagged(
+        &self,
+        vm: &mut Vm,
+        bi: BufferIndex,
+        subs: &SubTable,
+        ifs: &rvpp_dataplane::interface::IfSnapshot,
+        l2: &crate::l2::L2Config,
+        unknown: &mut u64,
+    ) -> u16 {
+        match self.vlan(vm, bi, subs, ifs, l2) {
+            Ok(Some((sub, et, hdr))) => match self.type_next(et) {
+                Some(next) => {
+                    let m = vm.bufs.meta_mut(bi);
+                    m.sw_if_index[RX] = sub;
+                    m.l2_hdr_offset = m.current_data;
+                    m.current_data += hdr as i16;
+                    m.current_length -= hdr as u16;
+                    m.l3_hdr_offset = m.current_data;
+                    next
+                }
+                None => {
+                    *unknown += 1;
+                    Next::Drop as u16
+                }
+            },
+            // A cross-connected sub-interface: the raw frame to l2-output.
+            Ok(None) => Next::L2Output as u16,
+            Err(c) => {
+                vm.count(c as usize, 1);
+                Next::Drop as u16
+            }
+        }
+    }
+
     #[inline(always)]
     fn type_next(&self, et: u16) -> Option<u16> {
         self.types.iter().find(|t| t.0 == et).map(|t| t.1)
@@ -131,53 +168,44 @@ impl Node for EthernetInput {
         let ifs = vm.ifs.clone();
         let n = frame.len();
         let (mut short, mut unknown, mut mismatch) = (0u64, 0u64, 0u64);
+        // Tagged frames take a slow path after the loop.
+        let mut tagged = [0u16; rvpp_dataplane::node::FRAME_SIZE];
+        let mut ntagged = 0;
+        let mut pk = vm.bufs.view();
         for k in 0..n {
             let bi = frame.pkts[k];
-            let rx = vm.bufs.meta(bi).sw_if_index[RX];
-            let Some(d) = vm.bufs.header::<HEADER_LEN>(bi) else {
+            let (m, raw, st) = pk.packet_mut(bi);
+            let rx = m.sw_if_index[RX];
+            let Some(d) = raw.get(st..st + HEADER_LEN).filter(|_| m.current_length as usize >= HEADER_LEN) else {
                 short += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             };
             let xc = l2.xconnect_of(rx);
             if xc != NONE {
-                vm.bufs.meta_mut(bi).sw_if_index[TX] = xc;
+                m.sw_if_index[TX] = xc;
                 frame.nexts[k] = Next::L2Output as u16;
                 continue;
             }
-            let mut et = u16::from_be_bytes([d[12], d[13]]);
+            let et = u16::from_be_bytes([d[12], d[13]]);
             let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
-            let mut hdr = HEADER_LEN;
-            if et == ethertype::VLAN || et == ethertype::DOT1AD {
-                match self.vlan(vm, bi, &subs, &ifs, &l2) {
-                    Ok(Some((sub, inner_et, len))) => {
-                        vm.bufs.meta_mut(bi).sw_if_index[RX] = sub;
-                        et = inner_et;
-                        hdr = len;
-                    }
-                    Ok(None) => {
-                        // A cross-connected sub-interface: raw to l2-output.
-                        frame.nexts[k] = Next::L2Output as u16;
-                        continue;
-                    }
-                    Err(c) => {
-                        vm.count(c as usize, 1);
-                        frame.nexts[k] = Next::Drop as u16;
-                        continue;
-                    }
-                }
-            }
             if unicast_other {
                 mismatch += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
+            if et == ethertype::VLAN || et == ethertype::DOT1AD {
+                if let Some(t) = tagged.get_mut(ntagged) {
+                    *t = k as u16;
+                    ntagged += 1;
+                }
+                continue;
+            }
             match self.type_next(et) {
                 Some(next) => {
-                    let m = vm.bufs.meta_mut(bi);
                     m.l2_hdr_offset = m.current_data;
-                    m.current_data += hdr as i16;
-                    m.current_length -= hdr as u16;
+                    m.current_data += HEADER_LEN as i16;
+                    m.current_length -= HEADER_LEN as u16;
                     m.l3_hdr_offset = m.current_data;
                     frame.nexts[k] = next;
                 }
@@ -186,6 +214,10 @@ impl Node for EthernetInput {
                     frame.nexts[k] = Next::Drop as u16;
                 }
             }
+        }
+        for &k in &tagged[..ntagged] {
+            let k = k as usize;
+            frame.nexts[k] = self.tagged(vm, frame.pkts[k], &subs, &ifs, &l2, &mut unknown);
         }
         vm.count(Counter::TooShort as usize, short);
         vm.count(Counter::UnknownType as usize, unknown);

@@ -20,13 +20,14 @@ pub fn sum(data: &[u8], mut acc: u64) -> u64 {
     acc
 }
 
-/// Folds a sum to 16 bits.
-#[inline]
-pub fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+/// Folds a sum to 16 bits (branch-free: four carries fold any u64).
+#[inline(always)]
+pub fn fold(acc: u64) -> u16 {
+    let s = (acc & 0xffff_ffff) + (acc >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// The checksum field value for `data` (with its checksum field zeroed).
@@ -98,6 +99,17 @@ mod tests {
             z[10] = 0;
             z[11] = 0;
             assert_eq!(checksum(&z), ck);
+        }
+    }
+
+    #[test]
+    fn fold_handles_any_sum() {
+        for v in [0u64, 0xffff, 0x1_0000, 0x1_ffff, 0xffff_ffff, u64::MAX, 0x1234_5678_9abc_def0] {
+            let mut slow = v;
+            while slow >> 16 != 0 {
+                slow = (slow & 0xffff) + (slow >> 16);
+            }
+            assert_eq!(fold(v), slow as u16, "{v:#x}");
         }
     }
 

@@ -72,12 +72,31 @@ impl<const IP6: bool> Default for IpInput<IP6> {
     }
 }
 
-/// Validates one IPv4 header in `d` (the packet from its IP header on);
-/// returns the IP total length or the counter saying why not.
+/// Validates one IPv4 header in `d` (the packet's first buffer from its IP
+/// header on; `len` the whole packet's length); returns the IP total length
+/// or the counter saying why not.
 #[inline(always)]
-fn check4(d: &[u8]) -> Result<usize, Counter> {
+fn check4(d: &[u8], len: usize) -> Result<usize, Counter> {
     if d.len() < 20 {
         return Err(Counter::TooShort);
+    }
+    if d[0] == 0x45 {
+        // The common header: no options, checksum over five words.
+        let w = |i: usize| u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]) as u64;
+        let total = u16::from_be_bytes([d[2], d[3]]) as usize;
+        if total < 20 || total > len {
+            return Err(Counter::BadLength);
+        }
+        if checksum::fold(w(0) + w(4) + w(8) + w(12) + w(16)) != 0xffff {
+            return Err(Counter::BadChecksum);
+        }
+        if d[12] >= 224 || (d[12..16] == [0, 0, 0, 0] && d[9] != super::proto::UDP) {
+            return Err(Counter::BadSource);
+        }
+        if d[8] == 0 {
+            return Err(Counter::Expired);
+        }
+        return Ok(total);
     }
     if d[0] >> 4 != 4 {
         return Err(Counter::BadVersion);
@@ -87,7 +106,7 @@ fn check4(d: &[u8]) -> Result<usize, Counter> {
         return Err(Counter::BadHeaderLength);
     }
     let total = u16::from_be_bytes([d[2], d[3]]) as usize;
-    if total < ihl || total > d.len() {
+    if total < ihl || total > len {
         return Err(Counter::BadLength);
     }
     if checksum::fold(checksum::sum(&d[..ihl], 0)) != 0xffff {
@@ -107,7 +126,7 @@ fn check4(d: &[u8]) -> Result<usize, Counter> {
 }
 
 #[inline(always)]
-fn check6(d: &[u8]) -> Result<usize, Counter> {
+fn check6(d: &[u8], len: usize) -> Result<usize, Counter> {
     if d.len() < 40 {
         return Err(Counter::TooShort);
     }
@@ -115,7 +134,7 @@ fn check6(d: &[u8]) -> Result<usize, Counter> {
         return Err(Counter::BadVersion);
     }
     let total = 40 + u16::from_be_bytes([d[4], d[5]]) as usize;
-    if total > d.len() {
+    if total > len {
         return Err(Counter::BadLength);
     }
     if d[8] == 0xff {
@@ -142,33 +161,40 @@ impl<const IP6: bool> Node for IpInput<IP6> {
         }
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        let mut valid = 0u64;
-        for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            let d = vm.bufs.data(bi);
-            let r = if IP6 { check6(d) } else { check4(d) };
-            frame.nexts[k] = match r {
+        let mut errs = [0u64; 9];
+        let mut pk = vm.bufs.view();
+        for (&bi, nx) in frame.pkts.iter().zip(frame.nexts.iter_mut()) {
+            let (m, raw, st) = pk.packet_mut(bi);
+            let first = (m.current_length as usize).min(raw.len() - st);
+            let len = first + m.total_length_not_including_first_buffer as usize;
+            let d = &raw[st..st + first];
+            let r = if IP6 { check6(d, len) } else { check4(d, len) };
+            *nx = match r {
                 Ok(total) => {
-                    valid += 1;
-                    let m = vm.bufs.meta_mut(bi);
                     // Trim link-layer padding (a 60-byte minimum frame).
-                    if (m.current_length as usize) > total && m.total_length_not_including_first_buffer == 0 {
+                    if first > total && m.total_length_not_including_first_buffer == 0 {
                         m.current_length = total as u16;
                     }
                     m.l3_hdr_offset = m.current_data;
                     Next::Lookup as u16
                 }
                 Err(Counter::Expired) => {
-                    vm.count(Counter::Expired as usize, 1);
+                    errs[Counter::Expired as usize] += 1;
                     let (t, c) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
-                    set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                    set_error(m, t, c, 0);
                     Next::IcmpError as u16
                 }
                 Err(c) => {
-                    vm.count(c as usize, 1);
+                    errs[c as usize] += 1;
                     Next::Drop as u16
                 }
             };
+        }
+        let valid = frame.len() as u64 - errs.iter().sum::<u64>();
+        for (k, &n) in errs.iter().enumerate() {
+            if n > 0 {
+                vm.count(k, n);
+            }
         }
         vm.count(Counter::Valid as usize, valid);
         if vm.tracing() {

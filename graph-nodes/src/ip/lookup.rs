@@ -110,17 +110,31 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         let fwd = self.fwd.load();
         let t6 = if IP6 { Some(self.table6.load()) } else { None };
         let (mut no_route, mut dropped, mut punted, mut mcast) = (0u64, 0u64, 0u64, 0u64);
+        // Packets of one flow travel together: the last IPv6 destination's
+        // result is reused within the frame (the snapshot cannot change
+        // under it). IPv4's trie is cheaper than the check.
+        let mut last6: Option<(u128, u32)> = None;
+        let mut pk = vm.bufs.view();
         for k in 0..frame.len() {
             let bi = frame.pkts[k];
-            let d = vm.bufs.data(bi);
+            let (m, raw, st) = pk.packet_mut(bi);
+            let first = (m.current_length as usize).min(raw.len() - st);
+            let d = &raw[st..st + first];
             let lb = if IP6 {
                 let Some(h) = d.get(..40) else {
                     frame.nexts[k] = Next::Drop as u16;
                     continue;
                 };
                 let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
-                match t6.as_ref().and_then(|t| t.lookup(dst)) {
-                    Some(lb) => lb,
+                let hit = match last6 {
+                    Some((a, lb)) if a == dst => Some(lb),
+                    _ => t6.as_ref().and_then(|t| t.lookup(dst)),
+                };
+                match hit {
+                    Some(lb) => {
+                        last6 = Some((dst, lb));
+                        lb
+                    }
                     None if dst >> 120 == 0xff => {
                         // Link-scope multicast (all-nodes, solicited-node,
                         // all-routers) is for us; the rest is not routed.
@@ -135,10 +149,10 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     None if dst >> 118 == 0x3fa => {
                         // Link-local destination: resolve on the interface the
                         // conversation came from.
-                        let rx = vm.bufs.meta(bi).sw_if_index[RX];
+                        let rx = m.sw_if_index[RX];
                         match fwd.ll_glean.get(rx as usize).copied().filter(|&a| a != super::fib::ADJ_UNREACHABLE) {
                             Some(ai) => {
-                                vm.bufs.meta_mut(bi).opaque[OPAQUE_ADJ] = ai;
+                                m.opaque[OPAQUE_ADJ] = ai;
                                 frame.nexts[k] = Next::Glean as u16;
                             }
                             None => {
@@ -174,7 +188,6 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
             };
             let ai = if l.buckets.len() > 1 { l.pick(flow_hash(d, IP6)) } else { l.pick(0) };
             let kind = fwd.adjs.get(ai as usize).map_or(AdjKind::Drop, |a| a.kind);
-            let m = vm.bufs.meta_mut(bi);
             m.opaque[OPAQUE_ADJ] = ai;
             frame.nexts[k] = match kind {
                 AdjKind::Rewrite => Next::Rewrite as u16,

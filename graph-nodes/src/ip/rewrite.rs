@@ -70,36 +70,37 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let fwd = self.fwd.load();
+        let (mut expired, mut too_big, mut gone, mut no_room) = (0u64, 0u64, 0u64, 0u64);
+        let mut pk = vm.bufs.view();
         for k in 0..frame.len() {
             let bi = frame.pkts[k];
-            let ai = vm.bufs.meta(bi).opaque[OPAQUE_ADJ];
-            let Some(adj) = fwd.adjs.get(ai as usize).filter(|a| a.kind == AdjKind::Rewrite) else {
-                vm.count(Counter::NoAdjacency as usize, 1);
-                frame.nexts[k] = Next::Drop as u16;
-                continue;
-            };
-            let len = vm.bufs.chain_len(bi);
-            let d = vm.bufs.data_mut(bi);
+            let (m, raw, st) = pk.packet_mut(bi);
+            let ai = m.opaque[OPAQUE_ADJ];
+            let first = (m.current_length as usize).min(raw.len() - st);
             let hdr = if IP6 { 40 } else { 20 };
-            if d.len() < hdr {
-                vm.count(Counter::NoAdjacency as usize, 1);
-                frame.nexts[k] = Next::Drop as u16;
-                continue;
-            }
+            let adj = match fwd.adjs.get(ai as usize) {
+                Some(a) if a.kind == AdjKind::Rewrite && first >= hdr => a,
+                _ => {
+                    gone += 1;
+                    frame.nexts[k] = Next::Drop as u16;
+                    continue;
+                }
+            };
+            let len = first + m.total_length_not_including_first_buffer as usize;
+            let d = &mut raw[st..st + first];
             let ttl_at = if IP6 { 7 } else { 8 };
             if d[ttl_at] <= 1 {
-                vm.count(Counter::TtlExpired as usize, 1);
+                expired += 1;
                 let (t, c) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
-                set_error(vm.bufs.meta_mut(bi), t, c, 0);
+                set_error(m, t, c, 0);
                 frame.nexts[k] = Next::IcmpError as u16;
                 continue;
             }
             if len > adj.mtu as usize {
-                let df = IP6 || d[6] & 0x40 != 0;
-                if df {
-                    vm.count(Counter::MtuExceeded as usize, 1);
+                if IP6 || d[6] & 0x40 != 0 {
+                    too_big += 1;
                     let (t, c) = if IP6 { Icmp::TOO_BIG6 } else { Icmp::FRAG_NEEDED4 };
-                    set_error(vm.bufs.meta_mut(bi), t, c, adj.mtu as u32);
+                    set_error(m, t, c, adj.mtu as u32);
                     frame.nexts[k] = Next::IcmpError as u16;
                 } else {
                     frame.nexts[k] = Next::Frag as u16;
@@ -111,22 +112,32 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
             } else {
                 let old = u16::from_be_bytes([d[8], d[9]]);
                 d[8] -= 1;
-                let new = u16::from_be_bytes([d[8], d[9]]);
-                let ck = checksum::update16(u16::from_be_bytes([d[10], d[11]]), old, new);
+                let ck = checksum::update16(u16::from_be_bytes([d[10], d[11]]), old, old - 0x100);
                 d[10..12].copy_from_slice(&ck.to_be_bytes());
             }
             let rw = adj.rewrite();
-            if !vm.bufs.advance(bi, -(rw.len() as i16)) {
-                vm.count(Counter::NoHeadroom as usize, 1);
+            let rl = rw.len();
+            if st < rl {
+                no_room += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
-            vm.bufs.data_mut(bi)[..rw.len()].copy_from_slice(rw);
-            let m = vm.bufs.meta_mut(bi);
+            // Fixed-size copies for the usual header sizes (no memcpy call).
+            match rl {
+                14 => raw[st - 14..st].copy_from_slice(&adj.rewrite[..14]),
+                18 => raw[st - 18..st].copy_from_slice(&adj.rewrite[..18]),
+                _ => raw[st - rl..st].copy_from_slice(rw),
+            }
+            m.current_data -= rl as i16;
+            m.current_length += rl as u16;
             m.sw_if_index[TX] = adj.sw_if_index;
             m.l2_hdr_offset = m.current_data;
             frame.nexts[k] = Next::Output as u16;
         }
+        vm.count(Counter::TtlExpired as usize, expired);
+        vm.count(Counter::MtuExceeded as usize, too_big);
+        vm.count(Counter::NoAdjacency as usize, gone);
+        vm.count(Counter::NoHeadroom as usize, no_room);
         if vm.tracing() {
             for &bi in frame.pkts.iter() {
                 vm.trace(bi, |b| {
