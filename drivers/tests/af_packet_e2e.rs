@@ -166,11 +166,20 @@ fn iperf3_available() -> bool {
         return true;
     }
     eprintln!("iperf3 missing: apt-get install -y iperf3");
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-q", "iperf3"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdout(Stdio::null())
-        .status();
+    let apt = |args: &[&str]| {
+        let _ = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    apt(&["install", "-y", "-q", "iperf3"]);
+    if !have("iperf3", "--version") {
+        // A fresh machine may have no package lists yet.
+        apt(&["update", "-q"]);
+        apt(&["install", "-y", "-q", "iperf3"]);
+    }
     have("iperf3", "--version")
 }
 
@@ -284,6 +293,12 @@ fn af_packet_is_a_wire_between_namespaces() {
     ] {
         assert!(hw.contains(&want), "no '{want}' in show hardware-interfaces:\n{hw}");
     }
+    let errors: Vec<String> = rvpp_tests::parse_errors(&d.ctl_ok("show errors"))
+        .into_iter()
+        .filter(|((node, _), n)| node == "af-packet-input" && *n > 0)
+        .map(|((_, reason), n)| format!("{reason} {n}"))
+        .collect();
+    eprintln!("af_packet rx drops by reason (show errors): {errors:?}");
     let placement = d.ctl_ok("show interface rx-placement");
     assert!(placement.contains("(interrupt)"), "{placement}");
 

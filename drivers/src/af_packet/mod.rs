@@ -426,10 +426,21 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     rx[0].0.promiscuous(ifindex).map_err(setup(n, "PACKET_ADD_MEMBERSHIP (promiscuous)"))?;
     let mut fanout = None;
     if rx.len() > 1 {
-        rx[0].0.join_fanout(0, sys::FANOUT_HASH | sys::FANOUT_FLAG_UNIQUEID).map_err(setup(n, "PACKET_FANOUT"))?;
-        let id = rx[0].0.fanout_id().map_err(setup(n, "PACKET_FANOUT (id)"))?;
-        for (s, _) in &rx[1..] {
-            s.join_fanout(id, sys::FANOUT_HASH).map_err(setup(n, "PACKET_FANOUT"))?;
+        // Kernels before 5.0 lack the group's ignore-outgoing flag; the
+        // frames' packet type is checked anyway.
+        let (first, rest) = rx.split_first().expect("at least one rx queue");
+        let ignore = sys::FANOUT_FLAG_IGNORE_OUTGOING;
+        let unique = sys::FANOUT_HASH | sys::FANOUT_FLAG_UNIQUEID;
+        let flags = match first.0.join_fanout(0, unique | ignore) {
+            Ok(()) => sys::FANOUT_HASH | ignore,
+            Err(_) => {
+                first.0.join_fanout(0, unique).map_err(setup(n, "PACKET_FANOUT"))?;
+                sys::FANOUT_HASH
+            }
+        };
+        let id = first.0.fanout_id().map_err(setup(n, "PACKET_FANOUT (id)"))?;
+        for (s, _) in rest {
+            s.join_fanout(id, flags).map_err(setup(n, "PACKET_FANOUT"))?;
         }
         fanout = Some(id);
     }
@@ -496,7 +507,7 @@ fn delete_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 }
 
 pub fn register(r: &mut Registrar) {
-    r.node(DeviceInput::register(INPUT_NODE, &["ethernet-input", ErrorDrop::NAME]));
+    r.node(DeviceInput::register_with_counters(INPUT_NODE, &["ethernet-input", ErrorDrop::NAME], &rx::COUNTERS));
     r.cli.add(
         "create host-interface",
         "create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues <n>] [num-tx-queues <n>] \

@@ -4,7 +4,10 @@
 //! buffers (chained when a packet is longer than one) to the graph.
 //!
 //! Panic contract: frames come from the kernel and are not trusted; a frame
-//! whose header, offsets or contents do not hold together is a counted drop.
+//! whose header, offsets or contents do not hold together is a counted drop:
+//! per reason in `show errors` (node `af-packet-input`), per queue in
+//! `show hardware-interfaces`, and buffer exhaustion also as the
+//! interface's `rx-no-buf`.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +17,11 @@ use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::device::RxQueue;
 use rvpp_dataplane::interface::RxMode;
 use rvpp_dataplane::node::FRAME_SIZE;
-use rvpp_dataplane::{BufferIndex, ThreadBuffers, Vm};
+use rvpp_dataplane::{BufferIndex, CounterDesc, ThreadBuffers, Vm};
 
 use super::frame::{self, gso, insert_vlan_tag, status, vlan_tag, RxDesc, VnetHdr};
 use super::offload::{complete_checksum, CsumFix, Segmenter};
-use super::sys::{PacketSocket, RxRing};
+use super::sys::{PacketSocket, Received, RxRing};
 use super::{add_all, MAX_CHAIN};
 
 /// Largest packet the copy path takes: an IP packet of 64 KiB with its
@@ -26,6 +29,8 @@ use super::{add_all, MAX_CHAIN};
 pub(super) const COPY_BUF: usize = 65536 + 256;
 /// Receive buffer for the copy path's queue (a few dozen GSO packets).
 pub(super) const RCVBUF: usize = 8 << 20;
+/// Packets the copy path may skip to find the one a frame stands for.
+const COPY_RESYNC: usize = 4;
 /// Buffers taken from the thread cache at once.
 const SPARES: usize = 32;
 /// How often (in full rx bursts) the ring backlog is measured.
@@ -73,6 +78,33 @@ pub(super) const RX_STAT_NAMES: [&str; RX_STATS] = [
     "checksums unresolved",
     "no-buffer drops",
     "vlan tags restored",
+];
+
+/// The input node's error counters (`show errors`): the rx drops, by
+/// reason, of every af_packet queue on the thread.
+pub(super) static COUNTERS: [CounterDesc; 9] = [
+    CounterDesc::info("outgoing packets ignored"),
+    CounterDesc::error("interface is down"),
+    CounterDesc::error("frame truncated by the kernel"),
+    CounterDesc::error("malformed frame"),
+    CounterDesc::error("copy-path packet lost"),
+    CounterDesc::error("packet too long"),
+    CounterDesc::error("gso packet not segmented"),
+    CounterDesc::error("no buffers"),
+    CounterDesc::warn("checksum not completed"),
+];
+
+/// Which per-queue figure feeds which of [`COUNTERS`] (same order).
+const COUNTED: [RxStat; 9] = [
+    RxStat::Outgoing,
+    RxStat::AdminDown,
+    RxStat::Truncated,
+    RxStat::Malformed,
+    RxStat::CopyLost,
+    RxStat::TooLong,
+    RxStat::GsoBad,
+    RxStat::NoBuffer,
+    RxStat::CsumUnresolved,
 ];
 
 /// A queue's counters, shared with the device for `show hardware-interfaces`.
@@ -234,7 +266,7 @@ impl RxCall<'_> {
             let mut n = 0;
             for k in 0..count {
                 let len = s.len(k);
-                let bi = if len <= ds {
+                let bi = if len <= ds.min(u16::MAX as usize) {
                     let Some(bi) = self.spares.take(self.bufs) else { break };
                     let (m, raw) = self.bufs.split_mut(bi);
                     m.reset_rx(len as u16, self.sw);
@@ -265,7 +297,7 @@ impl RxCall<'_> {
                 CsumFix::Unresolved => self.count(RxStat::CsumUnresolved, 1),
             }
         }
-        if pkt.len() > MAX_CHAIN * ds || pkt.len() > u16::MAX as usize * MAX_CHAIN {
+        if pkt.len() > MAX_CHAIN * ds {
             self.count(RxStat::TooLong, 1);
             return 0;
         }
@@ -281,6 +313,12 @@ impl RxCall<'_> {
             }
         }
     }
+}
+
+/// Whether a packet read from the copy path is the one a COPY frame stands
+/// for: same length, and the frame's snapshot is its beginning.
+fn is_same_packet(frame_len: usize, snap: &[u8], got: &Received, buf: &[u8]) -> bool {
+    got.wire_len == frame_len && buf.get(..snap.len().min(got.len)).is_some_and(|b| snap.starts_with(b))
 }
 
 impl AfPacketRx {
@@ -323,10 +361,23 @@ impl AfPacketRx {
         if d.status & status::COPY != 0 {
             // The whole packet waits on the socket's queue, one per COPY
             // frame in ring order: take it even to drop it, so the queue and
-            // the ring stay in step.
+            // the ring stay in step. Should they ever slip (a packet left
+            // behind by an error), the frame's snapshot tells the packet
+            // that belongs to it from older ones, which are dropped.
+            let snap = d.data_range(f.len()).map_or(&[][..], |r| &f[r]);
             let mut vh = [0u8; frame::VNET_HDR_LEN];
-            let got = self.sock.recv_copy(&mut vh, &mut self.scratch[frame::VLAN_TAG_LEN..]);
-            let Ok(Some(r)) = got else {
+            let mut found = None;
+            for _ in 0..COPY_RESYNC {
+                match self.sock.recv_copy(&mut vh, &mut self.scratch[frame::VLAN_TAG_LEN..]) {
+                    Ok(Some(r)) if is_same_packet(d.len as usize, snap, &r, &self.scratch[frame::VLAN_TAG_LEN..]) => {
+                        found = Some(r);
+                        break;
+                    }
+                    Ok(Some(_)) => call.count(RxStat::CopyLost, 1),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let Some(r) = found else {
                 call.count(RxStat::CopyLost, 1);
                 return Step::Done(0);
             };
@@ -404,6 +455,12 @@ impl RxQueue for AfPacketRx {
         let no_buf = tally[RxStat::NoBuffer as usize];
         if no_buf > 0 {
             vm.ifc.rx_no_buf(sw, no_buf);
+        }
+        for (k, s) in COUNTED.iter().enumerate() {
+            let n = tally[*s as usize];
+            if n > 0 {
+                vm.count(k, n);
+            }
         }
         if frames > 0 {
             add_all(&self.stats.v, &tally);

@@ -55,6 +55,9 @@ const PACKET_MR_PROMISC: u16 = 1;
 pub const FANOUT_HASH: u16 = 0;
 /// Let the kernel pick a group id no one else uses.
 pub const FANOUT_FLAG_UNIQUEID: u16 = 0x2000;
+/// The group's own `PACKET_IGNORE_OUTGOING` (a fanout group receives
+/// through one shared hook, which ignores the members' setting).
+pub const FANOUT_FLAG_IGNORE_OUTGOING: u16 = 0x4000;
 /// `ETH_P_ALL`.
 pub const ETH_P_ALL: u16 = 0x0003;
 
@@ -76,6 +79,8 @@ pub struct PacketSocket {
 pub struct Received {
     /// Packet bytes written into the buffer.
     pub len: usize,
+    /// The packet's whole length.
+    pub wire_len: usize,
     /// The packet was longer than the buffer.
     pub truncated: bool,
     /// `tp_status` from `PACKET_AUXDATA` (CSUMNOTREADY, VLAN_VALID...).
@@ -235,7 +240,16 @@ impl PacketSocket {
 
     /// Takes the next packet queued by the copy path: its virtio-net header
     /// into `vnet`, its bytes into `buf`. `Ok(None)` when none is queued.
+    /// A socket error left pending by the kernel (`ENETDOWN` after a link
+    /// flap) is reported once and cleared; the receive is then retried.
     pub fn recv_copy(&self, vnet: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> io::Result<Option<Received>> {
+        match self.recv_copy_once(vnet, buf) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => self.recv_copy_once(vnet, buf),
+            r => r,
+        }
+    }
+
+    fn recv_copy_once(&self, vnet: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> io::Result<Option<Received>> {
         let mut iov = [
             libc::iovec { iov_base: vnet.as_mut_ptr() as *mut c_void, iov_len: vnet.len() },
             libc::iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() },
@@ -258,6 +272,7 @@ impl PacketSocket {
         let total = (r as usize).saturating_sub(VNET_HDR_LEN);
         let mut got = Received {
             len: total.min(buf.len()),
+            wire_len: total,
             truncated: total > buf.len() || msg.msg_flags & libc::MSG_TRUNC != 0,
             ..Received::default()
         };

@@ -217,3 +217,27 @@ fn buffer_exhaustion_is_counted() {
     c.spares.give_back(c.bufs);
     b.free(&hold);
 }
+
+#[test]
+fn copy_path_packets_are_matched_to_their_frame() {
+    let pkt: Vec<u8> = (0..3000).map(|i| (i % 199) as u8).collect();
+    let got = |len: usize| Received { len, wire_len: len, ..Received::default() };
+    // The frame holds the first 1972 bytes of a 3000-byte packet.
+    let snap = &pkt[..1972];
+    assert!(is_same_packet(3000, snap, &got(3000), &pkt));
+    assert!(!is_same_packet(3001, snap, &got(3000), &pkt), "length differs");
+    let mut other = pkt.clone();
+    other[100] ^= 1;
+    assert!(!is_same_packet(3000, snap, &got(3000), &other), "bytes differ");
+    assert!(is_same_packet(3000, &[], &got(3000), &pkt), "no snapshot: length decides");
+}
+
+#[test]
+fn every_drop_reason_has_one_error_counter() {
+    assert_eq!(COUNTERS.len(), COUNTED.len());
+    let mut seen: Vec<usize> = COUNTED.iter().map(|s| *s as usize).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), COUNTED.len(), "a figure feeds two counters");
+    assert!(!seen.contains(&(RxStat::Packets as usize)) && !seen.contains(&(RxStat::Bytes as usize)));
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Forwarding rate over af_packet: rvpp vs the Linux kernel, same traffic, one
+# run. trafgen (netsniff-ng, --cpus 1) sends 64-byte UDP frames from a sender
+# namespace; the router (rvpp in the root of its own namespace, or the kernel
+# of a third namespace) forwards them to a receiver namespace whose veth does
+# not own the next hop's MAC, so the receiver drops them cheaply as not-for-me.
+# The rate is the receiver veth's rx_packets over the measured window.
+#
+# Usage (root): benches/scripts/af_packet_forward.sh [seconds]
+# Needs: iproute2, netsniff-ng (trafgen), the release binaries.
+set -euo pipefail
+SECS=${1:-10}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${RVPP_BIN_DIR:-$ROOT/target/release}
+T=afpb$$
+WORK=$(mktemp -d)
+SOCK=$WORK/cli.sock
+command -v trafgen >/dev/null || { echo "trafgen missing: apt-get install -y netsniff-ng" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
+
+cleanup() {
+  [ -n "${RVPP_PID:-}" ] && kill "$RVPP_PID" 2>/dev/null && wait "$RVPP_PID" 2>/dev/null || true
+  for n in snd rcv rtr; do ip netns del "$T-$n" 2>/dev/null || true; done
+  ip link del "$T-s" 2>/dev/null || true; ip link del "$T-r" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# sender/receiver namespaces; the router side of each veth stays in the root
+# namespace (for rvpp) or moves into $T-rtr (for the kernel).
+setup_links() {
+  ip netns add "$T-snd"; ip netns add "$T-rcv"
+  ip link add "$T-s" type veth peer name "$T-sp"
+  ip link add "$T-r" type veth peer name "$T-rp"
+  ip link set "$T-sp" netns "$T-snd"; ip link set "$T-rp" netns "$T-rcv"
+  ip -n "$T-snd" addr add 10.201.1.2/24 dev "$T-sp"; ip -n "$T-snd" link set "$T-sp" up
+  ip -n "$T-rcv" addr add 10.201.2.2/24 dev "$T-rp"; ip -n "$T-rcv" link set "$T-rp" up
+  ip link set "$T-s" up; ip link set "$T-r" up
+}
+
+trafgen_cfg() { # $1 = router MAC on the sender side
+  local m; m=$(echo "$1" | sed 's/^/0x/; s/:/, 0x/g')
+  local sm; sm=$(ip -n "$T-snd" link show "$T-sp" | awk '/ether/{print $2}' | sed 's/^/0x/; s/:/, 0x/g')
+  cat > "$WORK/udp.cfg" <<CFG
+{
+  $m, $sm, 0x08, 0x00,
+  0x45, 0x00, 0x00, 0x32, 0x00, 0x01, 0x00, 0x00, 0x40, 0x11, csumip(14, 33),
+  10, 201, 1, 2,  10, 201, 3, 9,
+  0x04, 0xd2, 0x16, 0x2e, 0x00, 0x1e, 0x00, 0x00,
+  fill(0x41, 22),
+}
+CFG
+}
+
+measure() { # prints packets/s at the receiver veth over $SECS
+  ip netns exec "$T-snd" trafgen --cpus 1 --dev "$T-sp" --conf "$WORK/udp.cfg" --qdisc-path -q >/dev/null 2>&1 &
+  local tg=$!
+  sleep 1
+  local a b; a=$(ip netns exec "$T-rcv" cat /sys/class/net/$T-rp/statistics/rx_packets)
+  sleep "$SECS"
+  b=$(ip netns exec "$T-rcv" cat /sys/class/net/$T-rp/statistics/rx_packets)
+  kill "$tg" 2>/dev/null; wait "$tg" 2>/dev/null || true
+  echo $(( (b - a) / SECS ))
+}
+
+setup_links
+# --- rvpp ---
+cat > "$WORK/startup.conf" <<CONF
+unix { nodaemon cli-listen $SOCK startup-config $WORK/rvpp.cli }
+CONF
+cat > "$WORK/rvpp.cli" <<CLI
+create host-interface name $T-s
+create host-interface name $T-r
+set interface state host-$T-s up
+set interface state host-$T-r up
+set interface ip address host-$T-s 10.201.1.1/24
+set interface ip address host-$T-r 10.201.2.1/24
+set ip neighbor host-$T-r 10.201.2.9 02:00:00:00:aa:bb
+ip route add 10.201.3.0/24 via 10.201.2.9 host-$T-r
+set interface rx-mode host-$T-s polling
+CLI
+"$BIN/rvpp" -c "$WORK/startup.conf" 2>"$WORK/rvpp.log" &
+RVPP_PID=$!
+for _ in $(seq 50); do "$BIN/rvppctl" -s "$SOCK" show version >/dev/null 2>&1 && break; sleep 0.1; done
+RMAC=$("$BIN/rvppctl" -s "$SOCK" show hardware-interfaces "host-$T-s" | awk '/Ethernet address/{print $3}')
+trafgen_cfg "$RMAC"
+RVPP_PPS=$(measure)
+kill "$RVPP_PID"; wait "$RVPP_PID" 2>/dev/null || true; RVPP_PID=
+# --- kernel ---
+ip netns add "$T-rtr"
+ip link set "$T-s" netns "$T-rtr"; ip link set "$T-r" netns "$T-rtr"
+ip -n "$T-rtr" addr add 10.201.1.1/24 dev "$T-s"; ip -n "$T-rtr" addr add 10.201.2.1/24 dev "$T-r"
+ip -n "$T-rtr" link set "$T-s" up; ip -n "$T-rtr" link set "$T-r" up
+ip netns exec "$T-rtr" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$T-rtr" neigh add 10.201.2.9 lladdr 02:00:00:00:aa:bb dev "$T-r" nud permanent
+ip -n "$T-rtr" route add 10.201.3.0/24 via 10.201.2.9
+KMAC=$(ip -n "$T-rtr" link show "$T-s" | awk '/ether/{print $2}')
+trafgen_cfg "$KMAC"
+KERNEL_PPS=$(measure)
+echo "af_packet forwarding, 64-byte UDP, trafgen --cpus 1, ${SECS}s:"
+echo "  rvpp:   $RVPP_PPS packets/s"
+echo "  kernel: $KERNEL_PPS packets/s"
+awk -v r="$RVPP_PPS" -v k="$KERNEL_PPS" 'BEGIN { if (k > 0) printf "  rvpp/kernel: %.2fx\n", r / k }'
