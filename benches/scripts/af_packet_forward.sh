@@ -52,15 +52,20 @@ trafgen_cfg() { # $1 = router MAC on the sender side
 CFG
 }
 
-measure() { # prints packets/s at the receiver veth over $SECS
-  ip netns exec "$T-snd" trafgen --cpus 1 --dev "$T-sp" --conf "$WORK/udp.cfg" --qdisc-path -q >/dev/null 2>&1 &
+measure() { # sets PPS: packets/s at the receiver veth over $SECS (no subshell:
+  # the EXIT trap must not run in one)
+  # Its own session: trafgen signals its whole process group when stopped.
+  setsid ip netns exec "$T-snd" trafgen --cpus 1 --dev "$T-sp" --conf "$WORK/udp.cfg" --qdisc-path -q >/dev/null 2>&1 &
   local tg=$!
   sleep 1
   local a b; a=$(ip netns exec "$T-rcv" cat /sys/class/net/$T-rp/statistics/rx_packets)
   sleep "$SECS"
   b=$(ip netns exec "$T-rcv" cat /sys/class/net/$T-rp/statistics/rx_packets)
-  kill "$tg" 2>/dev/null; wait "$tg" 2>/dev/null || true
-  echo $(( (b - a) / SECS ))
+  kill -INT "$tg" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$tg" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$tg" 2>/dev/null || true
+  wait "$tg" 2>/dev/null || true
+  PPS=$(( (b - a) / SECS ))
 }
 
 setup_links
@@ -84,7 +89,7 @@ RVPP_PID=$!
 for _ in $(seq 50); do "$BIN/rvppctl" -s "$SOCK" show version >/dev/null 2>&1 && break; sleep 0.1; done
 RMAC=$("$BIN/rvppctl" -s "$SOCK" show hardware-interfaces "host-$T-s" | awk '/Ethernet address/{print $3}')
 trafgen_cfg "$RMAC"
-RVPP_PPS=$(measure)
+measure; RVPP_PPS=$PPS
 kill "$RVPP_PID"; wait "$RVPP_PID" 2>/dev/null || true; RVPP_PID=
 # --- kernel ---
 ip netns add "$T-rtr"
@@ -96,7 +101,7 @@ ip -n "$T-rtr" neigh add 10.201.2.9 lladdr 02:00:00:00:aa:bb dev "$T-r" nud perm
 ip -n "$T-rtr" route add 10.201.3.0/24 via 10.201.2.9
 KMAC=$(ip -n "$T-rtr" link show "$T-s" | awk '/ether/{print $2}')
 trafgen_cfg "$KMAC"
-KERNEL_PPS=$(measure)
+measure; KERNEL_PPS=$PPS
 echo "af_packet forwarding, 64-byte UDP, trafgen --cpus 1, ${SECS}s:"
 echo "  rvpp:   $RVPP_PPS packets/s"
 echo "  kernel: $KERNEL_PPS packets/s"
