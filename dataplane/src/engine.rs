@@ -218,6 +218,7 @@ impl EngineBuilder {
             quit: false,
             next_rx_thread: 0,
             timers: Vec::new(),
+            next_timer_tsc: 0,
             in_run_until: false,
         };
         // sw_if_index 0 is `local0`, as in VPP: no device, always down.
@@ -248,6 +249,7 @@ pub struct Engine {
     pub quit: bool,
     next_rx_thread: usize,
     timers: Vec<Timer>,
+    next_timer_tsc: u64,
     in_run_until: bool,
 }
 
@@ -502,6 +504,12 @@ impl Engine {
     }
 
     fn run_timers(&mut self) {
+        // Checked by TSC so a busy main loop does not read the clock each pass.
+        let tsc = crate::arch::rdtsc();
+        if tsc < self.next_timer_tsc {
+            return;
+        }
+        self.next_timer_tsc = tsc + (crate::arch::tsc_hz() / 100.0) as u64;
         let now = Instant::now();
         let mut due = Vec::new();
         for t in &mut self.timers {

@@ -348,10 +348,12 @@ impl Graph {
         vm.now = t0;
         vm.current = NodeIndex(i as u32);
         vm.counter_base = self.nodes[i].counter_base;
-        self.scratch.resize(FRAME_SIZE, BufferIndex(0));
+        if self.scratch.len() != FRAME_SIZE {
+            // Only after the previous frame was handed off by swapping.
+            self.scratch.resize(FRAME_SIZE, BufferIndex(0));
+        }
         let mut frame = Frame { pkts: &mut self.scratch[..], nexts: &mut self.nexts[..] };
         let n = self.nodes[i].node.poll(vm, &mut frame).min(FRAME_SIZE);
-        self.scratch.truncate(n);
         if n > 0 && vm.trace.active() {
             let budget = vm.trace.budget(NodeIndex(i as u32)) as usize;
             let marked = budget.min(n);
@@ -368,7 +370,9 @@ impl Graph {
                 vm.trace.take_budget(NodeIndex(i as u32), marked as u32);
             }
         }
-        if n > 0 && !Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n]) {
+        if n == FRAME_SIZE && Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n]) {
+            // The full frame moved to the next node without a copy.
+        } else if n > 0 {
             Self::scatter(&mut self.nodes, i, &self.scratch[..n], &self.nexts[..n], vm);
         }
         Self::scatter_extra(&mut self.nodes, i, vm);
