@@ -228,6 +228,34 @@ impl Mtrie4 {
         self.ply(leaf).leaves[usize::from(dst as u8)].load(Ordering::Relaxed)
     }
 
+    /// Staged lookup for a frame of destinations, so that the memory of
+    /// every packet's next ply can be fetched in parallel: [`Mtrie4::root`]
+    /// for all, then [`Mtrie4::step`] while [`Mtrie4::is_ply`], with
+    /// [`Mtrie4::prefetch`] between stages. `step(root(d), d >> 8)` then
+    /// `step(.., d)` gives what [`Mtrie4::lookup`] gives.
+    #[inline(always)]
+    pub fn root(&self, dst: u32) -> u32 {
+        self.root[(dst >> 16) as usize].load(Ordering::Acquire)
+    }
+
+    /// Whether a staged leaf still names a ply.
+    #[inline(always)]
+    pub fn is_ply(leaf: u32) -> bool {
+        leaf & PLY_BIT != 0
+    }
+
+    /// One stage down: the leaf for `byte` in the ply `leaf` names.
+    #[inline(always)]
+    pub fn step(&self, leaf: u32, byte: u8) -> u32 {
+        self.ply(leaf).leaves[usize::from(byte)].load(Ordering::Acquire)
+    }
+
+    /// Hints the CPU to fetch the leaf `step(leaf, byte)` will read.
+    #[inline(always)]
+    pub fn prefetch(&self, leaf: u32, byte: u8) {
+        rvpp_dataplane::arch::prefetch(&self.ply(leaf).leaves[usize::from(byte)]);
+    }
+
     /// The ply a reference leaf names.
     #[inline]
     fn ply(&self, leaf: u32) -> &Ply {
