@@ -689,6 +689,30 @@ mod tests {
         let _ = t.data_mut(b);
     }
 
+    fn hugepages_free() -> u64 {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines().find(|l| l.starts_with("HugePages_Free:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn hugepages_when_the_host_has_them_else_ordinary_pages() {
+        // 512 buffers of ~2.4 KiB need one 2 MiB page.
+        let a = Buffers::new(512, 2048, Backing::HugepagesIfAvailable).unwrap();
+        if hugepages_free() == 0 {
+            assert!(!a.on_hugepages(), "no hugepages on this host: ordinary pages");
+        }
+        // Either way the arena works.
+        let mut t = a.thread(0);
+        let b = t.alloc_one().unwrap();
+        t.fill(b, &[1; 64], 0);
+        assert_eq!(t.data(b), &[1; 64]);
+        assert!(!Buffers::new(512, 2048, Backing::Pages).unwrap().on_hugepages());
+    }
+
     #[test]
     fn threads_share_the_pool() {
         let a = arena(1024);
