@@ -4,9 +4,11 @@
 # against those same release binaries.
 #
 # On a fresh Debian 12 machine run it as root: it first installs what is
-# missing (a C linker, procps for `kill`, the Rust toolchain via rustup,
-# rustfmt, clippy, cargo-nextest). When everything is present it installs
-# nothing and does not touch apt.
+# missing (a C linker, procps for `kill`, the end-to-end tests' peers —
+# iproute2, iputils-ping, iperf3, traceroute, tshark, python3-scapy,
+# ethtool, netsniff-ng —, the Rust toolchain via rustup, rustfmt, clippy,
+# cargo-nextest). When everything is present it installs nothing and does
+# not touch apt.
 #
 # fmt and clippy findings do not stop the run: the build and the tests still
 # run, and the script exits non-zero at the end if any step failed.
@@ -24,6 +26,28 @@ type -P kill >/dev/null || apt_packages+=(procps)
 if ! type -P cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     type -P curl >/dev/null || apt_packages+=(curl ca-certificates)
 fi
+# The peers of the end-to-end tests in network namespaces (tests/tests/ip_*,
+# drivers/tests/*_e2e): the kernel's tools, iperf3, traceroute, tshark, and
+# scapy under Debian's own python3 (tests/scapy/). Those tests need root;
+# without root they skip (saying so), so a user lacking these is warned,
+# not stopped.
+peer_packages=()
+type -P ip >/dev/null || peer_packages+=(iproute2)
+type -P ping >/dev/null || peer_packages+=(iputils-ping)
+type -P iperf3 >/dev/null || peer_packages+=(iperf3)
+type -P traceroute >/dev/null || peer_packages+=(traceroute)
+type -P tshark >/dev/null || peer_packages+=(tshark)
+type -P ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || peer_packages+=(ethtool)
+type -P netsniff-ng >/dev/null || [ -x /usr/sbin/netsniff-ng ] || peer_packages+=(netsniff-ng)
+/usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1 || peer_packages+=(python3-scapy)
+
+if [ ${#peer_packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt_packages+=("${peer_packages[@]}")
+    else
+        echo "not root: not installing ${peer_packages[*]}; the tests needing them skip" >&2
+    fi
+fi
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -32,6 +56,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     fi
     say "installing ${apt_packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # tshark's wireshark-common asks whether non-root users may capture.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${apt_packages[@]}"
 fi
@@ -72,6 +98,7 @@ cargo build --release --bins
 export RVPP_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 say "cargo nextest run --workspace --release --no-fail-fast"
 cargo nextest run --workspace --release --no-fail-fast || failed+=("cargo nextest")
+scripts/fuzz.sh || failed+=("fuzz")
 
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"

@@ -10,6 +10,11 @@
 //! Every [`Daemon`] has its own directory and CLI socket, so tests run in
 //! parallel. Nothing here sleeps to make an assertion true: tests poll a
 //! condition with [`wait_until`] under a generous timeout.
+//!
+//! [`netns`] builds the network namespaces and veth pairs of the tests that
+//! run rvpp against the Linux kernel.
+
+pub mod netns;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -1,0 +1,99 @@
+//! rvpp as an IPv4/IPv6 host on an af_packet interface, against the Linux
+//! kernel in a namespace: the kernel pings rvpp's addresses (ARP and ND
+//! resolve both ways: `show ip neighbors` lists the namespace's address at
+//! its MAC, the kernel's `ip neigh` lists rvpp's), and rvpp's own `ping`
+//! reaches the namespace with no loss. Prints the RTTs (figures, not
+//! assertions).
+//!
+//! Subnets: 10.211.1.0/24 and fd00:211:1::/64.
+
+use std::time::Duration;
+
+use rvpp_tests::netns::{Lab, Ns};
+use rvpp_tests::{require_host, wait_until, Daemon};
+
+const RVPP4: &str = "10.211.1.1";
+const HOST4: &str = "10.211.1.2";
+const RVPP6: &str = "fd00:211:1::1";
+const HOST6: &str = "fd00:211:1::2";
+const RVPP_MAC: &str = "02:fe:d3:01:01:01";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// rvpp's `ping` summary: (sent, received) and the per-reply RTTs in ms.
+fn rvpp_ping(d: &Daemon, to: &str, count: u32) -> (u32, u32, Vec<f64>, String) {
+    let out = d.ctl_ok(&format!("ping {to} repeat {count} interval 0.05"));
+    let stats = out.lines().find_map(|l| l.strip_prefix("Statistics: ")).unwrap_or_else(|| panic!("{out}"));
+    let f: Vec<&str> = stats.split_whitespace().collect();
+    let sent = f.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let received = f.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let rtts = out.split_whitespace().filter_map(|w| w.strip_prefix("time=")).filter_map(|t| t.parse().ok()).collect();
+    (sent, received, rtts, out)
+}
+
+/// Whether `show ip neighbors` lists `ip` at `mac` on `interface`.
+fn rvpp_knows(d: &Daemon, ip: &str, mac: &str, interface: &str) -> bool {
+    d.ctl_ok("show ip neighbors").lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.contains(&ip) && f.iter().any(|w| w.eq_ignore_ascii_case(mac)) && f.last() == Some(&interface)
+    })
+}
+
+fn kernel_ping_figures(ns: &Ns, to: &str) -> String {
+    let r = ns.ping(&["-i", "0.05", "-W", "2"], to, 20);
+    assert_eq!((r.transmitted, r.received), (20, 20), "kernel ping {to} lost packets:\n{}", r.text);
+    r.rtt_line()
+}
+
+#[test]
+fn kernel_and_rvpp_ping_each_other_v4_and_v6() {
+    require_host!("kernel_and_rvpp_ping_each_other_v4_and_v6", &["ping"]);
+    let mut lab = Lab::new("ipg");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST4}/24"), None);
+    lab.address(&ns, &format!("{HOST6}/64"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr {RVPP_MAC}\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {RVPP4}/24\n\
+         set interface ip address {hif} {RVPP6}/64\n",
+        ns.veth
+    );
+    let d = Daemon::builder("ip-ping").startup_config(&startup).start();
+    let addrs = d.ctl_ok("show interface address");
+    assert!(addrs.contains(&format!("{RVPP4}/24")) && addrs.contains(&format!("{RVPP6}/64")), "{addrs}");
+
+    // The kernel reaches rvpp: ARP / ND first, then echo.
+    ns.wait_ping(&[], RVPP4, WAIT);
+    ns.wait_ping(&["-6"], RVPP6, WAIT);
+    let rtt4 = kernel_ping_figures(&ns, RVPP4);
+    let rtt6 = kernel_ping_figures(&ns, RVPP6);
+
+    // Both sides learned each other.
+    let host_mac = ns.mac();
+    for ip in [HOST4, HOST6] {
+        let learned = wait_until(WAIT, || rvpp_knows(&d, ip, &host_mac, &hif));
+        assert!(learned, "show ip neighbors lacks {ip} at {host_mac} on {hif}:\n{}", d.ctl_ok("show ip neighbors"));
+    }
+    for ip in [RVPP4, RVPP6] {
+        assert!(
+            ns.kernel_neighbor(ip, RVPP_MAC),
+            "the kernel's neighbor table lacks {ip} at {RVPP_MAC}:\n{}",
+            ns.ip(&["neigh", "show"])
+        );
+    }
+
+    // rvpp's own ping, from the dataplane, both families: no loss.
+    let mut figures = Vec::new();
+    for to in [HOST4, HOST6] {
+        let (sent, received, rtts, out) = rvpp_ping(&d, to, 10);
+        assert_eq!((sent, received), (10, 10), "rvpp's ping {to} lost packets:\n{out}\n{}", d.ctl_ok("show errors"));
+        assert!(out.contains("0% packet loss"), "{out}");
+        let avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
+        let min = rtts.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().copied().fold(0.0, f64::max);
+        figures.push(format!("{to} rtt min/avg/max {min:.3}/{avg:.3}/{max:.3} ms"));
+    }
+    eprintln!("ip_ping: kernel -> rvpp {RVPP4}: {rtt4}; {RVPP6}: {rtt6}; rvpp ping -> {}", figures.join(", "));
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
