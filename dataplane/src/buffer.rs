@@ -48,6 +48,9 @@ pub mod flags {
     pub const L4_HDR_VALID: u32 = 1 << 4;
     /// The driver says the L4 checksum is not yet computed (offload/veth).
     pub const CSUM_NOT_READY: u32 = 1 << 5;
+    /// Built by rvpp itself (echo reply, ICMP error, ping): the rewrite
+    /// sends it with the TTL / hop limit it was given.
+    pub const LOCALLY_ORIGINATED: u32 = 1 << 6;
 }
 
 /// Index into [`BufferMeta::sw_if_index`]: the receive interface.
@@ -604,9 +607,7 @@ impl Packets<'_> {
         // SAFETY: in bounds; metadata and raw area are disjoint parts of
         // buffer `bi`, which this thread owns; `&mut self` makes the borrows
         // exclusive for their lifetime.
-        let (m, raw) = unsafe {
-            (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), len))
-        };
+        let (m, raw) = unsafe { (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), len)) };
         let s = (HEADROOM as isize + m.current_data as isize).clamp(0, len as isize) as usize;
         (m, raw, s)
     }
@@ -693,7 +694,9 @@ mod tests {
         std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
-                m.lines().find(|l| l.starts_with("HugePages_Free:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                m.lines()
+                    .find(|l| l.starts_with("HugePages_Free:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             })
             .unwrap_or(0)
     }

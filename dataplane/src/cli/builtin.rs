@@ -218,12 +218,12 @@ fn avg_vectors(nodes: &[(&'static str, NodeKind, crate::graph::NodeStats)]) -> f
 fn show_errors(e: &mut Engine, i: &mut Input) -> R {
     let all = i.keyword("all") || i.keyword("verbose");
     i.done()?;
-    let mut s = format!("{:>10}{:>30}{:>40}{:>12}\n", "Count", "Node", "Reason", "Severity");
+    let mut s = format!("{:>10} {:>29} {:>45} {:>9}\n", "Count", "Node", "Reason", "Severity");
     for (node, d, c) in e.errors() {
         if c == 0 && !all {
             continue;
         }
-        let _ = writeln!(s, "{:>10}{:>30}{:>40}{:>12}", c, node, d.name, d.severity.as_str());
+        let _ = writeln!(s, "{:>10} {:>29} {:>45} {:>9}", c, node, d.name, d.severity.as_str());
     }
     Ok(s)
 }

@@ -106,12 +106,14 @@ impl Node for Ip4Frag {
                 continue;
             }
             let rx = vm.bufs.meta(bi).sw_if_index;
+            let local = vm.bufs.meta(bi).flags & rvpp_dataplane::buffer::flags::LOCALLY_ORIGINATED;
             for (j, chunk) in payload.chunks(per).enumerate() {
                 let fb = self.out[j];
                 let (m, raw) = vm.bufs.split_mut(fb);
                 let len = ihl + chunk.len();
                 m.reset_rx(len as u16, rx[0]);
                 m.sw_if_index = rx;
+                m.flags |= local;
                 m.opaque[OPAQUE_ADJ] = ai;
                 let d = &mut raw[HEADROOM..HEADROOM + len];
                 d[..ihl].copy_from_slice(&p[..ihl]);

@@ -221,7 +221,12 @@ fn truncate(vm: &mut Vm, bi: BufferIndex, max: usize) {
 }
 
 fn build4(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -> bool {
-    let Some(src) = addrs.source4(rx) else { return false };
+    // About a packet addressed to us (port unreachable): answer from the
+    // address it was sent to, as a host does; else from the rx interface.
+    let d = vm.bufs.data(bi);
+    let orig_dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
+    let ours = addrs.v4.iter().flatten().any(|x| x.0 == orig_dst);
+    let Some(src) = (if ours { Some(orig_dst) } else { addrs.source4(rx) }) else { return false };
     let m = vm.bufs.meta(bi);
     let (ty, code) = ((m.opaque[OPAQUE_ERR] >> 8) as u8, m.opaque[OPAQUE_ERR] as u8);
     let param = m.opaque[OPAQUE_PARAM];
@@ -253,13 +258,16 @@ fn build4(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -
     d[22..24].copy_from_slice(&c.to_be_bytes());
     let m = vm.bufs.meta_mut(bi);
     m.sw_if_index[TX] = u32::MAX;
+    m.flags |= flags::LOCALLY_ORIGINATED;
     true
 }
 
 fn build6(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -> bool {
     let d = vm.bufs.data(bi);
     let ll = d[8] == 0xfe && d[9] & 0xc0 == 0x80;
-    let Some(src) = addrs.source6(rx, ll) else { return false };
+    let orig_dst = u128::from_be_bytes(d[24..40].try_into().unwrap_or([0; 16]));
+    let ours = addrs.v6.iter().flatten().any(|x| x.0 == orig_dst) || addrs.ll.contains(&orig_dst);
+    let Some(src) = (if ours { Some(orig_dst) } else { addrs.source6(rx, ll) }) else { return false };
     let m = vm.bufs.meta(bi);
     let (ty, code) = ((m.opaque[OPAQUE_ERR] >> 8) as u8, m.opaque[OPAQUE_ERR] as u8);
     let param = m.opaque[OPAQUE_PARAM];
@@ -284,7 +292,9 @@ fn build6(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -
     let s: [u8; 16] = src.to_be_bytes();
     let c = checksum::l4(checksum::pseudo6(&s, &orig_src, proto::ICMP6, plen as u32), &d[40..]);
     d[42..44].copy_from_slice(&c.to_be_bytes());
-    vm.bufs.meta_mut(bi).sw_if_index[TX] = u32::MAX;
+    let m = vm.bufs.meta_mut(bi);
+    m.sw_if_index[TX] = u32::MAX;
+    m.flags |= flags::LOCALLY_ORIGINATED;
     true
 }
 

@@ -117,6 +117,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                         d[ihl] = 0;
                         let ck = checksum::update16(ck, 0x0800, 0x0000);
                         d[ihl + 2..ihl + 4].copy_from_slice(&ck.to_be_bytes());
+                        vm.bufs.meta_mut(bi).flags |= flags::LOCALLY_ORIGINATED;
                         vm.count(Counter::EchoReplies as usize, 1);
                         Next::Lookup
                     }
@@ -206,6 +207,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                             checksum::l4(checksum::pseudo6(&src, &s, proto::ICMP6, plen), &d[40..])
                         };
                         vm.bufs.data_mut(bi)[42..44].copy_from_slice(&ck.to_be_bytes());
+                        vm.bufs.meta_mut(bi).flags |= flags::LOCALLY_ORIGINATED;
                         vm.count(Counter::EchoReplies as usize, 1);
                         Next::Lookup
                     }

@@ -10,8 +10,8 @@ use rvpp_dataplane::buffer::RX;
 use rvpp_dataplane::device::ErrorDrop;
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
-use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::node::FRAME_SIZE;
+use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
 use super::fib::{AdjKind, Fib, Forwarding, Mtrie4, Table6};

@@ -153,6 +153,7 @@ fn ping(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
         let (m, raw) = e.local.vm.bufs.split_mut(bi);
         let len = build(ip6, src, dbits, id, seq as u16, size, &mut raw[HEADROOM..]);
         m.reset_rx(len as u16, out_sw);
+        m.flags |= rvpp_dataplane::buffer::flags::LOCALLY_ORIGINATED;
         sent_at.push(rvpp_dataplane::arch::rdtsc());
         if !e.local.graph.inject(lookup, bi) {
             e.local.vm.bufs.free_one(bi);

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use rvpp_dataplane::buffer::TX;
+use rvpp_dataplane::buffer::{flags, TX};
 use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
@@ -89,7 +89,8 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
             let len = first + m.total_length_not_including_first_buffer as usize;
             let d = &mut raw[st..st + first];
             let ttl_at = if IP6 { 7 } else { 8 };
-            if d[ttl_at] <= 1 {
+            let local = m.flags & flags::LOCALLY_ORIGINATED != 0;
+            if d[ttl_at] <= 1 && !local {
                 expired += 1;
                 let (t, c) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
                 set_error(m, t, c, 0);
@@ -107,7 +108,9 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
                 }
                 continue;
             }
-            if IP6 {
+            if local {
+                // Sent with the TTL it was built with.
+            } else if IP6 {
                 d[7] -= 1;
             } else {
                 let old = u16::from_be_bytes([d[8], d[9]]);
