@@ -151,7 +151,7 @@ fn ethernet_seeds() -> Vec<(u8, Frames)> {
 }
 
 const PG: &[&str] = &[
-    "packet-generator new {\n  name s0  limit 10  size 64-64  rate 1e6  node ethernet-input  interface pg0\n  data {\n    \
+    "{\n  name s0  limit 10  size 64-64  rate 1e6  node ethernet-input  interface pg0\n  data {\n    \
      IP4: 00:01:02:03:04:05 -> 00:02:03:04:05:06\n    UDP: 192.168.1.10 -> 192.168.1.11\n    UDP: 1234 -> 5678\n    \
      incrementing 22\n  }\n}\n",
     "name s1 limit 0 size 60-128 node ip6-input data { ICMP6: ::1 -> ::2 ICMP echo_request incrementing 30 }",
@@ -161,7 +161,7 @@ const PG: &[&str] = &[
 ];
 
 const CONF: &[&str] = &[
-    "unix {\n  nodaemon\n  log /var/log/rvpp.log\n  cli-listen /run/rvpp/cli.sock\n  gid vpp\n}\n\
+    "unix {\n  nodaemon\n  log /var/log/rvpp.log\n  cli-listen /run/rvpp/cli.sock\n  gid 1000\n}\n\
      cpu { main-core 1 corelist-workers 2-3,5 }\nbuffers {\n  buffers-per-numa 16384\n  default data-size 2048\n  \
      page-size default-hugepage\n}\nplugins { plugin default { disable } plugin dpdk_plugin.so { enable } }\n\
      logging { default-log-level info class pg { level debug } }\n/* raw */ dpdk { dev 0000:00:08.0 { num-rx-queues 2 } }\n",
@@ -174,7 +174,7 @@ const CLI: &[&str] = &[
      show ip fib\nset ip neighbor loop0 10.0.0.2 00:11:22:33:44:55\nshow ip neighbors\n",
     "create packet-generator interface pg0\ncreate sub-interfaces pg0 100\ncreate sub-interfaces pg0 7 dot1ad 200 inner-dot1q 300 exact-match\n\
      set interface l2 xconnect pg0.100 pg0\nshow mode\ndelete sub-interface pg0.7\nset interface mtu 1500 pg0\n",
-    "packet-generator new { name s0 limit 5 node ethernet-input interface pg0 data { IP4: 00:01:02:03:04:05 -> \
+    "create packet-generator interface pg0\npacket-generator new { name s0 limit 5 node ethernet-input interface pg0 data { IP4: 00:01:02:03:04:05 -> \
      00:02:03:04:05:06 UDP: 1.0.0.1 -> 1.0.0.2 UDP: 1 -> 2 incrementing 10 } }\nshow packet-generator\n\
      packet-generator enable-stream s0\ntrace add pg-input 10\nshow runtime\nshow errors\nsh hard\n",
 ];

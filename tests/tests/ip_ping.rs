@@ -41,6 +41,9 @@ fn rvpp_knows(d: &Daemon, ip: &str, mac: &str, interface: &str) -> bool {
 fn kernel_ping_figures(ns: &Ns, to: &str) -> String {
     let r = ns.ping(&["-i", "0.05", "-W", "2"], to, 20);
     assert_eq!((r.transmitted, r.received), (20, 20), "kernel ping {to} lost packets:\n{}", r.text);
+    // rvpp's replies leave with the TTL / hop limit they were built with.
+    let ttls: Vec<&str> = r.text.lines().filter_map(|l| l.split("ttl=").nth(1)?.split_whitespace().next()).collect();
+    assert!(!ttls.is_empty() && ttls.iter().all(|t| *t == "64"), "reply TTLs {ttls:?}:\n{}", r.text);
     r.rtt_line()
 }
 
