@@ -26,7 +26,7 @@ type -P kill >/dev/null || apt_packages+=(procps)
 if ! type -P cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     type -P curl >/dev/null || apt_packages+=(curl ca-certificates)
 fi
-# The peers of the end-to-end tests in network namespaces (tests/tests/ip_*,
+# The peers of the end-to-end tests in network namespaces (tests/tests/e2e/ip_*,
 # drivers/tests/*_e2e): the kernel's tools, iperf3, traceroute, tshark, and
 # scapy under Debian's own python3 (tests/scapy/). Those tests need root;
 # without root they skip (saying so), so a user lacking these is warned,
