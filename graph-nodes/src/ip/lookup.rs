@@ -159,9 +159,11 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         &COUNTERS
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        if !IP6 {
-            // The IPv4 trie walk is staged over the frame so the plies of all
-            // its packets are fetched in parallel (a large FIB misses cache).
+        // A large IPv4 trie is walked stage by stage over the frame so the
+        // plies of all its packets are fetched in parallel (they miss cache);
+        // a small one is walked per packet.
+        let staged = !IP6 && self.mtrie.is_large();
+        if staged {
             self.stage4(vm, frame);
         }
         let fwd = self.fwd.load();
@@ -227,7 +229,6 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     continue;
                 };
                 let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-                let staged = self.leaves[k];
                 if dst >> 28 == 0xe || dst == u32::MAX {
                     // Multicast and limited broadcast: local delivery only.
                     frame.nexts[k] = if dst == u32::MAX || dst >> 8 == 0xe0_0000 {
@@ -238,10 +239,9 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     };
                     continue;
                 }
-                if Mtrie4::is_ply(staged) {
-                    self.mtrie.lookup(dst)
-                } else {
-                    staged
+                match staged {
+                    true if !Mtrie4::is_ply(self.leaves[k]) => self.leaves[k],
+                    _ => self.mtrie.lookup(dst),
                 }
             };
             let Some(l) = fwd.lbs.get(lb as usize) else {

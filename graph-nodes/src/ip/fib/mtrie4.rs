@@ -173,6 +173,8 @@ struct Writer {
 pub struct Mtrie4 {
     root: Box<[AtomicU32; ROOT_SLOTS]>,
     chunks: Box<[OnceLock<Chunk>]>,
+    /// Plies ever handed out (a lock-free size hint for readers).
+    plies_made: std::sync::atomic::AtomicUsize,
     default: u32,
     writer: Mutex<Writer>,
 }
@@ -197,6 +199,7 @@ impl Mtrie4 {
         Mtrie4 {
             root,
             chunks: (0..N_CHUNKS).map(|_| OnceLock::new()).collect(),
+            plies_made: std::sync::atomic::AtomicUsize::new(0),
             default,
             writer: Mutex::new(Writer {
                 routes: std::array::from_fn(|_| HashMap::new()),
@@ -236,6 +239,13 @@ impl Mtrie4 {
     #[inline(always)]
     pub fn root(&self, dst: u32) -> u32 {
         self.root[(dst >> 16) as usize].load(Ordering::Acquire)
+    }
+
+    /// Whether the trie is big enough (plies beyond what caches hold) for a
+    /// staged, prefetching walk to pay off. Lock-free.
+    #[inline(always)]
+    pub fn is_large(&self) -> bool {
+        self.plies_made.load(Ordering::Relaxed) > 1024
     }
 
     /// Whether a staged leaf still names a ply.
@@ -643,6 +653,7 @@ impl Mtrie4 {
                 // Fresh chunks come zeroed from the allocator, untouched.
                 self.chunks[p / CHUNK_PLIES].get_or_init(new_chunk);
                 w.meta.push(meta);
+                self.plies_made.store(p + 1, Ordering::Relaxed);
                 p as u32
             }
         };
