@@ -113,10 +113,13 @@ impl<const IP6: bool> IpLocal<IP6> {
                         d[10..12].copy_from_slice(&[0, 0]);
                         let c = checksum::checksum(&d[..ihl]);
                         d[10..12].copy_from_slice(&c.to_be_bytes());
-                        let ck = u16::from_be_bytes([d[ihl + 2], d[ihl + 3]]);
+                        // Type 8 -> 0, checksum recomputed whole (an
+                        // incremental update cannot tell an all-zero message's
+                        // 0xffff from 0x0000).
                         d[ihl] = 0;
-                        let ck = checksum::update16(ck, 0x0800, 0x0000);
-                        d[ihl + 2..ihl + 4].copy_from_slice(&ck.to_be_bytes());
+                        d[ihl + 2..ihl + 4].copy_from_slice(&[0, 0]);
+                        let ck = !checksum::fold(chain_sum(vm, bi, ihl, 0));
+                        vm.bufs.data_mut(bi)[ihl + 2..ihl + 4].copy_from_slice(&ck.to_be_bytes());
                         vm.bufs.meta_mut(bi).flags |= flags::LOCALLY_ORIGINATED;
                         vm.count(Counter::EchoReplies as usize, 1);
                         Next::Lookup
