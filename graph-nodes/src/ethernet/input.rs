@@ -121,6 +121,18 @@ impl EthernetInput {
         unknown: &mut u64,
     ) -> u16 {
         match self.vlan(vm, bi, subs, ifs, l2) {
+            // An L3 sub-interface takes frames for the hardware MAC (the
+            // parent's; the frame's rx is still the parent here).
+            Ok(Some(_))
+                if {
+                    let d = vm.bufs.data(bi);
+                    let parent = vm.bufs.meta(bi).sw_if_index[RX];
+                    d[0] & 1 == 0 && ifs.ifs.get(parent as usize).is_some_and(|f| d[..6] != f.mac)
+                } =>
+            {
+                vm.count(Counter::MacMismatch as usize, 1);
+                Next::Drop as u16
+            }
             Ok(Some((sub, et, hdr))) => match self.type_next(et) {
                 Some(next) => {
                     let m = vm.bufs.meta_mut(bi);
@@ -188,17 +200,18 @@ impl Node for EthernetInput {
                 continue;
             }
             let et = u16::from_be_bytes([d[12], d[13]]);
-            let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
-            if unicast_other {
-                mismatch += 1;
-                frame.nexts[k] = Next::Drop as u16;
-                continue;
-            }
             if et == ethertype::VLAN || et == ethertype::DOT1AD {
+                // The sub-interface decides (an L2 one takes any MAC).
                 if let Some(t) = tagged.get_mut(ntagged) {
                     *t = k as u16;
                     ntagged += 1;
                 }
+                continue;
+            }
+            let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
+            if unicast_other {
+                mismatch += 1;
+                frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
             match self.type_next(et) {

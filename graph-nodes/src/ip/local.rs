@@ -90,7 +90,8 @@ impl<const IP6: bool> IpLocal<IP6> {
             return Next::Special;
         }
         let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
-        let unicast = dst != u32::MAX && dst >> 28 != 0xe;
+        // Not multicast, broadcast, class E or "this network": never a source.
+        let unicast = dst >> 28 < 0xe && dst >> 24 != 0;
         match d[9] {
             proto::ICMP => {
                 if d.len() < ihl + 8 {
