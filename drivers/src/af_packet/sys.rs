@@ -359,10 +359,10 @@ impl Ring {
 
     #[inline(always)]
     fn status_word(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: the frame start is inside the mapping and 16-byte aligned;
-        // the mapping outlives `&self`; the word is only accessed atomically
-        // while this reference lives (slices are made only over user-owned
-        // frames, under `&mut self`).
+        // The frame start is inside the mapping and 16-byte aligned, and the
+        // mapping outlives `&self`; slices are made only over user-owned
+        // frames, under `&mut self`.
+        // SAFETY: as above; the word is only accessed atomically meanwhile.
         unsafe { AtomicU32::from_ptr(self.frame_ptr(i) as *mut u32) }
     }
 
