@@ -8,6 +8,7 @@
 
 pub mod arch;
 pub mod buffer;
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod device;

@@ -27,30 +27,7 @@ const PROTO_SCTP: u8 = 132;
 const IP6_HOP_BY_HOP: u8 = 0;
 const IP6_DST_OPTS: u8 = 60;
 
-/// Adds `data` to a ones-complement sum as big-endian 16-bit words (an odd
-/// last byte is padded with zero). The running sum stays unfolded.
-#[inline]
-pub fn ones_sum(data: &[u8], mut sum: u64) -> u64 {
-    // Four bytes at a time: 2^32 ≡ 1 and 2^16 ≡ 1 modulo 0xffff, so summing
-    // big-endian u32 words folds to the same 16-bit sum.
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        sum += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
-    }
-    let rest = chunks.remainder();
-    let mut tail = [0u8; 4];
-    tail[..rest.len()].copy_from_slice(rest);
-    sum + u32::from_be_bytes(tail) as u64
-}
-
-/// Folds a ones-complement sum to 16 bits (not inverted).
-#[inline]
-pub fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
+pub use rvpp_dataplane::checksum::{fold, sum as ones_sum};
 
 /// The IPv4 header checksum of `hdr` (its own checksum field counted as 0).
 pub fn ip4_header_checksum(hdr: &[u8]) -> u16 {

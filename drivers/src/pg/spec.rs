@@ -43,6 +43,8 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use rvpp_dataplane::checksum::fold;
+
 #[cfg(test)]
 mod tests;
 
@@ -1776,29 +1778,9 @@ fn put16(h: &mut [u8], at: usize, v: usize) {
     }
 }
 
-/// One's complement sum of big-endian 16-bit words (an odd last byte is
-/// the high half of a word), not yet folded. Adds 32-bit words: 2^16 is 1
-/// modulo 0xffff, so the folded result is the same.
+/// The ones'-complement sum of `b` (unfolded).
 fn sum_bytes(b: &[u8]) -> u64 {
-    let mut chunks = b.chunks_exact(4);
-    let mut sum = 0u64;
-    for c in &mut chunks {
-        sum += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-    }
-    match *chunks.remainder() {
-        [a] => sum += u64::from(a) << 8,
-        [a, b] => sum += u64::from(u16::from_be_bytes([a, b])),
-        [a, b, c] => sum += u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
-        _ => {}
-    }
-    sum
-}
-
-fn fold(sum: u64) -> u16 {
-    let sum = (sum & 0xffff_ffff) + (sum >> 32);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    ((sum & 0xffff) + (sum >> 16)) as u16
+    rvpp_dataplane::checksum::sum(b, 0)
 }
 
 /// A 64-bit mixer (splitmix64's finaliser): deterministic "random" values.

@@ -4,7 +4,7 @@
 //! type generic over `const IP6: bool`, registered twice.
 
 pub mod addr;
-pub mod checksum;
+pub use rvpp_dataplane::checksum;
 pub mod fib;
 pub mod frag;
 pub mod icmp;

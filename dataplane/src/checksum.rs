@@ -1,5 +1,7 @@
-//! Internet checksum (RFC 1071) with incremental update (RFC 1624), and the
-//! IPv4/IPv6 pseudo-header sums for TCP, UDP and ICMPv6.
+//! Internet checksum arithmetic, shared by the protocol nodes and the
+//! drivers that complete or generate checksums: the ones'-complement sum
+//! (RFC 1071) with incremental update (RFC 1624), and the IPv4/IPv6
+//! pseudo-header sums for TCP, UDP and ICMPv6.
 
 /// One's-complement sum of `data` added to `acc` (not folded).
 #[inline]
