@@ -566,6 +566,8 @@ pub struct Packets<'a> {
     base: *mut u8,
     count: u32,
     stride: usize,
+    /// Bytes after the metadata: headroom + data area.
+    cap: usize,
     _borrow: std::marker::PhantomData<&'a mut ThreadBuffers>,
 }
 
@@ -577,6 +579,7 @@ impl ThreadBuffers {
             base: self.arena.map.base,
             count: self.arena.count,
             stride: self.arena.stride,
+            cap: self.arena.stride - META_SIZE,
             _borrow: std::marker::PhantomData,
         }
     }
@@ -588,6 +591,16 @@ impl Packets<'_> {
         assert!(bi.0 < self.count, "buffer index {} out of range", bi.0);
         // SAFETY: bi < count, so the offset lies inside the mapping.
         unsafe { self.base.add(bi.0 as usize * self.stride) }
+    }
+
+    /// The packet's window in the raw area: its start (`HEADROOM +
+    /// current_data`) and its bytes in this buffer (`current_length`),
+    /// clamped so that `start + len <= cap` whatever the metadata says (a
+    /// negative start wraps to a huge value and clamps to the end).
+    #[inline(always)]
+    fn window(&self, m: &BufferMeta) -> (usize, usize) {
+        let s = ((HEADROOM as isize + m.current_data as isize) as usize).min(self.cap);
+        (s, (m.current_length as usize).min(self.cap - s))
     }
 
     /// A buffer's metadata.
@@ -603,13 +616,39 @@ impl Packets<'_> {
     #[inline(always)]
     pub fn packet_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8], usize) {
         let p = self.buf(bi);
-        let len = self.stride - META_SIZE;
         // SAFETY: in bounds; metadata and raw area are disjoint parts of
         // buffer `bi`, which this thread owns; `&mut self` makes the borrows
         // exclusive for their lifetime.
-        let (m, raw) = unsafe { (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), len)) };
-        let s = (HEADROOM as isize + m.current_data as isize).clamp(0, len as isize) as usize;
+        let (m, raw) =
+            unsafe { (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), self.cap)) };
+        let (s, _) = self.window(m);
         (m, raw, s)
+    }
+
+    /// Metadata, the headroom before the packet (the raw area up to its
+    /// start: where a node prepends) and the packet's bytes in this buffer,
+    /// without a bounds check left for the node to pay.
+    #[inline(always)]
+    pub fn parts_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8], &mut [u8]) {
+        let p = self.buf(bi);
+        // SAFETY: in bounds and aligned (buf); this thread owns `bi` and
+        // `&mut self` makes the borrow exclusive.
+        let m = unsafe { &mut *(p as *mut BufferMeta) };
+        let (s, n) = self.window(m);
+        // SAFETY: [META_SIZE, META_SIZE + cap) is the raw area of buffer
+        // `bi`, disjoint from its metadata; `window` keeps s + n <= cap, so
+        // the two slices are in it and do not overlap each other.
+        unsafe {
+            let raw = p.add(META_SIZE);
+            (m, std::slice::from_raw_parts_mut(raw, s), std::slice::from_raw_parts_mut(raw.add(s), n))
+        }
+    }
+
+    /// Metadata and the packet's bytes in this buffer.
+    #[inline(always)]
+    pub fn data_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8]) {
+        let (m, _, d) = self.parts_mut(bi);
+        (m, d)
     }
 }
 

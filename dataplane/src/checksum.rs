@@ -47,6 +47,15 @@ pub fn update16(old_ck: u16, old: u16, new: u16) -> u16 {
     !((s & 0xffff) + (s >> 16)) as u16
 }
 
+/// The IPv4 header checksum after the TTL (the high byte of its 16-bit
+/// word) drops by one: RFC 1624's `~(~HC + ~m + m')` with `m' = m - 0x100`
+/// reduces to adding 0x100 with the end-around carry.
+#[inline(always)]
+pub fn ttl_decremented(ck: u16) -> u16 {
+    let s = ck as u32 + 0x100;
+    (s + (s >> 16)) as u16
+}
+
 /// Pseudo-header sum for IPv4 (src, dst, protocol, L4 length).
 pub fn pseudo4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: u16) -> u64 {
     sum(src, 0) + sum(dst, 0) + proto as u64 + len as u64
@@ -66,6 +75,30 @@ pub fn l4(pseudo: u64, l4: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The TTL shortcut equals recomputing the header checksum, for every
+    /// TTL and a spread of headers (incl. one whose checksum is 0xfeff).
+    #[test]
+    fn ttl_decrement_matches_recompute() {
+        for seed in 0u32..20_000 {
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[8] = (seed % 255) as u8 + 1;
+            h[9] = (seed >> 8) as u8;
+            h[12..16].copy_from_slice(&seed.wrapping_mul(2_654_435_761).to_be_bytes());
+            h[16..20].copy_from_slice(&(!seed).to_be_bytes());
+            let c = checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            let inc = ttl_decremented(c);
+            h[8] -= 1;
+            h[10..12].copy_from_slice(&[0, 0]);
+            let full = checksum(&h);
+            // Both are valid checksums of the same header: equal, or the
+            // two zeros of ones' complement (never 0x0000 from the shortcut).
+            assert!(inc == full || (inc == 0xffff && full == 0), "ttl {} ck {c:04x}: {inc:04x} vs {full:04x}", h[8]);
+            assert_ne!(inc, 0);
+        }
+    }
 
     #[test]
     fn rfc1071_example() {

@@ -163,6 +163,12 @@ impl EthernetInput {
     }
 }
 
+/// A MAC address as a 48-bit word.
+#[inline(always)]
+fn mac48(m: &[u8; 6]) -> u64 {
+    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
+}
+
 impl Node for EthernetInput {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -184,22 +190,34 @@ impl Node for EthernetInput {
         let mut tagged = [0u16; rvpp_dataplane::node::FRAME_SIZE];
         let mut ntagged = 0;
         let mut pk = vm.bufs.view();
+        // What the rx interface decides, kept while the frame's packets come
+        // from the same one (they nearly always do): its cross-connect and
+        // its MAC as a 48-bit word (an impossible value when unknown, so
+        // every unicast frame mismatches).
+        let mut last_rx = u32::MAX;
+        let (mut xc, mut mac) = (NONE, u64::MAX);
+        // The last ethertype and its arc.
+        let (mut last_et, mut last_next) = (0u16, None);
         for k in 0..n {
             let bi = frame.pkts[k];
-            let (m, raw, st) = pk.packet_mut(bi);
+            let (m, d) = pk.data_mut(bi);
             let rx = m.sw_if_index[RX];
-            let Some(d) = raw.get(st..st + HEADER_LEN).filter(|_| m.current_length as usize >= HEADER_LEN) else {
+            let Some(h) = d.first_chunk::<HEADER_LEN>() else {
                 short += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             };
-            let xc = l2.xconnect_of(rx);
+            if rx != last_rx {
+                last_rx = rx;
+                xc = l2.xconnect_of(rx);
+                mac = ifs.ifs.get(rx as usize).map_or(u64::MAX, |f| mac48(&f.mac));
+            }
             if xc != NONE {
                 m.sw_if_index[TX] = xc;
                 frame.nexts[k] = Next::L2Output as u16;
                 continue;
             }
-            let et = u16::from_be_bytes([d[12], d[13]]);
+            let et = u16::from_be_bytes([h[12], h[13]]);
             if et == ethertype::VLAN || et == ethertype::DOT1AD {
                 // The sub-interface decides (an L2 one takes any MAC).
                 if let Some(t) = tagged.get_mut(ntagged) {
@@ -208,17 +226,21 @@ impl Node for EthernetInput {
                 }
                 continue;
             }
-            let unicast_other = d[0] & 1 == 0 && ifs.ifs.get(rx as usize).is_some_and(|f| d[..6] != f.mac);
-            if unicast_other {
+            let dst = mac48(&[h[0], h[1], h[2], h[3], h[4], h[5]]);
+            if (h[0] & 1 == 0) & (dst != mac) {
                 mismatch += 1;
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
-            match self.type_next(et) {
+            if et != last_et || last_next.is_none() {
+                last_et = et;
+                last_next = self.type_next(et);
+            }
+            match last_next {
                 Some(next) => {
                     m.l2_hdr_offset = m.current_data;
                     m.current_data += HEADER_LEN as i16;
-                    m.current_length -= HEADER_LEN as u16;
+                    m.current_length = (d.len() - HEADER_LEN) as u16;
                     m.l3_hdr_offset = m.current_data;
                     frame.nexts[k] = next;
                 }

@@ -14,7 +14,7 @@ use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
-use super::fib::{AdjKind, Fib, Forwarding, Mtrie4, Table6};
+use super::fib::{AdjKind, Fib, Forwarding, Mtrie4, Table6, LB_FAST_NONE};
 use super::icmp::{set_error, Icmp};
 use super::{names, proto};
 
@@ -176,9 +176,8 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         let mut pk = vm.bufs.view();
         for k in 0..frame.len() {
             let bi = frame.pkts[k];
-            let (m, raw, st) = pk.packet_mut(bi);
-            let first = (m.current_length as usize).min(raw.len() - st);
-            let d = &raw[st..st + first];
+            let (m, d) = pk.data_mut(bi);
+            let d = &*d;
             let lb = if IP6 {
                 let Some(h) = d.get(..40) else {
                     frame.nexts[k] = Next::Drop as u16;
@@ -244,6 +243,13 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     _ => self.mtrie.lookup(dst),
                 }
             };
+            // One bucket to a complete adjacency: straight to the rewrite.
+            let f = fwd.fast.get(lb as usize).copied().unwrap_or(LB_FAST_NONE);
+            if f >> 32 == AdjKind::Rewrite as u64 {
+                m.opaque[OPAQUE_ADJ] = f as u32;
+                frame.nexts[k] = Next::Rewrite as u16;
+                continue;
+            }
             let Some(l) = fwd.lbs.get(lb as usize) else {
                 frame.nexts[k] = Next::Drop as u16;
                 continue;

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use rvpp_dataplane::buffer::{flags, TX};
+use rvpp_dataplane::buffer::{flags, BufferMeta, TX};
 use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
@@ -15,7 +15,7 @@ use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
 use super::checksum;
-use super::fib::{AdjKind, Fib, Forwarding};
+use super::fib::{AdjKind, Adjacency, Fib, Forwarding, REWRITE_MAX};
 use super::icmp::{set_error, Icmp};
 use super::lookup::OPAQUE_ADJ;
 use super::names;
@@ -58,6 +58,74 @@ impl<const IP6: bool> IpRewrite<IP6> {
     }
 }
 
+#[derive(Default)]
+struct Counts {
+    expired: u64,
+    too_big: u64,
+    gone: u64,
+    no_room: u64,
+}
+
+/// Every packet the fast path does not take: a gone adjacency, a short
+/// header, an expiring TTL, too big for the MTU, locally originated, or
+/// little headroom.
+#[cold]
+#[inline(never)]
+fn slow<const IP6: bool>(
+    m: &mut BufferMeta,
+    head: &mut [u8],
+    d: &mut [u8],
+    adj: Option<&Adjacency>,
+    c: &mut Counts,
+) -> u16 {
+    let hdr = if IP6 { 40 } else { 20 };
+    let ttl_at = if IP6 { 7 } else { 8 };
+    let adj = match adj {
+        Some(a) if a.kind == AdjKind::Rewrite && d.len() >= hdr => a,
+        _ => {
+            c.gone += 1;
+            return Next::Drop as u16;
+        }
+    };
+    let len = d.len() + m.total_length_not_including_first_buffer as usize;
+    let local = m.flags & flags::LOCALLY_ORIGINATED != 0;
+    if d[ttl_at] <= 1 && !local {
+        c.expired += 1;
+        let (t, k) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
+        set_error(m, t, k, 0);
+        return Next::IcmpError as u16;
+    }
+    if len > adj.mtu as usize {
+        if IP6 || d[6] & 0x40 != 0 {
+            c.too_big += 1;
+            let (t, k) = if IP6 { Icmp::TOO_BIG6 } else { Icmp::FRAG_NEEDED4 };
+            set_error(m, t, k, adj.mtu as u32);
+            return Next::IcmpError as u16;
+        }
+        return Next::Frag as u16;
+    }
+    if !local {
+        // Sent with the TTL it was built with when locally originated.
+        d[ttl_at] -= 1;
+        if !IP6 {
+            let ck = checksum::ttl_decremented(u16::from_be_bytes([d[10], d[11]]));
+            d[10..12].copy_from_slice(&ck.to_be_bytes());
+        }
+    }
+    let rw = adj.rewrite();
+    let (rl, st) = (rw.len(), head.len());
+    if st < rl {
+        c.no_room += 1;
+        return Next::Drop as u16;
+    }
+    head[st - rl..].copy_from_slice(rw);
+    m.current_data -= rl as i16;
+    m.current_length = (d.len() + rl) as u16;
+    m.sw_if_index[TX] = adj.sw_if_index;
+    m.l2_hdr_offset = m.current_data;
+    Next::Output as u16
+}
+
 impl<const IP6: bool> Node for IpRewrite<IP6> {
     fn name(&self) -> &'static str {
         names(IP6).rewrite
@@ -70,73 +138,49 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let fwd = self.fwd.load();
-        let (mut expired, mut too_big, mut gone, mut no_room) = (0u64, 0u64, 0u64, 0u64);
+        let adjs: &[Adjacency] = &fwd.adjs;
+        let mut c = Counts::default();
         let mut pk = vm.bufs.view();
-        for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            let (m, raw, st) = pk.packet_mut(bi);
-            let ai = m.opaque[OPAQUE_ADJ];
-            let first = (m.current_length as usize).min(raw.len() - st);
-            let hdr = if IP6 { 40 } else { 20 };
-            let adj = match fwd.adjs.get(ai as usize) {
-                Some(a) if a.kind == AdjKind::Rewrite && first >= hdr => a,
-                _ => {
-                    gone += 1;
-                    frame.nexts[k] = Next::Drop as u16;
-                    continue;
+        let hdr = if IP6 { 40 } else { 20 };
+        let ttl_at = if IP6 { 7 } else { 8 };
+        for (&bi, nx) in frame.pkts.iter().zip(frame.nexts.iter_mut()) {
+            let (m, head, d) = pk.parts_mut(bi);
+            let adj = adjs.get(m.opaque[OPAQUE_ADJ] as usize);
+            let st = head.len();
+            // The common case in one test: a complete adjacency, a whole
+            // header, TTL left, within the MTU, room for any rewrite.
+            let fast = match (adj, d.get(ttl_at)) {
+                (Some(a), Some(&ttl)) => {
+                    let len = d.len() + m.total_length_not_including_first_buffer as usize;
+                    (a.kind == AdjKind::Rewrite)
+                        & (d.len() >= hdr)
+                        & (ttl > 1)
+                        & (m.flags & flags::LOCALLY_ORIGINATED == 0)
+                        & (len <= a.mtu as usize)
+                        & (st >= REWRITE_MAX)
                 }
+                _ => false,
             };
-            let len = first + m.total_length_not_including_first_buffer as usize;
-            let d = &mut raw[st..st + first];
-            let ttl_at = if IP6 { 7 } else { 8 };
-            let local = m.flags & flags::LOCALLY_ORIGINATED != 0;
-            if d[ttl_at] <= 1 && !local {
-                expired += 1;
-                let (t, c) = if IP6 { Icmp::TIME_EXCEEDED6 } else { Icmp::TIME_EXCEEDED4 };
-                set_error(m, t, c, 0);
-                frame.nexts[k] = Next::IcmpError as u16;
+            let (Some(adj), true) = (adj, fast) else {
+                *nx = slow::<IP6>(m, head, d, adj, &mut c);
                 continue;
-            }
-            if len > adj.mtu as usize {
-                if IP6 || d[6] & 0x40 != 0 {
-                    too_big += 1;
-                    let (t, c) = if IP6 { Icmp::TOO_BIG6 } else { Icmp::FRAG_NEEDED4 };
-                    set_error(m, t, c, adj.mtu as u32);
-                    frame.nexts[k] = Next::IcmpError as u16;
-                } else {
-                    frame.nexts[k] = Next::Frag as u16;
-                }
-                continue;
-            }
-            if local {
-                // Sent with the TTL it was built with.
-            } else if IP6 {
-                d[7] -= 1;
-            } else {
-                let old = u16::from_be_bytes([d[8], d[9]]);
-                d[8] -= 1;
-                let ck = checksum::update16(u16::from_be_bytes([d[10], d[11]]), old, old - 0x100);
+            };
+            d[ttl_at] -= 1;
+            if !IP6 {
+                let ck = checksum::ttl_decremented(u16::from_be_bytes([d[10], d[11]]));
                 d[10..12].copy_from_slice(&ck.to_be_bytes());
             }
-            let rw = adj.rewrite();
-            let rl = rw.len();
-            if st < rl {
-                no_room += 1;
-                frame.nexts[k] = Next::Drop as u16;
-                continue;
-            }
-            // Fixed-size copies for the usual header sizes (no memcpy call).
-            match rl {
-                14 => raw[st - 14..st].copy_from_slice(&adj.rewrite[..14]),
-                18 => raw[st - 18..st].copy_from_slice(&adj.rewrite[..18]),
-                _ => raw[st - rl..st].copy_from_slice(rw),
-            }
+            // The whole right-aligned rewrite area: bytes before the
+            // rewrite land in headroom nobody uses.
+            head[st - REWRITE_MAX..].copy_from_slice(&adj.rewrite);
+            let rl = adj.rewrite_len as usize;
             m.current_data -= rl as i16;
-            m.current_length += rl as u16;
+            m.current_length = (d.len() + rl) as u16;
             m.sw_if_index[TX] = adj.sw_if_index;
             m.l2_hdr_offset = m.current_data;
-            frame.nexts[k] = Next::Output as u16;
+            *nx = Next::Output as u16;
         }
+        let Counts { expired, too_big, gone, no_room } = c;
         vm.count(Counter::TtlExpired as usize, expired);
         vm.count(Counter::MtuExceeded as usize, too_big);
         vm.count(Counter::NoAdjacency as usize, gone);

@@ -30,7 +30,9 @@ static NS_FRAME: [u8; 86] = [
 const NET6: u128 = 0x2001_0db8 << 96;
 
 fn adj(kind: AdjKind, ip6: bool, sw: u32, addr: u128, prefix_len: u8) -> Adjacency {
-    Adjacency { kind, ip6, sw_if_index: sw, addr, prefix_len, rewrite: [0; 22], rewrite_len: 0, mtu: 1500 }
+    let mut a = Adjacency::new(kind, ip6, sw, addr);
+    a.prefix_len = prefix_len;
+    a
 }
 
 /// Adjacencies 2.. : glean 10.0.0.0/24 on 1, incomplete 10.0.0.9 on 1,

@@ -47,6 +47,9 @@ pub enum AdjKind {
     Punt,
 }
 
+/// The longest rewrite an adjacency holds (Ethernet + two VLAN tags = 22).
+pub const REWRITE_MAX: usize = 24;
+
 /// One adjacency.
 #[derive(Clone, Debug)]
 pub struct Adjacency {
@@ -57,21 +60,39 @@ pub struct Adjacency {
     pub addr: u128,
     /// Connected prefix length (Glean).
     pub prefix_len: u8,
-    /// Ethernet header (+ VLAN tags) to prepend.
-    pub rewrite: [u8; 22],
+    /// Ethernet header (+ VLAN tags) to prepend, right-aligned: its last
+    /// `rewrite_len` bytes, so the rewrite node copies all of it in two
+    /// fixed-size moves whatever the length.
+    pub rewrite: [u8; REWRITE_MAX],
     pub rewrite_len: u8,
     /// L3 MTU of the tx interface.
     pub mtu: u16,
 }
 
 impl Adjacency {
-    fn new(kind: AdjKind, ip6: bool, sw: u32, addr: u128) -> Self {
-        Adjacency { kind, ip6, sw_if_index: sw, addr, prefix_len: 0, rewrite: [0; 22], rewrite_len: 0, mtu: 1500 }
+    pub(crate) fn new(kind: AdjKind, ip6: bool, sw: u32, addr: u128) -> Self {
+        Adjacency {
+            kind,
+            ip6,
+            sw_if_index: sw,
+            addr,
+            prefix_len: 0,
+            rewrite: [0; REWRITE_MAX],
+            rewrite_len: 0,
+            mtu: 1500,
+        }
     }
     /// The rewrite bytes.
     #[inline(always)]
     pub fn rewrite(&self) -> &[u8] {
-        &self.rewrite[..self.rewrite_len as usize]
+        &self.rewrite[REWRITE_MAX - (self.rewrite_len as usize).min(REWRITE_MAX)..]
+    }
+    /// Sets the rewrite (at most [`REWRITE_MAX`] bytes are kept).
+    pub fn set_rewrite(&mut self, rw: &[u8]) {
+        let n = rw.len().min(REWRITE_MAX);
+        self.rewrite = [0; REWRITE_MAX];
+        self.rewrite[REWRITE_MAX - n..].copy_from_slice(&rw[..n]);
+        self.rewrite_len = n as u8;
     }
 }
 
@@ -101,6 +122,29 @@ pub struct Forwarding {
     pub adjs: Vec<Adjacency>,
     /// Per interface: the glean adjacency for IPv6 link-local destinations.
     pub ll_glean: Vec<u32>,
+    /// Per load-balance, what the lookup needs when it has one bucket:
+    /// `adjacency | kind << 32`, else [`LB_FAST_NONE`]. Derived from `lbs`
+    /// and `adjs` by [`Forwarding::seal`] on publish; a missing entry means
+    /// the full path.
+    pub fast: Vec<u64>,
+}
+
+/// A [`Forwarding::fast`] entry that sends the lookup down the full path.
+pub const LB_FAST_NONE: u64 = u64::MAX;
+
+impl Forwarding {
+    /// Derives `fast` from the load-balances and adjacencies.
+    pub fn seal(&mut self) {
+        let adjs = &self.adjs;
+        self.fast = self
+            .lbs
+            .iter()
+            .map(|l| match l.buckets[..] {
+                [ai] => adjs.get(ai as usize).map_or(LB_FAST_NONE, |a| ai as u64 | (a.kind as u64) << 32),
+                _ => LB_FAST_NONE,
+            })
+            .collect();
+    }
 }
 
 /// The adjacency of "no route".
@@ -119,6 +163,7 @@ impl Default for Forwarding {
                 Adjacency::new(AdjKind::Drop, false, u32::MAX, 0),
             ],
             ll_glean: Vec::new(),
+            fast: Vec::new(),
         }
     }
 }
@@ -276,8 +321,7 @@ impl Fib {
             if let Some(mac) = self.neighbors.get(&(ip6, sw, addr)) {
                 let (rw, len, mtu) = build_rewrite(ifs, sw, *mac, ip6);
                 a.kind = AdjKind::Rewrite;
-                a.rewrite = rw;
-                a.rewrite_len = len;
+                a.set_rewrite(&rw[..len as usize]);
                 a.mtu = mtu;
             }
         }
@@ -403,6 +447,7 @@ impl Fib {
     /// Publishes adjacency and load-balance changes to workers.
     pub fn publish(&mut self) {
         if self.dirty {
+            self.work.seal();
             self.fwd.store(self.work.clone());
             self.dirty = false;
         }
@@ -519,8 +564,7 @@ impl Fib {
             Some(m) => {
                 let (rw, len, mtu) = build_rewrite(ifs, sw, m, ip6);
                 a.kind = AdjKind::Rewrite;
-                a.rewrite = rw;
-                a.rewrite_len = len;
+                a.set_rewrite(&rw[..len as usize]);
                 a.mtu = mtu;
             }
             None => {
@@ -548,8 +592,7 @@ impl Fib {
             if let Some(&ai) = self.adj_index.get(&AdjKey { kind: AdjKind::Incomplete, ip6, sw, addr }) {
                 let (rw, len, mtu) = build_rewrite(ifs, sw, mac, ip6);
                 let a = &mut self.work.adjs[ai as usize];
-                a.rewrite = rw;
-                a.rewrite_len = len;
+                a.set_rewrite(&rw[..len as usize]);
                 a.mtu = mtu;
                 self.dirty = true;
             }
