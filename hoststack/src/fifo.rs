@@ -1,0 +1,346 @@
+//! A bounded byte ring between a transport and an application: the TCP
+//! sender keeps unacknowledged bytes in its tx fifo (peeked for
+//! transmission, dropped from the head when acked) and the TCP receiver
+//! writes straight into the app's rx fifo, in order at the tail or out of
+//! order at an offset beyond it (VPP's svm_fifo ooo list): out-of-order
+//! segments are remembered as ranges relative to the tail and joined to the
+//! readable bytes as soon as the gap before them is filled.
+//!
+//! The storage is any `AsRef<[u8]> + AsMut<[u8]>` (a boxed slice by
+//! default) so the session layer can place it in a shared-memory segment;
+//! positions are `u32` (an index in the ring plus wrapping byte counters),
+//! never pointers. No method panics on any input.
+
+use thiserror::Error;
+
+/// The largest fifo (1 GiB, the most TCP window scaling can advertise).
+pub const MAX_FIFO_SIZE: u32 = 1 << 30;
+/// Out-of-order ranges kept at most; a write that would need more is refused.
+pub const MAX_OOO_SEGMENTS: usize = 32;
+
+/// Errors creating a fifo.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FifoError {
+    /// The size is zero or above [`MAX_FIFO_SIZE`].
+    #[error("fifo size {size} not in 1..={MAX_FIFO_SIZE}")]
+    BadSize {
+        /// The size asked for.
+        size: usize,
+    },
+}
+
+/// An out-of-order range: `start` bytes beyond the tail, `len` bytes long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OooSegment {
+    /// Offset of the first byte from the tail.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl OooSegment {
+    fn end(&self) -> u32 {
+        self.start + self.len
+    }
+}
+
+/// A bounded byte ring with out-of-order enqueue.
+#[derive(Debug)]
+pub struct Fifo<S = Box<[u8]>> {
+    buf: S,
+    size: u32,
+    /// Index of the first readable byte.
+    head: u32,
+    /// Readable bytes.
+    len: u32,
+    /// Bytes ever dequeued/dropped (wrapping).
+    head_pos: u32,
+    /// Bytes ever made readable at the tail (wrapping).
+    tail_pos: u32,
+    /// Sorted, disjoint, non-adjacent out-of-order ranges.
+    ooo: Vec<OooSegment>,
+}
+
+impl Fifo<Box<[u8]>> {
+    /// A fifo of `size` bytes on the heap.
+    pub fn new(size: usize) -> Result<Self, FifoError> {
+        if size == 0 || size > MAX_FIFO_SIZE as usize {
+            return Err(FifoError::BadSize { size });
+        }
+        Self::with_storage(vec![0u8; size].into_boxed_slice())
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> Fifo<S> {
+    /// A fifo over caller-provided storage (its whole length is used).
+    pub fn with_storage(buf: S) -> Result<Self, FifoError> {
+        let size = buf.as_ref().len();
+        if size == 0 || size > MAX_FIFO_SIZE as usize {
+            return Err(FifoError::BadSize { size });
+        }
+        Ok(Fifo { buf, size: size as u32, head: 0, len: 0, head_pos: 0, tail_pos: 0, ooo: Vec::new() })
+    }
+
+    /// Capacity in bytes.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Readable bytes (max dequeue).
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// No readable bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free bytes beyond the tail (max enqueue); out-of-order data lives
+    /// inside this space.
+    pub fn free(&self) -> u32 {
+        self.size - self.len
+    }
+
+    /// Wrapping count of bytes ever removed from the head.
+    pub fn head_pos(&self) -> u32 {
+        self.head_pos
+    }
+
+    /// Wrapping count of bytes ever made readable at the tail.
+    pub fn tail_pos(&self) -> u32 {
+        self.tail_pos
+    }
+
+    /// The out-of-order ranges, lowest first, offsets relative to the tail.
+    pub fn ooo_segments(&self) -> &[OooSegment] {
+        &self.ooo
+    }
+
+    /// Out-of-order bytes held.
+    pub fn ooo_bytes(&self) -> u32 {
+        self.ooo.iter().map(|s| s.len).sum()
+    }
+
+    fn index(&self, from_head: u32) -> usize {
+        ((self.head as u64 + from_head as u64) % self.size as u64) as usize
+    }
+
+    /// Copies `data` into the ring starting `from_head` bytes after the head.
+    fn write_raw(&mut self, from_head: u32, data: &[u8]) {
+        let i = self.index(from_head);
+        let buf = self.buf.as_mut();
+        let first = data.len().min(buf.len() - i);
+        buf[i..i + first].copy_from_slice(&data[..first]);
+        buf[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+
+    /// Appends as much of `data` as fits; returns the bytes taken. Any
+    /// out-of-order ranges the write reaches become readable too (see
+    /// [`Fifo::tail_pos`] for the total advance).
+    pub fn enqueue(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free() as usize) as u32;
+        if n == 0 {
+            return 0;
+        }
+        self.write_raw(self.len, &data[..n as usize]);
+        self.advance_tail(n);
+        n as usize
+    }
+
+    fn advance_tail(&mut self, n: u32) {
+        self.len += n;
+        self.tail_pos = self.tail_pos.wrapping_add(n);
+        // Shift the ranges down by n, dropping what the write covered.
+        self.ooo.retain_mut(|s| {
+            if s.end() <= n {
+                return false;
+            }
+            if s.start < n {
+                s.len = s.end() - n;
+                s.start = 0;
+            } else {
+                s.start -= n;
+            }
+            true
+        });
+        if let Some(first) = self.ooo.first().copied() {
+            if first.start == 0 {
+                self.ooo.remove(0);
+                self.advance_tail(first.len);
+            }
+        }
+    }
+
+    /// Writes `data` `offset` bytes beyond the tail (out of order), within
+    /// the free space; returns the bytes written (0 when the offset is past
+    /// the free space or the range list is full). `offset == 0` is
+    /// [`Fifo::enqueue`].
+    pub fn enqueue_at(&mut self, offset: u32, data: &[u8]) -> usize {
+        if offset == 0 {
+            return self.enqueue(data);
+        }
+        let free = self.free();
+        if offset >= free || data.is_empty() {
+            return 0;
+        }
+        let n = (data.len() as u64).min((free - offset) as u64) as u32;
+        let (start, end) = (offset, offset + n);
+        // Where the new range goes and which existing ranges it touches.
+        let first = self.ooo.partition_point(|s| s.end() < start);
+        let last = self.ooo.partition_point(|s| s.start <= end);
+        if first == last && self.ooo.len() >= MAX_OOO_SEGMENTS {
+            return 0;
+        }
+        self.write_raw(self.len + offset, &data[..n as usize]);
+        let mut merged = OooSegment { start, len: n };
+        if first < last {
+            let lo = self.ooo[first].start.min(start);
+            let hi = self.ooo[last - 1].end().max(end);
+            merged = OooSegment { start: lo, len: hi - lo };
+            self.ooo.drain(first..last);
+        }
+        self.ooo.insert(first, merged);
+        n as usize
+    }
+
+    /// Copies readable bytes starting `offset` after the head into `out`
+    /// without consuming them; returns the bytes copied.
+    pub fn peek(&self, offset: u32, out: &mut [u8]) -> usize {
+        let (a, b) = self.peek_slices(offset, out.len().min(u32::MAX as usize) as u32);
+        out[..a.len()].copy_from_slice(a);
+        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        a.len() + b.len()
+    }
+
+    /// Up to `len` readable bytes starting `offset` after the head, as one
+    /// or two slices (the ring may wrap): what an output node copies into a
+    /// packet buffer.
+    pub fn peek_slices(&self, offset: u32, len: u32) -> (&[u8], &[u8]) {
+        if offset >= self.len {
+            return (&[], &[]);
+        }
+        let n = len.min(self.len - offset) as usize;
+        let i = self.index(offset);
+        let buf = self.buf.as_ref();
+        let first = n.min(buf.len() - i);
+        (&buf[i..i + first], &buf[..n - first])
+    }
+
+    /// Moves up to `out.len()` readable bytes into `out`; returns the count.
+    pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek(0, out);
+        self.drop_head(n as u32);
+        n
+    }
+
+    /// Discards up to `n` bytes at the head (acknowledged data); returns
+    /// the count dropped.
+    pub fn drop_head(&mut self, n: u32) -> u32 {
+        let n = n.min(self.len);
+        self.head = self.index(n) as u32;
+        self.len -= n;
+        self.head_pos = self.head_pos.wrapping_add(n);
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(from: usize, n: usize) -> Vec<u8> {
+        (from..from + n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        assert_eq!(Fifo::new(0).unwrap_err(), FifoError::BadSize { size: 0 });
+        assert!(Fifo::new(MAX_FIFO_SIZE as usize + 1).is_err());
+        assert_eq!(Fifo::new(16).unwrap().size(), 16);
+    }
+
+    #[test]
+    fn enqueue_dequeue_wraps_and_is_partial() {
+        let mut f = Fifo::new(10).unwrap();
+        assert_eq!(f.enqueue(&pattern(0, 7)), 7);
+        let mut out = [0u8; 5];
+        assert_eq!(f.dequeue(&mut out), 5);
+        assert_eq!(out.to_vec(), pattern(0, 5));
+        // 2 left, 8 free: a 9-byte write is cut to 8 and wraps the ring.
+        assert_eq!(f.enqueue(&pattern(7, 9)), 8);
+        assert_eq!(f.len(), 10);
+        assert_eq!(f.free(), 0);
+        assert_eq!(f.enqueue(&[1]), 0);
+        let mut all = [0u8; 16];
+        assert_eq!(f.peek(0, &mut all), 10);
+        assert_eq!(all[..10].to_vec(), pattern(5, 10));
+        let (a, b) = f.peek_slices(3, 100);
+        assert_eq!(a.len() + b.len(), 7);
+        assert!(!b.is_empty(), "the data wraps, so two slices");
+        assert_eq!([a, b].concat(), pattern(8, 7));
+        assert_eq!(f.drop_head(4), 4);
+        assert_eq!(f.head_pos(), 9);
+        assert_eq!(f.tail_pos(), 15);
+        assert_eq!(f.dequeue(&mut all), 6);
+        assert_eq!(all[..6].to_vec(), pattern(9, 6));
+        assert!(f.is_empty());
+        assert_eq!(f.drop_head(3), 0);
+        assert_eq!(f.peek_slices(0, 4), (&[][..], &[][..]));
+    }
+
+    #[test]
+    fn out_of_order_segments_join_when_the_gap_fills() {
+        let mut f = Fifo::new(100).unwrap();
+        let data = pattern(0, 60);
+        assert_eq!(f.enqueue_at(40, &data[40..50]), 10);
+        assert_eq!(f.enqueue_at(20, &data[20..30]), 10);
+        assert_eq!(f.ooo_segments(), &[OooSegment { start: 20, len: 10 }, OooSegment { start: 40, len: 10 }]);
+        // Bridging 30..40 merges both into one range.
+        assert_eq!(f.enqueue_at(28, &data[28..42]), 14);
+        assert_eq!(f.ooo_segments(), &[OooSegment { start: 20, len: 30 }]);
+        assert_eq!(f.len(), 0);
+        assert_eq!(f.ooo_bytes(), 30);
+        // In-order data overlapping the range pulls all of it in.
+        assert_eq!(f.enqueue(&data[..25]), 25);
+        assert_eq!(f.len(), 50);
+        assert_eq!(f.tail_pos(), 50);
+        assert!(f.ooo_segments().is_empty());
+        let mut out = vec![0u8; 50];
+        assert_eq!(f.dequeue(&mut out), 50);
+        assert_eq!(out, data[..50].to_vec());
+    }
+
+    #[test]
+    fn out_of_order_writes_stay_inside_free_space() {
+        let mut f = Fifo::new(32).unwrap();
+        assert_eq!(f.enqueue(&[0; 20]), 20);
+        assert_eq!(f.enqueue_at(12, &[1; 10]), 0, "offset at the end of the free space");
+        assert_eq!(f.enqueue_at(8, &[1; 10]), 4, "clipped to the free space");
+        assert_eq!(f.ooo_segments(), &[OooSegment { start: 8, len: 4 }]);
+        f.drop_head(20);
+        // Adjacent ranges merge; the ring wraps under them.
+        assert_eq!(f.enqueue_at(12, &[2; 3]), 3);
+        assert_eq!(f.ooo_segments(), &[OooSegment { start: 8, len: 7 }]);
+    }
+
+    #[test]
+    fn ooo_range_list_is_bounded() {
+        let mut f = Fifo::new(4096).unwrap();
+        for i in 0..MAX_OOO_SEGMENTS as u32 {
+            assert_eq!(f.enqueue_at(10 + i * 10, &[9; 5]), 5);
+        }
+        assert_eq!(f.ooo_segments().len(), MAX_OOO_SEGMENTS);
+        assert_eq!(f.enqueue_at(2000, &[9; 5]), 0, "a new range past the limit is refused");
+        assert_eq!(f.enqueue_at(15, &[9; 5]), 5, "joining an existing range is fine");
+        assert_eq!(f.ooo_segments().len(), MAX_OOO_SEGMENTS - 1);
+    }
+
+    #[test]
+    fn external_storage() {
+        let mut store = [0u8; 8];
+        let mut f = Fifo::with_storage(&mut store[..]).unwrap();
+        assert_eq!(f.enqueue(b"abcdefghij"), 8);
+        assert!(Fifo::with_storage(&mut [][..]).is_err());
+    }
+}

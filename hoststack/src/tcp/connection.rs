@@ -1,0 +1,1479 @@
+//! One TCP connection as a state machine with no I/O (STYLE.md §3).
+//!
+//! Inputs: [`Connection::handle_segment`] (a parsed header and its payload),
+//! [`Connection::handle_timeout`], the application's [`Connection::app_write`]
+//! / [`Connection::app_read`], [`Connection::close`] and [`Connection::abort`].
+//! Outputs, polled until `None`: [`Connection::poll_transmit`] (a header plus
+//! the tx-fifo byte range to send as payload, which the output node copies
+//! straight from [`Connection::tx_fifo`]), [`Connection::poll_timeout`] (the
+//! next deadline, nanoseconds on the caller's clock) and
+//! [`Connection::poll_event`]. Time is a `u64` of nanoseconds from any
+//! origin, always passed in; nothing here reads a clock.
+//!
+//! Sequence space: the SYN takes `iss`, data byte `i` of the tx fifo's
+//! history takes `iss + 1 + i`, the FIN follows the last byte. The tx fifo
+//! holds every byte from `snd_una` on (sent or not); ACKs drop its head.
+//! The rx fifo's tail is `rcv_nxt`; out-of-order data goes straight into it
+//! beyond the tail and is reported back in SACK blocks.
+
+use std::collections::VecDeque;
+
+use super::congestion::{CcAlgo, Congestion, CongestionControl};
+use super::rtt::RttEstimator;
+use super::sack::{self, Scoreboard};
+use super::seq::Seq;
+use super::wire::{Flags, TcpRepr};
+use crate::fifo::{Fifo, FifoError};
+use thiserror::Error;
+
+const MS: u64 = 1_000_000;
+
+/// TCP keepalive (RFC 9293 §3.8.4), off unless configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (ns).
+    pub idle: u64,
+    /// Time between unanswered probes (ns).
+    pub interval: u64,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: u32,
+}
+
+/// Per-connection settings (VPP's `tcp { }` section feeds these).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// MSS we advertise and the cap on what we send (payload bytes).
+    pub mss: u16,
+    /// Receive fifo size in bytes (the most we advertise).
+    pub rx_fifo_size: u32,
+    /// Transmit fifo size in bytes.
+    pub tx_fifo_size: u32,
+    /// Congestion control algorithm.
+    pub cc_algo: CcAlgo,
+    /// Nagle's algorithm (RFC 896); false sends small segments at once.
+    pub nagle: bool,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd_segments: u32,
+    /// RTO before any RTT sample (RFC 6298: 1 s).
+    pub rto_initial: u64,
+    /// RTO lower bound (default 200 ms as Linux; RFC 6298 says 1 s).
+    pub rto_min: u64,
+    /// RTO upper bound (default 60 s).
+    pub rto_max: u64,
+    /// Delayed-ACK timer; 0 acknowledges every segment at once.
+    pub delayed_ack: u64,
+    /// TIME_WAIT duration, 2·MSL (default 1 s: a short MSL suits a
+    /// userspace stack that owns its ports; raise it for WAN use).
+    pub time_wait: u64,
+    /// Offer window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// SYN / SYN-ACK retransmissions before giving up.
+    pub syn_retries: u32,
+    /// Data retransmission timeouts in a row before giving up.
+    pub max_retries: u32,
+    /// Challenge ACKs per second at most (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Keepalive, off when `None`.
+    pub keepalive: Option<Keepalive>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            rx_fifo_size: 1 << 20,
+            tx_fifo_size: 1 << 20,
+            cc_algo: CcAlgo::Cubic,
+            nagle: true,
+            initial_cwnd_segments: 10,
+            rto_initial: 1000 * MS,
+            rto_min: 200 * MS,
+            rto_max: 60_000 * MS,
+            delayed_ack: 40 * MS,
+            time_wait: 1000 * MS,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            syn_retries: 6,
+            max_retries: 15,
+            challenge_ack_limit: 10,
+            keepalive: None,
+        }
+    }
+}
+
+/// Errors creating a connection.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConnectError {
+    /// A fifo size in the config is out of range.
+    #[error("bad fifo size: {0}")]
+    Fifo(#[from] FifoError),
+    /// `accept` was given a segment that is not a bare SYN.
+    #[error("segment with flags {flags:#04x} cannot open a connection")]
+    NotASyn {
+        /// Its flags.
+        flags: u8,
+    },
+    /// MSS below 64 bytes.
+    #[error("mss {mss} too small")]
+    BadMss {
+        /// The configured MSS.
+        mss: u16,
+    },
+}
+
+/// Connection states (RFC 9293 §3.3.2; LISTEN is the [`super::Listener`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// SYN sent, waiting for SYN-ACK.
+    SynSent,
+    /// SYN received, SYN-ACK sent.
+    SynReceived,
+    /// Data flows both ways.
+    Established,
+    /// We closed; our FIN not yet acked.
+    FinWait1,
+    /// Our FIN acked; waiting for the peer's.
+    FinWait2,
+    /// The peer closed; we may still send.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs acked; lingering 2·MSL.
+    TimeWait,
+    /// Gone.
+    Closed,
+}
+
+/// What the application hears about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Active open completed.
+    Connected,
+    /// Passive open completed.
+    Accepted,
+    /// New bytes readable.
+    Rx,
+    /// Tx fifo space freed after a short write.
+    TxSpace,
+    /// The peer sent FIN: no more bytes will arrive.
+    PeerClosed,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions or keepalives went unanswered; the connection died.
+    TimedOut,
+    /// The connection is finished; it can be freed (always the last event).
+    Closed,
+}
+
+/// One segment to send: its header and which tx-fifo bytes are its payload
+/// (`payload_offset` from the fifo head, `payload_len` bytes; see
+/// [`Connection::payload`]). The output node fills in addresses and the
+/// checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The header to emit.
+    pub repr: TcpRepr,
+    /// Payload start, in bytes from the tx fifo head.
+    pub payload_offset: u32,
+    /// Payload length.
+    pub payload_len: u32,
+}
+
+/// Per-connection counters (summed by `show tcp stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Segments handled.
+    pub segs_in: u64,
+    /// Segments produced.
+    pub segs_out: u64,
+    /// Data bytes retransmitted.
+    pub bytes_retransmitted: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Fast retransmit / recovery episodes.
+    pub fast_recoveries: u64,
+    /// Retransmission timer expiries.
+    pub rto_expiries: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks: u64,
+    /// Out-of-order segments received.
+    pub ooo_segments: u64,
+    /// Segments dropped as outside the window.
+    pub out_of_window: u64,
+    /// Segments dropped by PAWS.
+    pub paws_drops: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// RFC 6675 SACK-based recovery up to `point`.
+    Sack { point: Seq },
+    /// RFC 6582 NewReno recovery up to `point`.
+    NewReno { point: Seq },
+}
+
+impl Recovery {
+    fn point(self) -> Seq {
+        match self {
+            Recovery::Sack { point } | Recovery::NewReno { point } => point,
+        }
+    }
+}
+
+/// A TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    cfg: Config,
+    state: State,
+    local_port: u16,
+    remote_port: u16,
+
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_max: Seq,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    snd_wscale: u8,
+    wscale_ok: bool,
+    tx: Fifo,
+    /// Sequence number of the tx fifo's head byte.
+    tx_base: Seq,
+    fin_queued: bool,
+    tx_blocked: bool,
+
+    irs: Seq,
+    rcv_nxt: Seq,
+    rcv_wscale: u8,
+    /// Right edge of the window last advertised.
+    rcv_adv: Seq,
+    rx: Fifo,
+    peer_fin: Option<Seq>,
+    fin_received: bool,
+    last_ooo: Option<Seq>,
+
+    send_mss: u32,
+    ts_enabled: bool,
+    ts_recent: u32,
+    ts_offset: u32,
+    sack_enabled: bool,
+
+    ack_now: bool,
+    segs_unacked: u32,
+    delack_at: Option<u64>,
+    challenge_window: (u64, u32),
+    pending_rst: Option<TcpRepr>,
+    syn_pending: bool,
+
+    rtt: RttEstimator,
+    rtt_timing: Option<(Seq, u64)>,
+    cc: Congestion,
+    dupacks: u32,
+    recovery: Option<Recovery>,
+    /// Highest sequence retransmitted in recovery (RFC 6675 HighRxt).
+    high_rxt: Seq,
+    scoreboard: Scoreboard,
+    fast_rtx_pending: bool,
+    retries: u32,
+
+    rto_at: Option<u64>,
+    persist_at: Option<u64>,
+    persist_backoff: u32,
+    probe_pending: bool,
+    time_wait_at: Option<u64>,
+    keepalive_at: Option<u64>,
+    keepalive_sent: u32,
+    keepalive_pending: bool,
+
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+/// Our window-scale shift for a receive buffer of `size` bytes.
+fn wscale_for(size: u32) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (size >> s) > 0xffff {
+        s += 1;
+    }
+    s
+}
+
+/// The RST answering `seg` (RFC 9293 §3.10.7.1), e.g. for a closed port or
+/// an unacceptable ACK in a half-open state. `None` for a RST (never
+/// answered).
+pub fn rst_for(seg: &TcpRepr, payload_len: usize) -> Option<TcpRepr> {
+    if seg.flags.rst() {
+        return None;
+    }
+    let mut r = TcpRepr { src_port: seg.dst_port, dst_port: seg.src_port, ..TcpRepr::default() };
+    if seg.flags.ack() {
+        r.seq = seg.ack;
+        r.flags = Flags::RST;
+    } else {
+        r.ack = seg.seq + seg.seq_len(payload_len);
+        r.flags = Flags::RST | Flags::ACK;
+    }
+    Some(r)
+}
+
+impl Connection {
+    fn new(cfg: Config, local_port: u16, remote_port: u16, iss: Seq, state: State) -> Result<Self, ConnectError> {
+        if cfg.mss < 64 {
+            return Err(ConnectError::BadMss { mss: cfg.mss });
+        }
+        let tx = Fifo::new(cfg.tx_fifo_size as usize)?;
+        let rx = Fifo::new(cfg.rx_fifo_size as usize)?;
+        let rcv_wscale = if cfg.window_scaling { wscale_for(cfg.rx_fifo_size) } else { 0 };
+        Ok(Connection {
+            state,
+            local_port,
+            remote_port,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            wscale_ok: false,
+            tx,
+            tx_base: iss + 1,
+            fin_queued: false,
+            tx_blocked: false,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_wscale,
+            rcv_adv: Seq(0),
+            rx,
+            peer_fin: None,
+            fin_received: false,
+            last_ooo: None,
+            send_mss: 536.min(cfg.mss as u32),
+            ts_enabled: false,
+            ts_recent: 0,
+            ts_offset: iss.0.rotate_left(13),
+            sack_enabled: false,
+            ack_now: false,
+            segs_unacked: 0,
+            delack_at: None,
+            challenge_window: (0, 0),
+            pending_rst: None,
+            syn_pending: true,
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_timing: None,
+            cc: Congestion::new(cfg.cc_algo, cfg.mss as u32, cfg.initial_cwnd_segments),
+            dupacks: 0,
+            recovery: None,
+            high_rxt: iss,
+            scoreboard: Scoreboard::default(),
+            fast_rtx_pending: false,
+            retries: 0,
+            rto_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            probe_pending: false,
+            time_wait_at: None,
+            keepalive_at: None,
+            keepalive_sent: 0,
+            keepalive_pending: false,
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    /// Active open: a connection in SYN-SENT whose first
+    /// [`Connection::poll_transmit`] is the SYN. `iss` should be
+    /// unpredictable (RFC 6528); the caller picks it.
+    pub fn connect(cfg: Config, local_port: u16, remote_port: u16, iss: Seq) -> Result<Self, ConnectError> {
+        Self::new(cfg, local_port, remote_port, iss, State::SynSent)
+    }
+
+    /// Passive open: turns a received SYN into a connection in
+    /// SYN-RECEIVED whose first [`Connection::poll_transmit`] is the SYN-ACK.
+    pub fn accept(cfg: Config, now: u64, syn: &TcpRepr, iss: Seq) -> Result<Self, ConnectError> {
+        if !syn.flags.syn() || syn.flags.ack() || syn.flags.rst() {
+            return Err(ConnectError::NotASyn { flags: syn.flags.0 });
+        }
+        let mut c = Self::new(cfg, syn.dst_port, syn.src_port, iss, State::SynReceived)?;
+        c.take_syn_options(syn);
+        c.irs = syn.seq;
+        c.rcv_nxt = syn.seq + 1;
+        c.snd_wnd = syn.window as u32; // never scaled in a SYN
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c.rcv_adv = c.rcv_nxt;
+        let _ = now;
+        Ok(c)
+    }
+
+    /// The SYN-ACK a passive open answers `syn` with, as
+    /// [`Connection::accept`] would send it (for a listener that keeps only
+    /// a small record per half-open connection).
+    pub fn syn_ack_for(cfg: &Config, now: u64, syn: &TcpRepr, iss: Seq) -> TcpRepr {
+        let ts_offset = iss.0.rotate_left(13);
+        let rx_size = cfg.rx_fifo_size;
+        let mut r = TcpRepr {
+            src_port: syn.dst_port,
+            dst_port: syn.src_port,
+            seq: iss,
+            ack: syn.seq + 1,
+            flags: Flags::SYN | Flags::ACK,
+            window: rx_size.min(0xffff) as u16,
+            mss: Some(cfg.mss),
+            ..TcpRepr::default()
+        };
+        if cfg.window_scaling && syn.wscale.is_some() {
+            r.wscale = Some(wscale_for(rx_size));
+        }
+        r.sack_permitted = cfg.sack && syn.sack_permitted;
+        if let (true, Some((tsval, _))) = (cfg.timestamps, syn.timestamp) {
+            r.timestamp = Some((((now / MS) as u32).wrapping_add(ts_offset), tsval));
+        }
+        r
+    }
+
+    fn take_syn_options(&mut self, syn: &TcpRepr) {
+        let peer_mss = syn.mss.unwrap_or(536).max(64) as u32;
+        match (self.cfg.window_scaling, syn.wscale) {
+            (true, Some(ws)) => {
+                self.snd_wscale = ws.min(14);
+                self.wscale_ok = true;
+            }
+            _ => {
+                self.wscale_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_enabled = self.cfg.sack && syn.sack_permitted;
+        self.ts_enabled = false;
+        if let (true, Some((tsval, _))) = (self.cfg.timestamps, syn.timestamp) {
+            self.ts_enabled = true;
+            self.ts_recent = tsval;
+        }
+        let ts_len = if self.ts_enabled { 12 } else { 0 };
+        self.send_mss = peer_mss.min(self.cfg.mss as u32).saturating_sub(ts_len).max(32);
+        self.cc = Congestion::new(self.cfg.cc_algo, self.send_mss, self.cfg.initial_cwnd_segments);
+    }
+
+    /// A connection built by a SYN-cookie listener from the final ACK of
+    /// the handshake: ESTABLISHED with `mss`, no window scaling, SACK or
+    /// timestamps (a cookie has no room for them).
+    pub fn from_cookie(cfg: Config, ack: &TcpRepr, iss: Seq, mss: u16) -> Result<Self, ConnectError> {
+        let syn = TcpRepr {
+            src_port: ack.src_port,
+            dst_port: ack.dst_port,
+            seq: ack.seq - 1,
+            flags: Flags::SYN,
+            window: ack.window,
+            mss: Some(mss),
+            ..TcpRepr::default()
+        };
+        let mut c = Self::accept(cfg, 0, &syn, iss)?;
+        c.syn_ack_sent(0, false);
+        c.rto_at = None;
+        Ok(c)
+    }
+
+    /// Marks the SYN-ACK as already sent at `now` (by a listener); `timed`
+    /// when it went out once, so the handshake gives an RTT sample.
+    pub fn syn_ack_sent(&mut self, now: u64, timed: bool) {
+        if self.state == State::SynReceived && self.syn_pending {
+            self.syn_pending = false;
+            if timed {
+                self.rtt_timing = Some((self.iss, now));
+            }
+            self.snd_nxt = self.iss + 1;
+            self.snd_max = self.iss + 1;
+            self.rcv_adv = self.rcv_nxt + self.rx.free().min(0xffff);
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+    }
+
+    // ---- accessors ----
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Local port.
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+    /// Remote port.
+    pub fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    /// Congestion window (bytes).
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+    /// Slow-start threshold (bytes).
+    pub fn ssthresh(&self) -> u32 {
+        self.cc.ssthresh()
+    }
+    /// The current retransmission timeout (ns) including backoff.
+    pub fn rto(&self) -> u64 {
+        self.rtt.rto()
+    }
+    /// Smoothed RTT (ns) once measured.
+    pub fn srtt(&self) -> Option<u64> {
+        self.rtt.srtt()
+    }
+    /// Payload bytes per full segment we send.
+    pub fn send_mss(&self) -> u32 {
+        self.send_mss
+    }
+    /// The peer's window (bytes, scaled).
+    pub fn send_window(&self) -> u32 {
+        self.snd_wnd
+    }
+    /// In fast recovery.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery.is_some()
+    }
+    /// Window scaling, SACK and timestamps as negotiated.
+    pub fn negotiated(&self) -> (Option<(u8, u8)>, bool, bool) {
+        let ws = (self.snd_wscale != 0 || self.rcv_wscale != 0).then_some((self.snd_wscale, self.rcv_wscale));
+        (ws, self.sack_enabled, self.ts_enabled)
+    }
+    /// Unacknowledged bytes in flight (sequence space).
+    pub fn flight(&self) -> u32 {
+        self.snd_max.since(self.snd_una)
+    }
+    /// The transmit fifo (read it to copy a [`Transmit`]'s payload).
+    pub fn tx_fifo(&self) -> &Fifo {
+        &self.tx
+    }
+    /// The receive fifo (read-only; consume with [`Connection::app_read`]
+    /// or [`Connection::app_consume`]).
+    pub fn rx_fifo(&self) -> &Fifo {
+        &self.rx
+    }
+    /// The payload bytes of `t` as one or two slices of the tx fifo.
+    pub fn payload(&self, t: &Transmit) -> (&[u8], &[u8]) {
+        self.tx.peek_slices(t.payload_offset, t.payload_len)
+    }
+
+    fn data_end(&self) -> Seq {
+        self.tx_base + self.tx.len()
+    }
+
+    fn synchronized(&self) -> bool {
+        !matches!(self.state, State::SynSent | State::SynReceived | State::Closed)
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if matches!(e, Event::Rx | Event::TxSpace) && self.events.contains(&e) {
+            return;
+        }
+        self.events.push_back(e);
+    }
+
+    fn set_closed(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.rto_at = None;
+            self.persist_at = None;
+            self.delack_at = None;
+            self.time_wait_at = None;
+            self.keepalive_at = None;
+            self.push_event(Event::Closed);
+        }
+    }
+
+    fn ts_now(&self, now: u64) -> u32 {
+        ((now / MS) as u32).wrapping_add(self.ts_offset)
+    }
+
+    // ---- application side ----
+
+    /// Queues bytes to send; returns how many fit in the tx fifo. A short
+    /// write arms a [`Event::TxSpace`] for when ACKs free space.
+    pub fn app_write(&mut self, data: &[u8]) -> usize {
+        if self.fin_queued
+            || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+        {
+            return 0;
+        }
+        let n = self.tx.enqueue(data);
+        if n < data.len() {
+            self.tx_blocked = true;
+        }
+        n
+    }
+
+    /// Reads received bytes; returns the count. May schedule a window update.
+    pub fn app_read(&mut self, out: &mut [u8]) -> usize {
+        let n = self.rx.peek(0, out);
+        self.app_consume(n as u32);
+        n
+    }
+
+    /// Drops `n` bytes the app read straight from [`Connection::rx_fifo`].
+    pub fn app_consume(&mut self, n: u32) {
+        let before = self.rcv_adv.since(self.rcv_nxt);
+        self.rx.drop_head(n);
+        if !self.synchronized() {
+            return;
+        }
+        // Receiver-side silly window avoidance (RFC 9293 §3.8.6.2.2): tell
+        // the peer once the window grew by min(half the buffer, an MSS).
+        let now_wnd = self.advertisable_window();
+        let step = (self.rx.size() / 2).min(self.cfg.mss as u32);
+        if now_wnd >= before + step && before < self.rx.size() / 2 {
+            self.ack_now = true;
+        }
+    }
+
+    /// Half-close: no more data from us; FIN follows the queued bytes.
+    pub fn close(&mut self) {
+        match self.state {
+            State::SynSent => self.set_closed(),
+            // The FIN goes once the handshake completes.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Abort: a RST to the peer (when synchronized) and CLOSED at once.
+    pub fn abort(&mut self) {
+        if matches!(self.state, State::Closed | State::TimeWait | State::SynSent) {
+            self.set_closed();
+            return;
+        }
+        self.pending_rst = Some(TcpRepr {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: self.snd_nxt,
+            flags: Flags::RST,
+            ..TcpRepr::default()
+        });
+        self.set_closed();
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline at which [`Connection::handle_timeout`] must run.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        [self.rto_at, self.persist_at, self.delack_at, self.time_wait_at, self.keepalive_at].into_iter().flatten().min()
+    }
+
+    // ---- timers ----
+
+    /// Runs whatever timers are due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.time_wait_at.is_some_and(|t| t <= now) {
+            self.time_wait_at = None;
+            self.set_closed();
+            return;
+        }
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+        if self.rto_at.is_some_and(|t| t <= now) {
+            self.rto_at = None;
+            self.on_rto(now);
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.persist_at = None;
+            self.probe_pending = true;
+            self.persist_backoff = self.persist_backoff.saturating_add(1);
+        }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            if let Some(ka) = self.cfg.keepalive {
+                if self.keepalive_sent >= ka.probes {
+                    self.push_event(Event::TimedOut);
+                    self.abort();
+                    return;
+                }
+                self.keepalive_sent += 1;
+                self.keepalive_pending = true;
+                self.keepalive_at = Some(now + ka.interval);
+            }
+        }
+        self.update_timers(now);
+    }
+
+    fn on_rto(&mut self, now: u64) {
+        self.stats.rto_expiries += 1;
+        self.retries += 1;
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.retries > self.cfg.syn_retries {
+                    self.push_event(Event::TimedOut);
+                    self.abort();
+                    return;
+                }
+                self.syn_pending = true;
+                self.snd_nxt = self.iss;
+            }
+            State::Closed | State::TimeWait => return,
+            _ => {
+                if self.retries > self.cfg.max_retries {
+                    self.push_event(Event::TimedOut);
+                    self.abort();
+                    return;
+                }
+                if self.retries == 1 {
+                    self.cc.on_rto(now, self.flight());
+                } else {
+                    self.cc.set_cwnd(self.send_mss);
+                }
+                // Go back N from snd_una, skipping what the peer SACKed.
+                self.snd_nxt = self.snd_una;
+                self.recovery = None;
+                self.fast_rtx_pending = false;
+                self.dupacks = 0;
+                self.scoreboard.clear();
+                self.high_rxt = self.snd_una;
+            }
+        }
+        self.rtt_timing = None;
+        self.rtt.back_off();
+    }
+
+    fn in_persist(&self) -> bool {
+        self.synchronized()
+            && self.snd_wnd == 0
+            && self.snd_max.since(self.snd_una) <= 1
+            && (self.data_end() > self.snd_una)
+            && self.state != State::TimeWait
+    }
+
+    fn update_timers(&mut self, now: u64) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.in_persist() {
+            self.rto_at = None;
+            if self.persist_at.is_none() && !self.probe_pending {
+                let t = self.rtt.rto().saturating_mul(1 << self.persist_backoff.min(16)).min(self.cfg.rto_max);
+                self.persist_at = Some(now + t);
+            }
+        } else {
+            self.persist_at = None;
+            self.persist_backoff = 0;
+            let outstanding = self.snd_max > self.snd_una || self.syn_pending;
+            if !outstanding || self.state == State::TimeWait {
+                self.rto_at = None;
+            } else if self.rto_at.is_none() && !self.syn_pending && self.snd_max > self.snd_una {
+                self.rto_at = Some(now + self.rtt.rto());
+            }
+        }
+        if let Some(ka) = self.cfg.keepalive {
+            if self.state == State::Established && self.keepalive_at.is_none() {
+                self.keepalive_at = Some(now + ka.idle);
+            }
+        }
+    }
+
+    // ---- input ----
+
+    /// Processes one received segment (already checksum-verified and
+    /// parsed) with its payload.
+    pub fn handle_segment(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) {
+        self.stats.segs_in += 1;
+        match self.state {
+            State::Closed => {}
+            State::SynSent => self.handle_syn_sent(now, seg),
+            _ => self.handle_synchronized(now, seg, payload),
+        }
+        self.update_timers(now);
+    }
+
+    fn handle_syn_sent(&mut self, now: u64, seg: &TcpRepr) {
+        let f = seg.flags;
+        if f.ack() && !(seg.ack > self.iss && seg.ack <= self.snd_max) {
+            if !f.rst() {
+                self.pending_rst = rst_for(seg, 0);
+            }
+            return;
+        }
+        if f.rst() {
+            if f.ack() {
+                self.push_event(Event::Reset);
+                self.set_closed();
+            }
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        self.take_syn_options(seg);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.snd_wnd = seg.window as u32;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.ack_now = true;
+        if f.ack() {
+            self.rtt_sample_for_ack(now, seg);
+            self.snd_una = seg.ack;
+            self.retries = 0;
+            self.rto_at = None;
+            self.state = State::Established;
+            self.push_event(Event::Connected);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5): SYN-ACK from SYN-RECEIVED.
+            self.state = State::SynReceived;
+            self.syn_pending = true;
+            self.snd_nxt = self.iss;
+        }
+    }
+
+    fn rtt_sample_for_ack(&mut self, now: u64, seg: &TcpRepr) {
+        if let (true, Some((_, ecr))) = (self.ts_enabled, seg.timestamp) {
+            if ecr != 0 {
+                let ms = self.ts_now(now).wrapping_sub(ecr);
+                if ms < 60_000 {
+                    self.rtt.sample((ms as u64 * MS).max(MS / 4));
+                    self.rtt_timing = None;
+                    return;
+                }
+            }
+        }
+        if let Some((s, t)) = self.rtt_timing {
+            if seg.ack > s {
+                self.rtt.sample(now.saturating_sub(t));
+                self.rtt_timing = None;
+            }
+        }
+    }
+
+    fn advertisable_window(&self) -> u32 {
+        let w = self.rx.free();
+        w.min(0xffff << self.rcv_wscale) >> self.rcv_wscale << self.rcv_wscale
+    }
+
+    fn challenge_ack(&mut self, now: u64) {
+        let (start, n) = self.challenge_window;
+        if now.saturating_sub(start) >= 1000 * MS {
+            self.challenge_window = (now, 1);
+        } else if n < self.cfg.challenge_ack_limit {
+            self.challenge_window.1 += 1;
+        } else {
+            return;
+        }
+        self.stats.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    fn handle_synchronized(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) {
+        let f = seg.flags;
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        if self.state == State::SynReceived && f.syn() && !f.ack() && !f.rst() && seg.seq == self.irs {
+            self.syn_pending = true;
+            self.snd_nxt = self.iss;
+            return;
+        }
+        // PAWS (RFC 7323 §5.3).
+        if let (true, Some((tsval, _)), false) = (self.ts_enabled, seg.timestamp, f.rst()) {
+            if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                self.stats.paws_drops += 1;
+                self.ack_now = true;
+                return;
+            }
+        }
+        // Acceptability (RFC 9293 §3.10.7.4, first check).
+        let seg_len = seg.seq_len(payload.len());
+        let wnd = self.rcv_adv.since(self.rcv_nxt).max(self.advertisable_window());
+        let win_end = self.rcv_nxt + wnd;
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_range(self.rcv_nxt, win_end),
+            (_, 0) => seg.seq == self.rcv_nxt && !f.syn() && !f.fin() && payload.is_empty(),
+            (_, _) => {
+                seg.seq.in_range(self.rcv_nxt, win_end) || (seg.seq + seg_len - 1).in_range(self.rcv_nxt, win_end)
+            }
+        };
+        // A zero window still takes ACKs (and probes are answered with one).
+        let zero_window_probe = wnd == 0 && seg.seq == self.rcv_nxt;
+        if !acceptable && !zero_window_probe {
+            self.stats.out_of_window += 1;
+            if !f.rst() {
+                self.ack_now = true;
+                if self.state == State::TimeWait && f.fin() {
+                    self.time_wait_at = Some(now + self.cfg.time_wait);
+                }
+            }
+            return;
+        }
+        // RST (RFC 5961 §3): exact match resets, anything else in window
+        // earns a challenge ACK.
+        if f.rst() {
+            if seg.seq == self.rcv_nxt {
+                if self.state != State::TimeWait {
+                    self.push_event(Event::Reset);
+                }
+                self.set_closed();
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+        // SYN in a synchronized state (RFC 5961 §4): challenge ACK.
+        if f.syn() {
+            self.challenge_ack(now);
+            return;
+        }
+        if !f.ack() {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
+                self.state = State::Established;
+                self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+                self.max_snd_wnd = self.snd_wnd;
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.rtt_sample_for_ack(now, seg);
+                self.snd_una = seg.ack;
+                self.retries = 0;
+                self.rto_at = None;
+                self.push_event(Event::Accepted);
+                if self.fin_queued {
+                    self.state = State::FinWait1;
+                }
+            } else {
+                self.pending_rst = rst_for(seg, payload.len());
+                return;
+            }
+        } else if !self.process_ack(now, seg, payload) {
+            return;
+        }
+        // Timestamps: remember the peer's latest in-sequence TSval.
+        if let (true, Some((tsval, _))) = (self.ts_enabled, seg.timestamp) {
+            if seg.seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+            }
+        }
+        if self.cfg.keepalive.is_some() {
+            self.keepalive_sent = 0;
+            self.keepalive_at = None;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+        if !payload.is_empty() {
+            if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) && !self.fin_received {
+                self.receive_data(now, seg.seq, payload);
+            } else {
+                self.ack_now = true;
+            }
+        }
+        if f.fin() && !self.fin_received {
+            self.peer_fin = Some(seg.seq + payload.len() as u32);
+        }
+        self.check_peer_fin(now);
+    }
+
+    /// ACK processing for synchronized states; false drops the segment.
+    fn process_ack(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) -> bool {
+        let ack = seg.ack;
+        // RFC 5961 §5: an ACK beyond what we sent, or too far behind, is
+        // dropped with a challenge ACK.
+        let floor = self.snd_una - self.max_snd_wnd.max(1);
+        if ack > self.snd_max || ack < floor {
+            self.challenge_ack(now);
+            return false;
+        }
+        let window = (seg.window as u32) << self.snd_wscale;
+        if self.sack_enabled && !seg.sack.is_empty() {
+            self.scoreboard.update(ack.max(self.snd_una), self.snd_max, seg.sack.as_slice());
+        }
+        if ack > self.snd_una {
+            self.on_new_ack(now, seg);
+        } else if ack == self.snd_una
+            && payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+            && self.snd_max > self.snd_una
+        {
+            self.on_dup_ack(now);
+        }
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+        }
+        // Our FIN acknowledged?
+        let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
+        if fin_acked {
+            match self.state {
+                State::FinWait1 => self.state = State::FinWait2,
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    self.set_closed();
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn on_new_ack(&mut self, now: u64, seg: &TcpRepr) {
+        let ack = seg.ack;
+        let acked = ack.since(self.snd_una);
+        let data_acked = ack.min(self.data_end()).since(self.tx_base);
+        self.rtt_sample_for_ack(now, seg);
+        self.tx.drop_head(data_acked);
+        self.tx_base += data_acked;
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        if self.high_rxt < ack {
+            self.high_rxt = ack;
+        }
+        self.scoreboard.trim(ack);
+        self.retries = 0;
+        self.rto_at = None; // restarted by update_timers (RFC 6298 §5.3)
+        self.dupacks = 0;
+        self.probe_pending = false;
+        match self.recovery {
+            Some(r) if ack >= r.point() => {
+                // Full ACK: leave recovery.
+                let ss = self.cc.ssthresh();
+                let cwnd = match r {
+                    Recovery::Sack { .. } => ss,
+                    Recovery::NewReno { .. } => ss.min(self.flight().max(self.send_mss) + self.send_mss),
+                };
+                self.cc.set_cwnd(cwnd);
+                self.recovery = None;
+            }
+            Some(Recovery::NewReno { .. }) => {
+                // Partial ACK (RFC 6582 §3.2 step 5): resend the next hole,
+                // deflate by what was acked, add back one segment.
+                self.fast_rtx_pending = true;
+                let cwnd = self.cc.cwnd().saturating_sub(acked);
+                let cwnd = if acked >= self.send_mss { cwnd + self.send_mss } else { cwnd };
+                self.cc.set_cwnd(cwnd);
+            }
+            Some(Recovery::Sack { .. }) => {}
+            None => {
+                self.cc.on_ack(now, data_acked, self.rtt.srtt());
+                // RFC 6675: SACK information alone can reveal a loss.
+                self.maybe_enter_sack_recovery(now);
+            }
+        }
+        if self.tx_blocked && self.tx.free() > 0 {
+            self.tx_blocked = false;
+            self.push_event(Event::TxSpace);
+        }
+    }
+
+    fn maybe_enter_sack_recovery(&mut self, now: u64) {
+        if !self.sack_enabled || self.recovery.is_some() {
+            return;
+        }
+        let lost = self.scoreboard.lost_below(self.send_mss).is_some_and(|l| l > self.snd_una);
+        if self.dupacks >= sack::DUP_THRESH || lost {
+            self.stats.fast_recoveries += 1;
+            self.cc.on_congestion(now, self.flight());
+            self.recovery = Some(Recovery::Sack { point: self.snd_max });
+            self.high_rxt = self.snd_una;
+            self.fast_rtx_pending = true;
+        }
+    }
+
+    fn on_dup_ack(&mut self, now: u64) {
+        self.stats.dup_acks += 1;
+        self.dupacks += 1;
+        if self.sack_enabled {
+            self.maybe_enter_sack_recovery(now);
+            return;
+        }
+        match self.recovery {
+            None if self.dupacks == sack::DUP_THRESH => {
+                // RFC 6582 §3.2 step 2: only when this loss is past the
+                // last recovery point (high_rxt remembers it).
+                self.stats.fast_recoveries += 1;
+                self.cc.on_congestion(now, self.flight());
+                let cwnd = self.cc.ssthresh() + 3 * self.send_mss;
+                self.cc.set_cwnd(cwnd);
+                self.recovery = Some(Recovery::NewReno { point: self.snd_max });
+                self.fast_rtx_pending = true;
+            }
+            Some(Recovery::NewReno { .. }) => {
+                let cwnd = self.cc.cwnd() + self.send_mss;
+                self.cc.set_cwnd(cwnd);
+            }
+            _ => {}
+        }
+    }
+
+    fn receive_data(&mut self, now: u64, seq: Seq, payload: &[u8]) {
+        // Trim what we already have.
+        let (seq, data) = if seq < self.rcv_nxt {
+            let skip = self.rcv_nxt.since(seq) as usize;
+            (self.rcv_nxt, payload.get(skip..).unwrap_or(&[]))
+        } else {
+            (seq, payload)
+        };
+        if data.is_empty() {
+            self.ack_now = true;
+            return;
+        }
+        let had_ooo = !self.rx.ooo_segments().is_empty();
+        if seq == self.rcv_nxt {
+            let before = self.rx.tail_pos();
+            self.rx.enqueue(data);
+            let advanced = self.rx.tail_pos().wrapping_sub(before);
+            if advanced == 0 {
+                self.ack_now = true;
+                return;
+            }
+            self.rcv_nxt += advanced;
+            self.push_event(Event::Rx);
+            self.segs_unacked += 1;
+            if had_ooo || self.cfg.delayed_ack == 0 || self.segs_unacked >= 2 {
+                self.ack_now = true;
+            } else if self.delack_at.is_none() {
+                self.delack_at = Some(now + self.cfg.delayed_ack);
+            }
+        } else {
+            self.stats.ooo_segments += 1;
+            let off = seq.since(self.rcv_nxt);
+            if self.rx.enqueue_at(off, data) > 0 {
+                self.last_ooo = Some(seq);
+            }
+            // RFC 5681 §4.2: out-of-order data is acked at once.
+            self.ack_now = true;
+        }
+    }
+
+    fn check_peer_fin(&mut self, now: u64) {
+        let Some(fin) = self.peer_fin else { return };
+        if self.fin_received || fin != self.rcv_nxt {
+            return;
+        }
+        self.fin_received = true;
+        self.rcv_nxt += 1;
+        self.ack_now = true;
+        self.push_event(Event::PeerClosed);
+        match self.state {
+            State::Established | State::SynReceived => self.state = State::CloseWait,
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: u64) {
+        self.state = State::TimeWait;
+        self.rto_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.time_wait_at = Some(now + self.cfg.time_wait);
+    }
+
+    // ---- output ----
+
+    fn header(&mut self, now: u64, seq: Seq, flags: Flags) -> TcpRepr {
+        let mut r = TcpRepr {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq,
+            ack: self.rcv_nxt,
+            flags: flags | Flags::ACK,
+            ..TcpRepr::default()
+        };
+        let wnd = self.advertisable_window();
+        r.window = (wnd >> self.rcv_wscale).min(0xffff) as u16;
+        let right = self.rcv_nxt + wnd;
+        if right > self.rcv_adv {
+            self.rcv_adv = right;
+        }
+        if self.ts_enabled {
+            r.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if self.sack_enabled && !self.rx.ooo_segments().is_empty() {
+            r.sack = sack::rx_blocks(self.rcv_nxt, self.rx.ooo_segments(), self.last_ooo);
+        }
+        self.ack_now = false;
+        self.delack_at = None;
+        self.segs_unacked = 0;
+        r
+    }
+
+    fn syn_repr(&mut self, now: u64) -> TcpRepr {
+        let mut r = TcpRepr {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: self.iss,
+            flags: Flags::SYN,
+            window: self.rx.free().min(0xffff) as u16,
+            mss: Some(self.cfg.mss),
+            ..TcpRepr::default()
+        };
+        if self.state == State::SynSent {
+            if self.cfg.window_scaling {
+                r.wscale = Some(self.rcv_wscale);
+            }
+            r.sack_permitted = self.cfg.sack;
+            if self.cfg.timestamps {
+                r.timestamp = Some((self.ts_now(now), 0));
+            }
+        } else {
+            r.flags = Flags::SYN | Flags::ACK;
+            r.ack = self.rcv_nxt;
+            if self.wscale_ok {
+                // Answered only when the peer offered it.
+                r.wscale = Some(self.rcv_wscale);
+            }
+            r.sack_permitted = self.sack_enabled;
+            if self.ts_enabled {
+                r.timestamp = Some((self.ts_now(now), self.ts_recent));
+            }
+            self.rcv_adv = self.rcv_nxt + r.window as u32;
+        }
+        r
+    }
+
+    fn transmit(&mut self, repr: TcpRepr, seq: Seq, len: u32) -> Transmit {
+        self.stats.segs_out += 1;
+        Transmit { repr, payload_offset: seq.since(self.tx_base), payload_len: len }
+    }
+
+    /// The next segment to send, if any. Call until `None` after every
+    /// input; each call may change timers (see [`Connection::poll_timeout`]).
+    pub fn poll_transmit(&mut self, now: u64) -> Option<Transmit> {
+        if let Some(rst) = self.pending_rst.take() {
+            self.stats.segs_out += 1;
+            return Some(Transmit { repr: rst, payload_offset: 0, payload_len: 0 });
+        }
+        let t = self.next_segment(now);
+        if t.is_some() {
+            self.update_timers(now);
+        }
+        t
+    }
+
+    fn next_segment(&mut self, now: u64) -> Option<Transmit> {
+        match self.state {
+            State::Closed => return None,
+            State::SynSent | State::SynReceived if self.syn_pending => {
+                self.syn_pending = false;
+                let r = self.syn_repr(now);
+                if self.rtt_timing.is_none() && self.retries == 0 {
+                    self.rtt_timing = Some((self.iss, now));
+                }
+                self.snd_nxt = self.iss + 1;
+                self.snd_max = self.iss + 1;
+                self.rto_at = Some(now + self.rtt.rto());
+                self.stats.segs_out += 1;
+                return Some(Transmit { repr: r, payload_offset: 0, payload_len: 0 });
+            }
+            State::SynSent | State::SynReceived | State::TimeWait => return self.pure_ack(now),
+            _ => {}
+        }
+        if let Some(t) = self.retransmit_for_recovery(now) {
+            return Some(t);
+        }
+        if let Some(t) = self.send_data(now) {
+            return Some(t);
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            if let Some(t) = self.window_probe(now) {
+                return Some(t);
+            }
+        }
+        if self.keepalive_pending {
+            self.keepalive_pending = false;
+            let r = self.header(now, self.snd_una - 1, Flags::default());
+            return Some(self.transmit(r, self.tx_base, 0));
+        }
+        self.pure_ack(now)
+    }
+
+    fn pure_ack(&mut self, now: u64) -> Option<Transmit> {
+        if !self.ack_now || self.state == State::SynSent {
+            return None;
+        }
+        let r = self.header(now, self.snd_nxt.max(self.snd_una), Flags::default());
+        Some(self.transmit(r, self.tx_base, 0))
+    }
+
+    fn segment(&mut self, now: u64, seq: Seq, max_len: u32, retransmit: bool) -> Transmit {
+        let end = self.data_end();
+        let len = max_len.min(end.since(seq));
+        let mut flags = Flags::default();
+        if len > 0 && seq + len == end {
+            flags = flags | Flags::PSH;
+        }
+        if self.fin_queued && seq + len == end {
+            flags = flags | Flags::FIN;
+        }
+        let r = self.header(now, seq, flags);
+        let occupied = len + flags.fin() as u32;
+        let seg_end = seq + occupied;
+        if retransmit || seq < self.snd_max {
+            self.stats.retransmits += 1;
+            self.stats.bytes_retransmitted += len as u64;
+            if self.rtt_timing.is_some_and(|(s, _)| s.in_range(seq, seg_end)) {
+                self.rtt_timing = None; // Karn
+            }
+        } else if self.rtt_timing.is_none() && occupied > 0 {
+            self.rtt_timing = Some((seq, now));
+        }
+        if !retransmit {
+            self.snd_nxt = self.snd_nxt.max(seg_end);
+        }
+        self.snd_max = self.snd_max.max(seg_end);
+        self.transmit(r, seq, len)
+    }
+
+    fn retransmit_for_recovery(&mut self, now: u64) -> Option<Transmit> {
+        let recovery = self.recovery?;
+        let mss = self.send_mss;
+        match recovery {
+            Recovery::NewReno { .. } => {
+                if !self.fast_rtx_pending {
+                    return None;
+                }
+                self.fast_rtx_pending = false;
+                Some(self.segment(now, self.snd_una, mss, true))
+            }
+            Recovery::Sack { .. } => {
+                let pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, mss);
+                if !self.fast_rtx_pending && self.cc.cwnd() < pipe + mss {
+                    return None;
+                }
+                // NextSeg() rule 1: the first lost hole above HighRxt.
+                let lost = self.scoreboard.lost_below(mss).unwrap_or(self.snd_una);
+                let from = self.high_rxt.max(self.snd_una);
+                let hole = self.scoreboard.next_hole(from, lost.min(self.snd_max)).or_else(|| {
+                    // The first retransmission goes out even if the
+                    // scoreboard does not yet call it lost (3 dupacks).
+                    if self.fast_rtx_pending {
+                        self.scoreboard.next_hole(self.snd_una, self.snd_max)
+                    } else {
+                        None
+                    }
+                });
+                self.fast_rtx_pending = false;
+                let (a, b) = hole?;
+                let t = self.segment(now, a, mss.min(b.since(a)).max(1), true);
+                self.high_rxt = self.high_rxt.max(a + t.payload_len.max(1));
+                Some(t)
+            }
+        }
+    }
+
+    fn send_data(&mut self, now: u64) -> Option<Transmit> {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        ) {
+            return None;
+        }
+        let mss = self.send_mss;
+        let end = self.data_end();
+        let fin_end = end + self.fin_queued as u32;
+        let mut seq = self.snd_nxt.max(self.snd_una);
+        // After an RTO, skip ranges the peer SACKed.
+        while seq < self.snd_max {
+            match self.scoreboard.sacked_at(seq) {
+                Some((_, r)) => seq = r,
+                None => break,
+            }
+        }
+        if seq != self.snd_nxt && seq > self.snd_nxt {
+            self.snd_nxt = seq;
+        }
+        if seq >= fin_end {
+            return None;
+        }
+        // Usable window: the peer's window and the congestion window.
+        let wnd_limit = self.snd_una + self.snd_wnd;
+        let cwnd = self.cc.cwnd();
+        let cwnd_room = match self.recovery {
+            Some(Recovery::Sack { .. }) => {
+                let pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, mss);
+                cwnd.saturating_sub(pipe)
+            }
+            _ => cwnd.saturating_sub(self.snd_nxt.since(self.snd_una)),
+        };
+        let avail = end.since(seq);
+        let mut len = avail.min(mss).min(wnd_limit.since(seq)).min(cwnd_room);
+        // Don't send into a SACKed range (retransmitting after an RTO).
+        if let Some((l, _)) = self.scoreboard.next_sacked_after(seq) {
+            if l < self.snd_max {
+                len = len.min(l.since(seq));
+            }
+        }
+        if len == 0 {
+            // A bare FIN needs no window.
+            if avail == 0 && self.fin_queued && seq == end && cwnd_room > 0 {
+                return Some(self.segment(now, seq, 0, false));
+            }
+            return None;
+        }
+        // Nagle (RFC 896) and sender-side SWS avoidance: hold a small
+        // segment while data is unacknowledged, unless it is all we have
+        // and Nagle is off, or a FIN follows it.
+        let new_data = seq >= self.snd_max;
+        if len < mss && new_data && !(self.fin_queued && len == avail) {
+            let unacked = self.snd_max > self.snd_una;
+            let window_limited = len < avail && len < self.max_snd_wnd / 2;
+            if unacked && (self.cfg.nagle || window_limited) {
+                return None;
+            }
+        }
+        Some(self.segment(now, seq, len, false))
+    }
+
+    fn window_probe(&mut self, now: u64) -> Option<Transmit> {
+        if !self.in_persist() {
+            return None;
+        }
+        self.stats.window_probes += 1;
+        // One byte beyond the window (RFC 9293 §3.8.6.1): the first
+        // unacked byte, new or already sent.
+        let seq = self.snd_una;
+        let r = self.header(now, seq, Flags::default());
+        self.snd_max = self.snd_max.max(seq + 1);
+        self.snd_nxt = self.snd_nxt.max(seq + 1);
+        Some(self.transmit(r, seq, 1))
+    }
+}

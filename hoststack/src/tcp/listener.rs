@@ -1,0 +1,211 @@
+//! The passive side before a connection exists: a listener answers SYNs,
+//! keeps a bounded queue of half-open handshakes (a small record each, no
+//! fifos) and, once the queue is full, answers with SYN cookies instead so a
+//! SYN flood costs no memory at all. The final ACK of a handshake — from the
+//! queue or carrying a valid cookie — yields an ESTABLISHED
+//! [`Connection`] for the session layer to adopt.
+//!
+//! Like [`Connection`] it does no I/O: [`Listener::on_segment`] returns
+//! what to do, [`Listener::poll_transmit`] / [`Listener::poll_timeout`]
+//! drive SYN-ACK retransmission. `K` is the caller's key for the remote end
+//! (the 4-tuple, say).
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use super::connection::{rst_for, Config, Connection};
+use super::seq::Seq;
+use super::wire::TcpRepr;
+
+/// Cookie time slot (64 s); a cookie is honoured in its slot and the next.
+const COOKIE_PERIOD_NS: u64 = 64_000_000_000;
+/// MSS values a cookie can carry (3 bits).
+const COOKIE_MSS: [u16; 8] = [536, 1200, 1360, 1400, 1440, 1460, 4312, 8960];
+
+/// What the caller does after [`Listener::on_segment`].
+#[derive(Debug)]
+pub enum ListenAction {
+    /// Nothing to send.
+    None,
+    /// Send this segment (SYN-ACK or RST) to the segment's sender.
+    Reply(TcpRepr),
+    /// The handshake completed: adopt this connection (it holds an
+    /// [`super::Event::Accepted`] and whatever the ACK carried).
+    Accept(Box<Connection>),
+}
+
+/// Listener counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// SYNs received.
+    pub syns: u64,
+    /// SYN cookies sent (queue full).
+    pub cookies_sent: u64,
+    /// Connections completed from a cookie.
+    pub cookies_accepted: u64,
+    /// Handshakes completed from the queue.
+    pub accepted: u64,
+    /// Half-open entries dropped after their last SYN-ACK retransmission.
+    pub expired: u64,
+    /// RSTs sent for ACKs matching nothing.
+    pub resets: u64,
+}
+
+#[derive(Debug, Clone)]
+struct HalfOpen {
+    syn: TcpRepr,
+    iss: Seq,
+    first_sent: u64,
+    next_rtx: u64,
+    retries: u32,
+}
+
+/// A listening port with its half-open queue.
+#[derive(Debug)]
+pub struct Listener<K> {
+    cfg: Config,
+    max_half_open: usize,
+    half_open: HashMap<K, HalfOpen>,
+    secret: RandomState,
+    stats: ListenerStats,
+}
+
+impl<K: Hash + Eq + Clone> Listener<K> {
+    /// A listener making connections with `cfg`, holding at most
+    /// `max_half_open` handshakes in its queue.
+    pub fn new(cfg: Config, max_half_open: usize) -> Self {
+        Listener {
+            cfg,
+            max_half_open,
+            half_open: HashMap::new(),
+            secret: RandomState::new(),
+            stats: ListenerStats::default(),
+        }
+    }
+
+    /// Half-open handshakes queued.
+    pub fn half_open_len(&self) -> usize {
+        self.half_open.len()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
+    }
+
+    fn cookie_hash(&self, key: &K, peer_isn: Seq, slot: u64, mss_idx: u32) -> u32 {
+        let mut h = self.secret.build_hasher();
+        key.hash(&mut h);
+        peer_isn.0.hash(&mut h);
+        slot.hash(&mut h);
+        mss_idx.hash(&mut h);
+        h.finish() as u32 & 0x00ff_ffff
+    }
+
+    /// Cookie layout: slot (5 bits) | MSS index (3 bits) | keyed hash (24).
+    fn make_cookie(&self, now: u64, key: &K, syn: &TcpRepr) -> Seq {
+        let want = syn.mss.unwrap_or(536).min(self.cfg.mss);
+        let idx = COOKIE_MSS.iter().rposition(|&m| m <= want).unwrap_or(0) as u32;
+        let slot = now / COOKIE_PERIOD_NS;
+        Seq(((slot as u32 & 0x1f) << 27) | (idx << 24) | self.cookie_hash(key, syn.seq, slot, idx))
+    }
+
+    /// The MSS a valid cookie carries.
+    fn check_cookie(&self, now: u64, key: &K, peer_isn: Seq, cookie: Seq) -> Option<u16> {
+        let c = cookie.0;
+        let idx = (c >> 24) & 7;
+        let slot_now = now / COOKIE_PERIOD_NS;
+        for slot in [slot_now, slot_now.wrapping_sub(1)] {
+            if (slot as u32 & 0x1f) == c >> 27 && self.cookie_hash(key, peer_isn, slot, idx) == c & 0x00ff_ffff {
+                return Some(COOKIE_MSS[idx as usize]);
+            }
+        }
+        None
+    }
+
+    /// Handles a segment addressed to the listening port from `key`.
+    /// `iss` is the caller's unpredictable initial sequence number for a new
+    /// handshake (unused otherwise).
+    pub fn on_segment(&mut self, now: u64, key: K, seg: &TcpRepr, payload: &[u8], iss: Seq) -> ListenAction {
+        let f = seg.flags;
+        if f.rst() {
+            if self.half_open.get(&key).is_some_and(|h| seg.seq == h.syn.seq + 1) {
+                self.half_open.remove(&key);
+            }
+            return ListenAction::None;
+        }
+        if f.syn() && !f.ack() {
+            self.stats.syns += 1;
+            if let Some(h) = self.half_open.get(&key) {
+                // A retransmitted SYN: answer again with the same SYN-ACK.
+                if h.syn.seq == seg.seq {
+                    return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, &h.syn, h.iss));
+                }
+                self.half_open.remove(&key);
+            }
+            if self.half_open.len() < self.max_half_open {
+                let rto = self.cfg.rto_initial;
+                self.half_open
+                    .insert(key, HalfOpen { syn: *seg, iss, first_sent: now, next_rtx: now + rto, retries: 0 });
+                return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, seg, iss));
+            }
+            // Queue full: a SYN cookie, no state kept.
+            self.stats.cookies_sent += 1;
+            let cookie = self.make_cookie(now, &key, seg);
+            let mut syn = *seg;
+            syn.mss = Some(COOKIE_MSS[((cookie.0 >> 24) & 7) as usize]);
+            syn.wscale = None;
+            syn.sack_permitted = false;
+            syn.timestamp = None;
+            return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, &syn, cookie));
+        }
+        if !f.ack() || f.syn() {
+            return ListenAction::None;
+        }
+        if let Some(h) = self.half_open.get(&key) {
+            if seg.ack == h.iss + 1 && seg.seq == h.syn.seq + 1 {
+                let h = self.half_open.remove(&key).expect("present");
+                if let Ok(mut c) = Connection::accept(self.cfg.clone(), now, &h.syn, h.iss) {
+                    c.syn_ack_sent(h.first_sent, h.retries == 0);
+                    c.handle_segment(now, seg, payload);
+                    self.stats.accepted += 1;
+                    return ListenAction::Accept(Box::new(c));
+                }
+                return ListenAction::None;
+            }
+        } else if let Some(mss) = self.check_cookie(now, &key, seg.seq - 1, seg.ack - 1) {
+            if let Ok(mut c) = Connection::from_cookie(self.cfg.clone(), seg, seg.ack - 1, mss) {
+                c.handle_segment(now, seg, payload);
+                self.stats.cookies_accepted += 1;
+                return ListenAction::Accept(Box::new(c));
+            }
+            return ListenAction::None;
+        }
+        self.stats.resets += 1;
+        rst_for(seg, payload.len()).map_or(ListenAction::None, ListenAction::Reply)
+    }
+
+    /// The next SYN-ACK retransmission due at `now`, with its destination.
+    pub fn poll_transmit(&mut self, now: u64) -> Option<(K, TcpRepr)> {
+        loop {
+            let key = self.half_open.iter().find(|(_, h)| h.next_rtx <= now).map(|(k, _)| k.clone())?;
+            let h = self.half_open.get_mut(&key)?;
+            if h.retries >= self.cfg.syn_retries {
+                self.half_open.remove(&key);
+                self.stats.expired += 1;
+                continue;
+            }
+            h.retries += 1;
+            let backoff = self.cfg.rto_initial.saturating_mul(1 << h.retries.min(16)).min(self.cfg.rto_max);
+            h.next_rtx = now + backoff;
+            let r = Connection::syn_ack_for(&self.cfg, now, &h.syn, h.iss);
+            return Some((key, r));
+        }
+    }
+
+    /// When [`Listener::poll_transmit`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.half_open.values().map(|h| h.next_rtx).min()
+    }
+}
