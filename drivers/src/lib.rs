@@ -5,6 +5,7 @@
 
 pub mod af_packet;
 pub mod discard;
+pub mod memif;
 pub mod pg;
 pub mod tap;
 
@@ -16,6 +17,7 @@ pub fn register_all(r: &mut Registrar) {
     discard::register(r);
     af_packet::register(r);
     tap::register(r);
+    memif::register(r);
 }
 
 /// A locally administered MAC for the n-th interface a driver makes
