@@ -184,7 +184,6 @@ impl Node for EthernetInput {
         let l2 = self.l2.load();
         let subs = self.subs.load();
         let ifs = vm.ifs.clone();
-        let n = frame.len();
         let (mut short, mut unknown, mut mismatch) = (0u64, 0u64, 0u64);
         // Tagged frames take a slow path after the loop.
         let mut tagged = [0u16; rvpp_dataplane::node::FRAME_SIZE];
@@ -198,13 +197,12 @@ impl Node for EthernetInput {
         let (mut xc, mut mac) = (NONE, u64::MAX);
         // The last ethertype and its arc.
         let (mut last_et, mut last_next) = (0u16, None);
-        for k in 0..n {
-            let bi = frame.pkts[k];
+        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
             let (m, d) = pk.data_mut(bi);
             let rx = m.sw_if_index[RX];
             let Some(h) = d.first_chunk::<HEADER_LEN>() else {
                 short += 1;
-                frame.nexts[k] = Next::Drop as u16;
+                *nx = Next::Drop as u16;
                 continue;
             };
             if rx != last_rx {
@@ -214,7 +212,7 @@ impl Node for EthernetInput {
             }
             if xc != NONE {
                 m.sw_if_index[TX] = xc;
-                frame.nexts[k] = Next::L2Output as u16;
+                *nx = Next::L2Output as u16;
                 continue;
             }
             let et = u16::from_be_bytes([h[12], h[13]]);
@@ -229,7 +227,7 @@ impl Node for EthernetInput {
             let dst = mac48(&[h[0], h[1], h[2], h[3], h[4], h[5]]);
             if (h[0] & 1 == 0) & (dst != mac) {
                 mismatch += 1;
-                frame.nexts[k] = Next::Drop as u16;
+                *nx = Next::Drop as u16;
                 continue;
             }
             if et != last_et || last_next.is_none() {
@@ -242,11 +240,11 @@ impl Node for EthernetInput {
                     m.current_data += HEADER_LEN as i16;
                     m.current_length = (d.len() - HEADER_LEN) as u16;
                     m.l3_hdr_offset = m.current_data;
-                    frame.nexts[k] = next;
+                    *nx = next;
                 }
                 None => {
                     unknown += 1;
-                    frame.nexts[k] = Next::Drop as u16;
+                    *nx = Next::Drop as u16;
                 }
             }
         }
