@@ -27,6 +27,8 @@ use crate::fifo::{Fifo, FifoError};
 use thiserror::Error;
 
 const MS: u64 = 1_000_000;
+/// Duplicate ACKs queued at most per connection between polls.
+const MAX_ACKS_OWED: u32 = 64;
 
 /// TCP keepalive (RFC 9293 §3.8.4), off unless configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +274,9 @@ pub struct Connection {
     sack_enabled: bool,
 
     ack_now: bool,
+    /// Duplicate ACKs owed, one per out-of-order segment (RFC 5681 §4.2),
+    /// never coalesced so the sender can count them.
+    acks_owed: u32,
     segs_unacked: u32,
     delack_at: Option<u64>,
     challenge_window: (u64, u32),
@@ -369,6 +374,7 @@ impl Connection {
             ts_offset: iss.0.rotate_left(13),
             sack_enabled: false,
             ack_now: false,
+            acks_owed: 0,
             segs_unacked: 0,
             delack_at: None,
             challenge_window: (0, 0),
@@ -539,6 +545,18 @@ impl Connection {
     /// Smoothed RTT (ns) once measured.
     pub fn srtt(&self) -> Option<u64> {
         self.rtt.srtt()
+    }
+    /// Next sequence number expected from the peer.
+    pub fn rcv_nxt(&self) -> Seq {
+        self.rcv_nxt
+    }
+    /// Oldest unacknowledged sequence number.
+    pub fn snd_una(&self) -> Seq {
+        self.snd_una
+    }
+    /// Next sequence number to send.
+    pub fn snd_nxt(&self) -> Seq {
+        self.snd_nxt
     }
     /// Payload bytes per full segment we send.
     pub fn send_mss(&self) -> u32 {
@@ -1023,6 +1041,7 @@ impl Connection {
             && payload.is_empty()
             && !seg.flags.fin()
             && window == self.snd_wnd
+            && window != 0
             && self.snd_max > self.snd_una
         {
             self.on_dup_ack(now);
@@ -1090,9 +1109,12 @@ impl Connection {
             }
             Some(Recovery::Sack { .. }) => {}
             None => {
-                self.cc.on_ack(now, data_acked, self.rtt.srtt());
-                // RFC 6675: SACK information alone can reveal a loss.
+                // RFC 6675: SACK information alone can reveal a loss; the
+                // ACK that does so does not grow the window.
                 self.maybe_enter_sack_recovery(now);
+                if self.recovery.is_none() {
+                    self.cc.on_ack(now, data_acked, self.rtt.srtt());
+                }
             }
         }
         if self.tx_blocked && self.tx.free() > 0 {
@@ -1176,8 +1198,8 @@ impl Connection {
             if self.rx.enqueue_at(off, data) > 0 {
                 self.last_ooo = Some(seq);
             }
-            // RFC 5681 §4.2: out-of-order data is acked at once.
-            self.ack_now = true;
+            // RFC 5681 §4.2: each out-of-order segment is acked at once.
+            self.acks_owed = (self.acks_owed + 1).min(MAX_ACKS_OWED);
         }
     }
 
@@ -1327,9 +1349,10 @@ impl Connection {
     }
 
     fn pure_ack(&mut self, now: u64) -> Option<Transmit> {
-        if !self.ack_now || self.state == State::SynSent {
+        if !(self.ack_now || self.acks_owed > 0) || self.state == State::SynSent {
             return None;
         }
+        self.acks_owed = self.acks_owed.saturating_sub(1);
         let r = self.header(now, self.snd_nxt.max(self.snd_una), Flags::default());
         Some(self.transmit(r, self.tx_base, 0))
     }
