@@ -58,8 +58,6 @@ pub const IP_CLASSIFY_NODE: &str = "memif-ip-classify";
 /// Keeps the main thread's sleeps short during handshakes.
 pub const PROCESS_NODE: &str = "memif-process";
 const DRIVER: &str = "memif";
-/// Third byte of memif MACs (`02:fe:30:...`).
-const MAC_BYTE: u8 = 0x30;
 /// VPP's default socket (id 0).
 pub const DEFAULT_SOCKET: &str = "/run/vpp/memif.sock";
 /// Largest memif buffer we write into, whatever the peer says.
@@ -261,6 +259,17 @@ impl Device for MemifDevice {
     }
 }
 
+/// A random locally administered MAC (`02:fe:...`): the two ends of a
+/// memif are often two rvpp daemons, which must not share an address.
+fn random_mac() -> [u8; 6] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    let r = h.finish().to_le_bytes();
+    [0x02, 0xfe, r[0], r[1], r[2], r[3]]
+}
+
 fn main_state(e: &mut Engine) -> &mut MemifMain {
     e.ext.get_or_default::<MemifMain>()
 }
@@ -395,8 +404,7 @@ pub fn create(e: &mut Engine, c: &IfConfig) -> Result<String, String> {
         tx_stats: (0..c.tx_queues.max(1)).map(|_| Arc::new(QueueStats::default())).collect(),
         queues: [AtomicUsize::new(0), AtomicUsize::new(0)],
     });
-    let n = main_state(e).ifs.len() as u32;
-    let mac = c.mac.unwrap_or_else(|| crate::local_mac(MAC_BYTE, n));
+    let mac = c.mac.unwrap_or_else(random_mac);
     let sw = e.create_interface(name.clone(), mac, 1500, Some(dev.clone()));
     main_state(e).new_if(sw, name.clone(), c.clone(), dev);
     Ok(name)

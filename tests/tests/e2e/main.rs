@@ -16,4 +16,5 @@ mod ip_tap;
 mod ip_vlan;
 mod l2_xconnect;
 mod lifecycle;
+mod memif;
 mod workers;

@@ -1,0 +1,309 @@
+//! memif against peers no one here wrote: DPDK testpmd's net_memif in both
+//! roles (io forwarding loops every packet back), a second rvpp daemon
+//! routing ping between two namespaces, peer loss and restart (link down
+//! and up, traffic again, fd and buffer counts back to their baseline), and
+//! a wrong secret refused with a log line and a counter.
+//!
+//! The tests skip, loudly, only when `dpdk-testpmd` is not installed
+//! (Debian's `dpdk-dev`); the two-daemon test needs only iproute2 and ping.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rvpp_tests::netns::Lab;
+use rvpp_tests::{parse_interface_counters, require_host, wait_until, Daemon, PgStream};
+
+const WAIT: Duration = Duration::from_secs(20);
+const TESTPMD: &str = "dpdk-testpmd";
+
+/// A testpmd with one net_memif port in io forwarding (loop topology:
+/// whatever it receives it sends back). Killed on drop.
+struct Testpmd {
+    child: Child,
+    prefix: String,
+    log: PathBuf,
+}
+
+impl Testpmd {
+    /// `role` is net_memif's `client` or `server`; `extra` more devargs.
+    fn start(dir: &Path, tag: &str, role: &str, socket: &Path, extra: &str) -> Testpmd {
+        let prefix = format!("rvpp-{tag}-{}", std::process::id());
+        let log = dir.join(format!("testpmd-{tag}.txt"));
+        let vdev = format!("--vdev=net_memif0,role={role},socket={},socket-abstract=no{extra}", socket.display());
+        let child = Command::new(TESTPMD)
+            .args(["--no-huge", "--no-pci", "-m", "1024", "-l", "0,1", "--main-lcore", "0", "--file-prefix", &prefix])
+            .arg(&vdev)
+            .args(["--", "--total-num-mbufs=32768", "--port-topology=loop", "--forward-mode=io"])
+            // A pipe never written: testpmd exits when its stdin ends.
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&log).expect("testpmd log"))
+            .stderr(Stdio::from(std::fs::File::options().append(true).open(&log).expect("testpmd log")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {TESTPMD}: {e}"));
+        Testpmd { child, prefix, log }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it at once (the peer dies: no DISCONNECT message).
+    fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+    }
+}
+
+impl Drop for Testpmd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn memif_state(d: &Daemon, ifname: &str) -> String {
+    let t = d.ctl_ok(&format!("show memif {ifname}"));
+    t.lines().find_map(|l| l.trim().strip_prefix("state ").map(str::to_string)).unwrap_or_default()
+}
+
+fn wait_state(d: &Daemon, ifname: &str, want: &str, peer: Option<&Testpmd>) {
+    let ok = wait_until(WAIT, || memif_state(d, ifname) == want);
+    assert!(
+        ok,
+        "{ifname} never became {want}:\n{}\nrvpp stderr:\n{}\ntestpmd:\n{}",
+        d.ctl_ok("show memif"),
+        d.stderr(),
+        peer.map(|p| p.output()).unwrap_or_default()
+    );
+}
+
+fn counter(d: &Daemon, ifname: &str, name: &str) -> u64 {
+    let c = parse_interface_counters(&d.ctl_ok("show interface"));
+    c.get(&(ifname.to_string(), name.to_string())).copied().unwrap_or(0)
+}
+
+/// pg0 cross-connected both ways with `ifname`, both up.
+fn loop_through(d: &Daemon, ifname: &str) {
+    for cmd in [
+        "create packet-generator interface pg0".to_string(),
+        "set int state pg0 up".into(),
+        format!("set int state {ifname} up"),
+        format!("set interface l2 xconnect pg0 {ifname}"),
+        format!("set interface l2 xconnect {ifname} pg0"),
+    ] {
+        d.ctl_ok(&cmd);
+    }
+}
+
+/// Sends `n` 64-byte frames from pg0 out of `ifname` at a modest rate and
+/// checks every frame the memif sent came back: rx == tx on the memif, what
+/// it could not queue counted as tx-error, and most frames really went.
+fn stream_comes_back(d: &Daemon, ifname: &str, name: &str, n: u64, peer: &Testpmd) {
+    d.ctl_ok("clear interfaces");
+    let s = PgStream::new(name, "pg0", n);
+    let cmd = s.command().replace(" size ", " rate 20000 size ");
+    d.ctl_ok(&cmd);
+    d.ctl_ok(&format!("packet-generator enable-stream {name}"));
+    d.wait_stream_done(name, n);
+    let settled = wait_until(WAIT, || {
+        let tx = counter(d, ifname, "tx packets");
+        tx > 0 && counter(d, ifname, "rx packets") == tx
+    });
+    let show = d.ctl_ok("show interface");
+    let (tx, rx) = (counter(d, ifname, "tx packets"), counter(d, ifname, "rx packets"));
+    let txe = counter(d, ifname, "tx-error");
+    assert!(
+        settled,
+        "{ifname}: {tx} frames sent, {rx} came back:\n{show}\n{}\ntestpmd:\n{}",
+        d.ctl_ok("show memif"),
+        peer.output()
+    );
+    assert_eq!(tx + txe, n, "every frame is sent or counted as a tx error:\n{show}");
+    assert!(tx >= n / 2, "most frames must really cross ({tx} of {n}):\n{show}");
+    assert_eq!(counter(d, "pg0", "tx packets"), rx, "what came back leaves on pg0:\n{show}");
+    let errors = d.errors();
+    let bad: Vec<_> = errors.iter().filter(|((node, _), &c)| node.starts_with("memif") && c > 0).collect();
+    assert!(bad.is_empty(), "memif counted errors: {bad:?}");
+}
+
+#[test]
+fn memif_master_loops_through_testpmd_client() {
+    require_host!("memif_master_loops_through_testpmd_client", &[TESTPMD]);
+    let d = Daemon::builder("memif-master").buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    d.ctl_ok(&format!("create memif socket id 1 filename {}", sock.display()));
+    assert_eq!(d.ctl_ok("create interface memif id 0 socket-id 1 master").trim(), "memif1/0");
+    loop_through(&d, "memif1/0");
+    let pmd = Testpmd::start(d.dir(), "mst", "client", &sock, ",rsize=13");
+    wait_state(&d, "memif1/0", "connected", Some(&pmd));
+    let show = d.ctl_ok("show memif memif1/0");
+    assert!(show.contains("remote-name \"DPDK"), "{show}");
+    assert!(show.contains("role master"), "{show}");
+    let hw = d.ctl_ok("show interface");
+    assert!(hw.lines().any(|l| l.starts_with("memif1/0") && l.contains(" up ")), "{hw}");
+    stream_comes_back(&d, "memif1/0", "s0", 20000, &pmd);
+}
+
+#[test]
+fn memif_slave_loops_through_testpmd_server() {
+    require_host!("memif_slave_loops_through_testpmd_server", &[TESTPMD]);
+    let d = Daemon::builder("memif-slave").buffers(16384).start();
+    let sock = d.dir().join("pmd.sock");
+    // rvpp's client retries until the server is there.
+    d.ctl_ok(&format!("create memif socket id 2 filename {}", sock.display()));
+    // Small memif buffers: a 1400-byte frame takes a chain of three
+    // descriptors (NEXT flag) each way.
+    let c = "create interface memif id 0 socket-id 2 slave ring-size 4096 buffer-size 512";
+    assert_eq!(d.ctl_ok(c).trim(), "memif2/0");
+    loop_through(&d, "memif2/0");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(memif_state(&d, "memif2/0"), "disconnected");
+    let pmd = Testpmd::start(d.dir(), "slv", "server", &sock, "");
+    wait_state(&d, "memif2/0", "connected", Some(&pmd));
+    let show = d.ctl_ok("show memif memif2/0");
+    assert!(show.contains("role slave"), "{show}");
+    stream_comes_back(&d, "memif2/0", "s0", 20000, &pmd);
+    d.ctl_ok("clear interfaces");
+    let big = PgStream::new("big", "pg0", 500).size("1400-1400");
+    d.ctl_ok(&big.command().replace(" size ", " rate 5000 size "));
+    d.ctl_ok("packet-generator enable-stream big");
+    d.wait_stream_done("big", 500);
+    let back = wait_until(WAIT, || counter(&d, "memif2/0", "rx packets") == 500);
+    let show = d.ctl_ok("show interface");
+    assert!(back, "chained frames did not all come back:\n{show}\n{}", d.ctl_ok("show memif"));
+    assert_eq!(counter(&d, "memif2/0", "rx bytes"), 500 * 1400, "{show}");
+    assert_eq!(counter(&d, "memif2/0", "tx packets"), 500, "{show}");
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Buffers in use (not free, not in a thread's cache): `show buffers`' Used.
+fn buffers_in_use(d: &Daemon) -> i64 {
+    let t = d.ctl_ok("show buffers");
+    let row = t.lines().find(|l| l.starts_with("default")).unwrap_or_else(|| panic!("no pool row:\n{t}"));
+    let v: Vec<i64> = row.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    // Index NUMA Size DataSize Total Avail Cached Used
+    v[v.len() - 1]
+}
+
+#[test]
+fn memif_peer_loss_and_return() {
+    require_host!("memif_peer_loss_and_return", &[TESTPMD]);
+    let d = Daemon::builder("memif-loss").buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    d.ctl_ok(&format!("create memif socket id 1 filename {}", sock.display()));
+    d.ctl_ok("create interface memif id 0 socket-id 1 master");
+    loop_through(&d, "memif1/0");
+    let fds0 = fd_count(d.pid());
+    let bufs0 = buffers_in_use(&d);
+    for round in 0..2 {
+        let pmd = Testpmd::start(d.dir(), &format!("loss{round}"), "client", &sock, ",rsize=13");
+        wait_state(&d, "memif1/0", "connected", Some(&pmd));
+        assert!(fd_count(d.pid()) > fds0, "a connection holds the memfd, eventfds and socket");
+        stream_comes_back(&d, "memif1/0", &format!("s{round}"), 10000, &pmd);
+        // Kill it mid-stream: frames are still flowing when it dies.
+        d.ctl_ok("clear interfaces");
+        let kname = format!("k{round}");
+        let s = PgStream::new(&kname, "pg0", 1_000_000);
+        d.ctl_ok(&s.command().replace(" size ", " rate 20000 size "));
+        d.ctl_ok(&format!("packet-generator enable-stream k{round}"));
+        let flowing = wait_until(WAIT, || counter(&d, "memif1/0", "rx packets") > 1000);
+        assert!(flowing, "no traffic before the kill:\n{}", d.ctl_ok("show interface"));
+        pmd.kill();
+        wait_state(&d, "memif1/0", "disconnected", None);
+        let hw = d.ctl_ok("show interface");
+        assert!(hw.lines().any(|l| l.starts_with("memif1/0")), "{hw}");
+        d.ctl_ok(&format!("packet-generator disable-stream k{round}"));
+        let log = d.stderr();
+        assert!(log.contains("memif1/0: disconnected"), "no disconnect log line:\n{log}");
+        let fds_back = wait_until(WAIT, || fd_count(d.pid()) == fds0);
+        assert!(fds_back, "fds after disconnect {} vs baseline {fds0}", fd_count(d.pid()));
+        let bufs_back = wait_until(WAIT, || buffers_in_use(&d) == bufs0);
+        assert!(
+            bufs_back,
+            "buffers in use {} vs baseline {bufs0}:\n{}\n{}\n{}\n{}",
+            buffers_in_use(&d),
+            d.ctl_ok("show buffers"),
+            d.ctl_ok("show interface"),
+            d.ctl_ok("show errors"),
+            d.ctl_ok("show packet-generator")
+        );
+    }
+    let show = d.ctl_ok("show memif");
+    assert!(show.contains("connects 2, disconnects 2"), "{show}");
+}
+
+#[test]
+fn memif_wrong_secret_is_refused() {
+    require_host!("memif_wrong_secret_is_refused", &[TESTPMD]);
+    let d = Daemon::builder("memif-secret").buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    d.ctl_ok(&format!("create memif socket id 1 filename {}", sock.display()));
+    d.ctl_ok("create interface memif id 0 socket-id 1 master secret sesame");
+    let pmd = Testpmd::start(d.dir(), "sec", "client", &sock, ",secret=wrong");
+    let refused = wait_until(WAIT, || d.ctl_ok("show memif").contains("refused (bad secret) 1"));
+    assert!(refused, "{}\n{}\n{}", d.ctl_ok("show memif"), d.stderr(), pmd.output());
+    assert!(d.stderr().contains("refused 'DPDK"), "no log line: {}", d.stderr());
+    assert!(d.stderr().contains("incorrect secret"), "no log line: {}", d.stderr());
+    assert_eq!(memif_state(&d, "memif1/0"), "disconnected");
+    drop(pmd);
+    // The right secret connects.
+    let pmd = Testpmd::start(d.dir(), "sec2", "client", &sock, ",secret=sesame");
+    wait_state(&d, "memif1/0", "connected", Some(&pmd));
+}
+
+/// Namespace a — rvpp 1 — memif — rvpp 2 — namespace b, routed: ping
+/// crosses both daemons over the memif (ethernet mode, ARP on the memif),
+/// then again after the master daemon's peer is killed and restarted.
+#[test]
+fn memif_joins_two_daemons_routing_ping() {
+    require_host!("memif_joins_two_daemons_routing_ping", &["ping", "ip"]);
+    let n = 231;
+    let mut lab = Lab::new("mfr");
+    let a = lab.ns('a');
+    let b = lab.ns('b');
+    lab.address(&a, &format!("10.{n}.1.2/24"), Some(&format!("10.{n}.1.1")));
+    lab.address(&b, &format!("10.{n}.2.2/24"), Some(&format!("10.{n}.2.1")));
+    let dir = rvpp_tests::TempDir::new("memif-sock");
+    let sock = dir.path().join("memif.sock");
+    let conf = |ns: &rvpp_tests::netns::Ns, side: u8, role: &str, me: u8, peer: u8, other: u8| {
+        format!(
+            "create host-interface name {veth}\n\
+             set interface state {hif} up\n\
+             set interface ip address {hif} 10.{n}.{side}.1/24\n\
+             create memif socket id 1 filename {sock}\n\
+             create interface memif id 0 socket-id 1 {role}\n\
+             set interface state memif1/0 up\n\
+             set interface ip address memif1/0 10.{n}.3.{me}/24\n\
+             ip route add 10.{n}.{other}.0/24 via 10.{n}.3.{peer} memif1/0\n",
+            veth = ns.veth,
+            hif = ns.host_if(),
+            sock = sock.display()
+        )
+    };
+    let d1 = Daemon::builder("memif-r1").buffers(16384).startup_config(&conf(&a, 1, "master", 1, 2, 2)).start();
+    let start2 = || Daemon::builder("memif-r2").buffers(16384).startup_config(&conf(&b, 2, "slave", 2, 1, 1)).start();
+    let d2 = start2();
+    wait_state(&d1, "memif1/0", "connected", None);
+    wait_state(&d2, "memif1/0", "connected", None);
+    a.wait_ping(&[], &format!("10.{n}.2.2"), WAIT);
+    let p = a.ping(&["-i", "0.05"], &format!("10.{n}.2.2"), 20);
+    assert_eq!(p.lost(), 0, "{p:?}");
+    assert!(counter(&d1, "memif1/0", "tx packets") >= 20 && counter(&d2, "memif1/0", "rx packets") >= 20);
+    // The slave daemon dies and comes back: link down, then up by itself.
+    let fds0 = fd_count(d1.pid());
+    drop(d2);
+    wait_state(&d1, "memif1/0", "disconnected", None);
+    let d2 = start2();
+    wait_state(&d1, "memif1/0", "connected", None);
+    b.wait_ping(&[], &format!("10.{n}.1.2"), WAIT);
+    assert_eq!(fd_count(d1.pid()), fds0, "fd count after reconnect");
+    drop(d2);
+}
