@@ -304,7 +304,8 @@ impl ThreadBuffers {
         self.arena.data_size
     }
 
-    fn publish_cached(&self) {
+    /// Publishes this thread's cache length for `show buffers`.
+    pub fn publish_cached(&self) {
         self.arena.cached[self.thread_index].store(self.cache.len() as u64, Ordering::Relaxed);
     }
 

@@ -373,6 +373,8 @@ fn set_mtu(e: &mut Engine, i: &mut Input) -> R {
 
 fn show_buffers(e: &mut Engine, i: &mut Input) -> R {
     i.done()?;
+    // Cache lengths are published on refill/spill only: bring them up to date.
+    e.on_all_threads(|w| w.vm.bufs.publish_cached());
     let st = e.buffers.stats(e.num_threads());
     let cached: u32 = st.cached.iter().sum();
     let used = st.total.saturating_sub(st.free).saturating_sub(cached);
