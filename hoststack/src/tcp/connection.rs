@@ -274,6 +274,10 @@ pub struct Connection {
     sack_enabled: bool,
 
     ack_now: bool,
+    /// rcv_nxt as of the last segment sent (RFC 7323 Last.ACK.sent).
+    last_ack_sent: Seq,
+    /// Opened actively (Connected rather than Accepted on simultaneous open).
+    active: bool,
     /// Duplicate ACKs owed, one per out-of-order segment (RFC 5681 §4.2),
     /// never coalesced so the sender can count them.
     acks_owed: u32,
@@ -290,6 +294,9 @@ pub struct Connection {
     recovery: Option<Recovery>,
     /// Highest sequence retransmitted in recovery (RFC 6675 HighRxt).
     high_rxt: Seq,
+    /// RFC 6582 `recover`: snd_max at the last RTO; duplicate ACKs below it
+    /// come from the go-back-N resend and start no fast retransmit.
+    recover: Seq,
     scoreboard: Scoreboard,
     fast_rtx_pending: bool,
     retries: u32,
@@ -374,6 +381,8 @@ impl Connection {
             ts_offset: iss.0.rotate_left(13),
             sack_enabled: false,
             ack_now: false,
+            last_ack_sent: Seq(0),
+            active: state == State::SynSent,
             acks_owed: 0,
             segs_unacked: 0,
             delack_at: None,
@@ -386,6 +395,7 @@ impl Connection {
             dupacks: 0,
             recovery: None,
             high_rxt: iss,
+            recover: iss,
             scoreboard: Scoreboard::default(),
             fast_rtx_pending: false,
             retries: 0,
@@ -508,6 +518,7 @@ impl Connection {
             self.snd_nxt = self.iss + 1;
             self.snd_max = self.iss + 1;
             self.rcv_adv = self.rcv_nxt + self.rx.free().min(0xffff);
+            self.last_ack_sent = self.rcv_nxt;
             self.rto_at = Some(now + self.rtt.rto());
         }
     }
@@ -691,7 +702,7 @@ impl Connection {
         self.pending_rst = Some(TcpRepr {
             src_port: self.local_port,
             dst_port: self.remote_port,
-            seq: self.snd_nxt,
+            seq: self.snd_max,
             flags: Flags::RST,
             ..TcpRepr::default()
         });
@@ -771,7 +782,8 @@ impl Connection {
                 } else {
                     self.cc.set_cwnd(self.send_mss);
                 }
-                // Go back N from snd_una, skipping what the peer SACKed.
+                // Go back N from snd_una.
+                self.recover = self.snd_max;
                 self.snd_nxt = self.snd_una;
                 self.recovery = None;
                 self.fast_rtx_pending = false;
@@ -984,7 +996,7 @@ impl Connection {
                 self.snd_una = seg.ack;
                 self.retries = 0;
                 self.rto_at = None;
-                self.push_event(Event::Accepted);
+                self.push_event(if self.active { Event::Connected } else { Event::Accepted });
                 if self.fin_queued {
                     self.state = State::FinWait1;
                 }
@@ -997,7 +1009,7 @@ impl Connection {
         }
         // Timestamps: remember the peer's latest in-sequence TSval.
         if let (true, Some((tsval, _))) = (self.ts_enabled, seg.timestamp) {
-            if seg.seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+            if seg.seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                 self.ts_recent = tsval;
             }
         }
@@ -1124,7 +1136,7 @@ impl Connection {
     }
 
     fn maybe_enter_sack_recovery(&mut self, now: u64) {
-        if !self.sack_enabled || self.recovery.is_some() {
+        if !self.sack_enabled || self.recovery.is_some() || self.snd_una < self.recover {
             return;
         }
         let lost = self.scoreboard.lost_below(self.send_mss).is_some_and(|l| l > self.snd_una);
@@ -1145,9 +1157,9 @@ impl Connection {
             return;
         }
         match self.recovery {
-            None if self.dupacks == sack::DUP_THRESH => {
-                // RFC 6582 §3.2 step 2: only when this loss is past the
-                // last recovery point (high_rxt remembers it).
+            None if self.dupacks == sack::DUP_THRESH && self.snd_una >= self.recover => {
+                // RFC 6582 §3.2 step 2: not for duplicates of a go-back-N
+                // resend after an RTO.
                 self.stats.fast_recoveries += 1;
                 self.cc.on_congestion(now, self.flight());
                 let cwnd = self.cc.ssthresh() + 3 * self.send_mss;
@@ -1254,6 +1266,7 @@ impl Connection {
         self.ack_now = false;
         self.delack_at = None;
         self.segs_unacked = 0;
+        self.last_ack_sent = self.rcv_nxt;
         r
     }
 
@@ -1287,6 +1300,7 @@ impl Connection {
                 r.timestamp = Some((self.ts_now(now), self.ts_recent));
             }
             self.rcv_adv = self.rcv_nxt + r.window as u32;
+            self.last_ack_sent = self.rcv_nxt;
         }
         r
     }
@@ -1353,7 +1367,10 @@ impl Connection {
             return None;
         }
         self.acks_owed = self.acks_owed.saturating_sub(1);
-        let r = self.header(now, self.snd_nxt.max(self.snd_una), Flags::default());
+        // snd_max, not snd_nxt: after an RTO rewinds snd_nxt, the peer may
+        // already hold bytes past it and would find an older sequence
+        // number outside its window (and ignore the ACK).
+        let r = self.header(now, self.snd_max, Flags::default());
         Some(self.transmit(r, self.tx_base, 0))
     }
 

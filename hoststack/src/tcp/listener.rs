@@ -164,7 +164,14 @@ impl<K: Hash + Eq + Clone> Listener<K> {
             return ListenAction::None;
         }
         if let Some(h) = self.half_open.get(&key) {
-            if seg.ack == h.iss + 1 && seg.seq == h.syn.seq + 1 {
+            // Any segment inside the window we offered completes the
+            // handshake (the bare ACK may be lost or overtaken by data).
+            let rcv_nxt = h.syn.seq + 1;
+            let wnd = self.cfg.rx_fifo_size.clamp(1, 0xffff);
+            if !seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
+                return ListenAction::None;
+            }
+            if seg.ack == h.iss + 1 {
                 let h = self.half_open.remove(&key).expect("present");
                 if let Ok(mut c) = Connection::accept(self.cfg.clone(), now, &h.syn, h.iss) {
                     c.syn_ack_sent(h.first_sent, h.retries == 0);

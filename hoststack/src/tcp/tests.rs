@@ -843,3 +843,50 @@ fn keepalive_detects_a_dead_peer() {
     assert!(s.has_event(0, Event::TimedOut));
     assert!(s.now - t <= 14 * SEC);
 }
+
+#[test]
+fn simultaneous_open_connects_both() {
+    let mut a = Connection::connect(cfg(), 1111, 2222, Seq(100)).unwrap();
+    let mut b = Connection::connect(cfg(), 2222, 1111, Seq(900_000)).unwrap();
+    // The SYNs cross.
+    let sa = a.poll_transmit(0).unwrap().repr;
+    let sb = b.poll_transmit(0).unwrap().repr;
+    a.handle_segment(MS, &sb, &[]);
+    b.handle_segment(MS, &sa, &[]);
+    assert_eq!((a.state(), b.state()), (State::SynReceived, State::SynReceived));
+    for now in 2..10 {
+        let ta: Vec<_> = std::iter::from_fn(|| a.poll_transmit(now * MS)).collect();
+        let tb: Vec<_> = std::iter::from_fn(|| b.poll_transmit(now * MS)).collect();
+        for t in ta {
+            b.handle_segment(now * MS, &t.repr, &[]);
+        }
+        for t in tb {
+            a.handle_segment(now * MS, &t.repr, &[]);
+        }
+    }
+    assert_eq!((a.state(), b.state()), (State::Established, State::Established));
+    assert_eq!(a.poll_event(), Some(Event::Connected));
+    assert_eq!(b.poll_event(), Some(Event::Connected));
+    assert_eq!((a.rcv_nxt(), b.rcv_nxt()), (Seq(900_001), Seq(101)));
+}
+
+#[test]
+fn handshake_completes_when_data_overtakes_the_lost_final_ack() {
+    let mut s = Sim::new(cfg(), cfg(), Link::clean(5 * MS), 16);
+    s.src[0] = data(20_000, 8);
+    // A's first segment after the SYN-ACK (the bare ACK) and its first data
+    // segment are lost; the listener sees data at irs + 1 + MSS first.
+    let mut n = 0;
+    s.drop = Some(Box::new(move |_, from, r, _| {
+        if from != 0 || r.flags.syn() {
+            return false;
+        }
+        n += 1;
+        n <= 2
+    }));
+    assert!(s.run(10 * SEC, |s| s.sink[1].len() == 20_000));
+    assert_eq!(s.sink[1], s.src[0]);
+    assert_eq!(s.listener.stats().accepted, 1);
+    assert_eq!(s.listener.stats().resets, 0, "no RST for a segment inside the offered window");
+    assert!(!s.has_event(0, Event::Reset));
+}
