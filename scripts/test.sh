@@ -39,6 +39,8 @@ type -P traceroute >/dev/null || peer_packages+=(traceroute)
 type -P tshark >/dev/null || peer_packages+=(tshark)
 type -P ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || peer_packages+=(ethtool)
 type -P netsniff-ng >/dev/null || [ -x /usr/sbin/netsniff-ng ] || peer_packages+=(netsniff-ng)
+# dpdk-testpmd and the net_memif PMD (the memif tests' peer).
+type -P dpdk-testpmd >/dev/null || peer_packages+=(dpdk-dev)
 /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1 || peer_packages+=(python3-scapy)
 
 if [ ${#peer_packages[@]} -gt 0 ]; then

@@ -158,10 +158,14 @@ fn str_at(b: &[u8; MSG_SIZE], o: usize, len: usize, field: &'static str) -> Resu
     Ok(String::from_utf8_lossy(&f[..end]).into_owned())
 }
 
-/// Writes `s` into a `len`-byte field, cut so a NUL always ends it.
+/// Writes `s` into a `len`-byte field, cut (at a character boundary) so a
+/// NUL always ends it.
 fn put_str(b: &mut [u8; MSG_SIZE], o: usize, len: usize, s: &str) {
     let bytes = s.as_bytes();
-    let n = bytes.len().min(len - 1);
+    let mut n = bytes.len().min(len - 1);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
     b[o..o + n].copy_from_slice(&bytes[..n]);
 }
 
@@ -549,6 +553,10 @@ mod tests {
         let long = "x".repeat(100);
         let b = Msg::Connect { if_name: long }.encode();
         assert_eq!(Msg::decode(&b), Ok(Msg::Connect { if_name: "x".repeat(31) }));
+        // Cut at a character boundary: 30 ASCII bytes then a 3-byte char.
+        let s = format!("{}\u{fffd}", "y".repeat(30));
+        let b = Msg::Connect { if_name: s }.encode();
+        assert_eq!(Msg::decode(&b), Ok(Msg::Connect { if_name: "y".repeat(30) }));
     }
 
     fn place(name: &str, region: u16, offset: u32, log2: u8) -> RingPlace {
