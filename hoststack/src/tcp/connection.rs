@@ -678,7 +678,10 @@ impl Connection {
     /// Half-close: no more data from us; FIN follows the queued bytes.
     pub fn close(&mut self) {
         match self.state {
-            State::SynSent => self.set_closed(),
+            // Nothing queued: drop the attempt (RFC 9293 §3.10.4); queued
+            // bytes go out, then the FIN, once the handshake completes.
+            State::SynSent if self.tx.is_empty() => self.set_closed(),
+            State::SynSent => self.fin_queued = true,
             // The FIN goes once the handshake completes.
             State::SynReceived => self.fin_queued = true,
             State::Established => {
@@ -877,7 +880,7 @@ impl Connection {
             self.snd_una = seg.ack;
             self.retries = 0;
             self.rto_at = None;
-            self.state = State::Established;
+            self.state = if self.fin_queued { State::FinWait1 } else { State::Established };
             self.push_event(Event::Connected);
         } else {
             // Simultaneous open (RFC 9293 §3.5): SYN-ACK from SYN-RECEIVED.

@@ -46,6 +46,8 @@ pub struct ListenerStats {
     pub cookies_accepted: u64,
     /// Handshakes completed from the queue.
     pub accepted: u64,
+    /// SYN-ACKs retransmitted for queued handshakes.
+    pub synack_retransmits: u64,
     /// Half-open entries dropped after their last SYN-ACK retransmission.
     pub expired: u64,
     /// RSTs sent for ACKs matching nothing.
@@ -204,6 +206,7 @@ impl<K: Hash + Eq + Clone> Listener<K> {
                 continue;
             }
             h.retries += 1;
+            self.stats.synack_retransmits += 1;
             let backoff = self.cfg.rto_initial.saturating_mul(1 << h.retries.min(16)).min(self.cfg.rto_max);
             h.next_rtx = now + backoff;
             let r = Connection::syn_ack_for(&self.cfg, now, &h.syn, h.iss);
@@ -214,5 +217,65 @@ impl<K: Hash + Eq + Clone> Listener<K> {
     /// When [`Listener::poll_transmit`] next has something to do.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.half_open.values().map(|h| h.next_rtx).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::wire::Flags;
+
+    fn syn(port: u16, isn: u32, mss: u16) -> TcpRepr {
+        TcpRepr { src_port: port, dst_port: 80, seq: Seq(isn), flags: Flags::SYN, mss: Some(mss), ..TcpRepr::default() }
+    }
+
+    #[test]
+    fn cookies_carry_the_mss_and_expire_after_two_slots() {
+        let l: Listener<u16> = Listener::new(Config::default(), 0);
+        let t = 5 * COOKIE_PERIOD_NS + 7;
+        let s = syn(1234, 99, 1400);
+        let c = l.make_cookie(t, &1234, &s);
+        assert_eq!(l.check_cookie(t, &1234, Seq(99), c), Some(1400));
+        assert_eq!(l.check_cookie(t + COOKIE_PERIOD_NS, &1234, Seq(99), c), Some(1400), "next slot");
+        assert_eq!(l.check_cookie(t + 2 * COOKIE_PERIOD_NS, &1234, Seq(99), c), None, "too old");
+        assert_eq!(l.check_cookie(t, &1235, Seq(99), c), None, "another peer");
+        assert_eq!(l.check_cookie(t, &1234, Seq(100), c), None, "another ISN");
+        assert_eq!(l.check_cookie(t, &1234, Seq(99), c + 1), None);
+        // MSS rounds down to the table; our own MSS caps it.
+        let c = l.make_cookie(t, &1, &syn(1, 5, 9000));
+        assert_eq!(l.check_cookie(t, &1, Seq(5), c), Some(1460));
+        let c = l.make_cookie(t, &1, &syn(1, 5, 100));
+        assert_eq!(l.check_cookie(t, &1, Seq(5), c), Some(536));
+    }
+
+    #[test]
+    fn rst_clears_a_half_open_entry_and_stray_acks_get_rst() {
+        let mut l: Listener<u16> = Listener::new(Config::default(), 4);
+        assert!(matches!(l.on_segment(0, 7, &syn(7, 1000, 1460), &[], Seq(50)), ListenAction::Reply(_)));
+        assert_eq!(l.half_open_len(), 1);
+        let rst = TcpRepr { src_port: 7, dst_port: 80, seq: Seq(1001), flags: Flags::RST, ..TcpRepr::default() };
+        assert!(matches!(l.on_segment(1, 7, &rst, &[], Seq(0)), ListenAction::None));
+        assert_eq!(l.half_open_len(), 0);
+        // An ACK for a queued handshake with the wrong ack number: RST.
+        l.on_segment(2, 8, &syn(8, 2000, 1460), &[], Seq(70));
+        let bad = TcpRepr {
+            src_port: 8,
+            dst_port: 80,
+            seq: Seq(2001),
+            ack: Seq(99),
+            flags: Flags::ACK,
+            ..TcpRepr::default()
+        };
+        match l.on_segment(3, 8, &bad, &[], Seq(0)) {
+            ListenAction::Reply(r) => assert_eq!((r.flags, r.seq), (Flags::RST, Seq(99))),
+            other => panic!("{other:?}"),
+        }
+        // The right one completes it.
+        let good = TcpRepr { ack: Seq(71), window: 1000, ..bad };
+        match l.on_segment(4, 8, &good, &[], Seq(0)) {
+            ListenAction::Accept(c) => assert_eq!(c.state(), super::super::State::Established),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.half_open_len(), 0);
     }
 }
