@@ -343,4 +343,92 @@ mod tests {
         assert_eq!(f.enqueue(b"abcdefghij"), 8);
         assert!(Fifo::with_storage(&mut [][..]).is_err());
     }
+
+    /// Random operations against a model of the byte stream (byte at
+    /// stream position p is a function of p, as TCP retransmissions are).
+    #[test]
+    fn matches_a_model_under_random_operations() {
+        use std::collections::BTreeSet;
+        let byte = |p: u64| (p.wrapping_mul(31) ^ (p >> 8)) as u8;
+        let stream = |from: u64, n: usize| (from..from + n as u64).map(byte).collect::<Vec<u8>>();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for cap in [1usize, 7, 64, 1000] {
+            let mut f = Fifo::new(cap).unwrap();
+            let (mut head, mut tail) = (0u64, 0u64);
+            let mut ooo = BTreeSet::new();
+            for _ in 0..20_000 {
+                let free = cap as u64 - (tail - head);
+                match next(5) {
+                    0 => {
+                        let len = next(cap as u64 + 3) as usize;
+                        let n = f.enqueue(&stream(tail, len));
+                        assert_eq!(n as u64, (len as u64).min(free));
+                        tail += n as u64;
+                        while ooo.remove(&tail) {
+                            tail += 1;
+                        }
+                        ooo.retain(|&p| p >= tail);
+                    }
+                    1 | 2 => {
+                        let off = next(cap as u64 + 2) as u32;
+                        let len = next(cap as u64 / 3 + 2) as usize;
+                        let want = if off as u64 >= free { 0 } else { (len as u64).min(free - off as u64) };
+                        let n = f.enqueue_at(off, &stream(tail + off as u64, len));
+                        if off == 0 {
+                            assert_eq!(n as u64, want);
+                            tail += n as u64;
+                            while ooo.remove(&tail) {
+                                tail += 1;
+                            }
+                            ooo.retain(|&p| p >= tail);
+                        } else if n == 0 && want > 0 {
+                            assert_eq!(f.ooo_segments().len(), MAX_OOO_SEGMENTS, "refused only when full");
+                        } else {
+                            assert_eq!(n as u64, want);
+                            ooo.extend(tail + off as u64..tail + off as u64 + n as u64);
+                        }
+                    }
+                    3 => {
+                        let mut out = vec![0u8; next(cap as u64 + 2) as usize];
+                        let n = f.dequeue(&mut out);
+                        assert_eq!(n as u64, (out.len() as u64).min(tail - head));
+                        assert_eq!(out[..n], stream(head, n)[..]);
+                        head += n as u64;
+                    }
+                    _ => {
+                        let off = next(cap as u64 + 1) as u32;
+                        let mut out = vec![0u8; next(cap as u64 + 1) as usize];
+                        let n = f.peek(off, &mut out);
+                        let avail = (tail - head).saturating_sub(off as u64);
+                        assert_eq!(n as u64, (out.len() as u64).min(avail));
+                        assert_eq!(out[..n], stream(head + off as u64, n)[..]);
+                        let m = next(3) as u32;
+                        head += f.drop_head(m) as u64;
+                    }
+                }
+                assert_eq!(f.len() as u64, tail - head);
+                assert_eq!(f.tail_pos(), tail as u32);
+                assert_eq!(f.head_pos(), head as u32);
+                // The range list is exactly the model's set, as ranges.
+                let mut ranges: Vec<OooSegment> = Vec::new();
+                for &p in &ooo {
+                    let start = (p - tail) as u32;
+                    match ranges.last_mut() {
+                        Some(r) if r.start + r.len == start => r.len += 1,
+                        _ => ranges.push(OooSegment { start, len: 1 }),
+                    }
+                }
+                assert_eq!(f.ooo_segments(), &ranges[..]);
+                let mut all = vec![0u8; f.len() as usize];
+                f.peek(0, &mut all);
+                assert_eq!(all, stream(head, all.len()));
+            }
+        }
+    }
 }
