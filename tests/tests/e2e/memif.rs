@@ -28,6 +28,11 @@ struct Testpmd {
 impl Testpmd {
     /// `role` is net_memif's `client` or `server`; `extra` more devargs.
     fn start(dir: &Path, tag: &str, role: &str, socket: &Path, extra: &str) -> Testpmd {
+        Testpmd::start_with(dir, tag, role, socket, extra, &[])
+    }
+
+    /// As `start`, with more testpmd application arguments.
+    fn start_with(dir: &Path, tag: &str, role: &str, socket: &Path, extra: &str, args: &[&str]) -> Testpmd {
         let prefix = format!("rvpp-{tag}-{}", std::process::id());
         let log = dir.join(format!("testpmd-{tag}.txt"));
         let vdev = format!("--vdev=net_memif0,role={role},socket={},socket-abstract=no{extra}", socket.display());
@@ -35,6 +40,7 @@ impl Testpmd {
             .args(["--no-huge", "--no-pci", "-m", "1024", "-l", "0,1", "--main-lcore", "0", "--file-prefix", &prefix])
             .arg(&vdev)
             .args(["--", "--total-num-mbufs=32768", "--port-topology=loop", "--forward-mode=io"])
+            .args(args)
             // A pipe never written: testpmd exits when its stdin ends.
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&log).expect("testpmd log"))
@@ -306,4 +312,53 @@ fn memif_joins_two_daemons_routing_ping() {
     b.wait_ping(&[], &format!("10.{n}.1.2"), WAIT);
     assert_eq!(fd_count(d1.pid()), fds0, "fd count after reconnect");
     drop(d2);
+}
+
+/// Packets per memif queue from `show memif`: (direction, queue) -> packets.
+fn queue_packets(d: &Daemon) -> Vec<(String, u64)> {
+    let t = d.ctl_ok("show memif");
+    let mut out = Vec::new();
+    let mut q = String::new();
+    for l in t.lines().map(str::trim) {
+        if l.starts_with("rx queue") || l.starts_with("tx queue") {
+            q = l.split(':').next().unwrap_or("").to_string();
+        } else if let Some(p) = l.split_whitespace().skip_while(|w| *w != "packets").nth(1) {
+            out.push((q.clone(), p.parse().unwrap_or(0)));
+        }
+    }
+    out
+}
+
+/// Two queue pairs, each rx queue on its own worker, two pg streams (one
+/// per worker, so both tx rings are used): every queue carries its share.
+#[test]
+fn memif_queue_pairs_on_workers() {
+    require_host!("memif_queue_pairs_on_workers", &[TESTPMD]);
+    let d = Daemon::builder("memif-mq").workers(2).buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    d.ctl_ok(&format!("create memif socket id 1 filename {}", sock.display()));
+    d.ctl_ok("create interface memif id 0 socket-id 1 master rx-queues 2 tx-queues 2");
+    loop_through(&d, "memif1/0");
+    let pmd = Testpmd::start_with(d.dir(), "mq", "client", &sock, ",rsize=12", &["--rxq=2", "--txq=2"]);
+    wait_state(&d, "memif1/0", "connected", Some(&pmd));
+    let placement = d.ctl_ok("show interface rx-placement");
+    assert!(
+        placement.contains("rvpp_wk_0") && placement.contains("rvpp_wk_1") && placement.contains("queue 1"),
+        "{placement}"
+    );
+    for w in 0..2u32 {
+        let name = format!("w{w}");
+        let s = PgStream::new(&name, "pg0", 5000).worker(w);
+        d.ctl_ok(&s.command().replace(" size ", " rate 10000 size "));
+        d.ctl_ok(&format!("packet-generator enable-stream {name}"));
+    }
+    d.wait_stream_done("w0", 5000);
+    d.wait_stream_done("w1", 5000);
+    let back = wait_until(WAIT, || counter(&d, "memif1/0", "rx packets") == 10000);
+    assert!(back, "{}\n{}", d.ctl_ok("show interface"), d.ctl_ok("show memif"));
+    let q = queue_packets(&d);
+    assert_eq!(q.len(), 4, "{q:?}");
+    for (name, n) in &q {
+        assert_eq!(*n, 5000, "{name} carried {n}: {q:?}");
+    }
 }
