@@ -5,6 +5,12 @@
 //! application reads, writes, closes and aborts. No input may panic; every
 //! transmit names bytes the tx fifo holds; Closed is the last event.
 //!
+//! Mode 3 instead runs two connections over a link whose every decision
+//! (deliver, drop, duplicate, delay) is a fuzz byte, then heals the link:
+//! the bytes each side reads are always a prefix of what the other wrote,
+//! and once the link is clean both transfers complete (or a side reports
+//! TimedOut after its retries ran out).
+//!
 //! Input: byte 0 picks the mode (low 2 bits: 0 = parser only), the
 //! starting state (bits 2..5) and the config (bits 5..8). Then records of
 //! `[control, length, bytes...]`: control bits 0..2 rebase the segment's
@@ -123,10 +129,143 @@ fn setup(kind: u8, cfg: &Config) -> (Connection, Option<Connection>) {
     (client, Some(server))
 }
 
+fn stream_byte(side: usize, p: usize) -> u8 {
+    (p as u32).wrapping_mul(2_654_435_761).rotate_left(side as u32 * 7) as u8
+}
+
+fn encode(repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    let hl = repr.header_len();
+    let mut b = vec![0u8; hl + payload.len()];
+    repr.emit(&mut b);
+    b[hl..].copy_from_slice(payload);
+    b
+}
+
+/// Two endpoints over a fuzz-controlled link, then a clean one.
+struct Link<'a> {
+    conns: [Connection; 2],
+    written: [usize; 2],
+    read: [usize; 2],
+    closed: [bool; 2],
+    timed_out: bool,
+    wire: Vec<(u64, usize, Vec<u8>)>,
+    fates: std::slice::Iter<'a, u8>,
+}
+
+const LINK_SIZE: usize = 20_000;
+
+impl Link<'_> {
+    fn apps(&mut self, now: u64) {
+        for i in 0..2 {
+            let c = &mut self.conns[i];
+            while self.written[i] < LINK_SIZE {
+                let end = LINK_SIZE.min(self.written[i] + 3000);
+                let chunk: Vec<u8> = (self.written[i]..end).map(|p| stream_byte(i, p)).collect();
+                let n = c.app_write(&chunk);
+                if n == 0 {
+                    break;
+                }
+                self.written[i] += n;
+            }
+            if self.written[i] == LINK_SIZE && !self.closed[i] {
+                self.closed[i] = true;
+                c.close();
+            }
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = c.app_read(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                for (k, &b) in buf[..n].iter().enumerate() {
+                    assert_eq!(b, stream_byte(1 - i, self.read[i] + k), "side {i} read a byte never written there");
+                }
+                self.read[i] += n;
+            }
+            while let Some(e) = c.poll_event() {
+                self.timed_out |= e == Event::TimedOut;
+            }
+            for _ in 0..10_000 {
+                let Some(t) = c.poll_transmit(now) else { break };
+                let (x, y) = c.payload(&t);
+                let bytes = encode(&t.repr, &[x, y].concat());
+                let fate = self.fates.next().copied().unwrap_or(0);
+                match fate % 8 {
+                    1 | 2 => {} // lost
+                    3 => self.wire.extend([(now + 5 * MS, 1 - i, bytes.clone()), (now + 6 * MS, 1 - i, bytes)]),
+                    4 | 5 => self.wire.push((now + 5 * MS + (fate >> 3) as u64 * 3 * MS, 1 - i, bytes)),
+                    _ => self.wire.push((now + 5 * MS, 1 - i, bytes)),
+                }
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        let mut now = MS;
+        // Once the fuzz decisions run out the link is clean; from then on
+        // ten minutes (the RTO cap is one) must finish the job.
+        let mut clean_since = None;
+        for _ in 0..1_000_000u32 {
+            if self.fates.len() == 0 && clean_since.is_none() {
+                clean_since = Some(now);
+            }
+            self.apps(now);
+            if self.read == [LINK_SIZE; 2] && self.conns.iter().all(|c| c.state() == State::Closed) {
+                return;
+            }
+            let timers = self.conns.iter().filter_map(|c| c.poll_timeout());
+            let Some(next) = self.wire.iter().map(|w| w.0).chain(timers).min() else { break };
+            if clean_since.is_some_and(|t| next > t + 600 * 1000 * MS) {
+                break;
+            }
+            now = now.max(next);
+            self.wire.sort_by_key(|w| w.0);
+            let due = self.wire.partition_point(|w| w.0 <= now);
+            for (_, to, bytes) in self.wire.drain(..due).collect::<Vec<_>>() {
+                let p = TcpPacket::new_checked(&bytes[..]).expect("own segment");
+                let r = TcpRepr::parse(&p).expect("own header");
+                self.conns[to].handle_segment(now, &r, p.payload());
+            }
+            for c in self.conns.iter_mut() {
+                if c.poll_timeout().is_some_and(|t| t <= now) {
+                    c.handle_timeout(now);
+                }
+            }
+        }
+        assert!(
+            self.timed_out || self.read == [LINK_SIZE; 2],
+            "transfer stalled on a clean link: read {:?}, states {:?} {:?}",
+            self.read,
+            self.conns[0].state(),
+            self.conns[1].state()
+        );
+    }
+}
+
+fn link_mode(cfg: &Config, fates: &[u8]) {
+    // The client's SYN is already in the server's hands; its SYN-ACK is the
+    // first thing on the wire.
+    let (server, client) = setup(1, cfg);
+    let mut link = Link {
+        conns: [client.expect("client"), server],
+        written: [0; 2],
+        read: [0; 2],
+        closed: [false; 2],
+        timed_out: false,
+        wire: Vec::new(),
+        fates: fates.iter(),
+    };
+    link.run();
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&head, mut rest)) = data.split_first() else { return };
     if head & 3 == 0 {
         parser_round_trip(rest);
+        return;
+    }
+    if head & 3 == 3 {
+        link_mode(&config(head >> 5), rest);
         return;
     }
     let cfg = config(head >> 5);

@@ -923,3 +923,42 @@ fn lossy_transfers_over_many_seeds_links_and_configs() {
         assert!(s.sink[1] == s.src[0] && s.sink[0] == s.src[1], "seed {seed}");
     }
 }
+
+#[test]
+fn a_handshake_completing_while_a_syn_resend_is_due_keeps_the_rto_working() {
+    // Found by the fuzzer: a duplicate SYN (asking for another SYN-ACK)
+    // followed at once by the final ACK left the connection waiting to send
+    // a SYN-ACK forever, so no retransmission timer was ever armed again.
+    let mut a = Connection::connect(cfg(), 1, 2, Seq(10)).unwrap();
+    let syn = a.poll_transmit(0).unwrap().repr;
+    let mut b = Connection::accept(cfg(), 0, &syn, Seq(5000)).unwrap();
+    let syn_ack = b.poll_transmit(0).unwrap().repr;
+    a.handle_segment(MS, &syn_ack, &[]);
+    let ack = a.poll_transmit(MS).unwrap().repr;
+    b.handle_segment(2 * MS, &syn, &[]);
+    b.handle_segment(2 * MS, &ack, &[]);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.app_write(b"data"), 4);
+    let t = b.poll_transmit(2 * MS).unwrap();
+    assert!(!t.repr.flags.syn());
+    assert_eq!((t.repr.seq, t.payload_len), (Seq(5001), 4));
+    let rto_at = b.poll_timeout().expect("retransmission timer armed");
+    b.handle_timeout(rto_at);
+    let r = b.poll_transmit(rto_at).unwrap();
+    assert_eq!((r.repr.seq, r.payload_len), (Seq(5001), 4));
+
+    // The same on the active side: the SYN's RTO fired, the SYN-ACK came
+    // before the SYN went out again.
+    let mut a = Connection::connect(cfg(), 1, 2, Seq(10)).unwrap();
+    let syn = a.poll_transmit(0).unwrap().repr;
+    a.handle_timeout(SEC);
+    let mut b = Connection::accept(cfg(), 0, &syn, Seq(5000)).unwrap();
+    let syn_ack = b.poll_transmit(0).unwrap().repr;
+    a.handle_segment(SEC, &syn_ack, &[]);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.app_write(b"x"), 1);
+    let t = a.poll_transmit(SEC).unwrap();
+    assert!(!t.repr.flags.syn());
+    assert_eq!(t.payload_len, 1);
+    assert!(a.poll_timeout().is_some());
+}

@@ -53,6 +53,9 @@ impl Connection {
             self.snd_una = seg.ack;
             self.retries = 0;
             self.rto_at = None;
+            // A SYN retransmission may have been due; the handshake is done.
+            self.syn_pending = false;
+            self.snd_nxt = self.snd_nxt.max(self.snd_una);
             self.state = if self.fin_queued { State::FinWait1 } else { State::Established };
             self.push_event(Event::Connected);
         } else {
@@ -172,6 +175,10 @@ impl Connection {
                 self.snd_una = seg.ack;
                 self.retries = 0;
                 self.rto_at = None;
+                // A duplicate SYN may have asked for another SYN-ACK just
+                // before this ACK; the handshake is done.
+                self.syn_pending = false;
+                self.snd_nxt = self.snd_nxt.max(self.snd_una);
                 self.push_event(if self.active { Event::Connected } else { Event::Accepted });
                 if self.fin_queued {
                     self.state = State::FinWait1;

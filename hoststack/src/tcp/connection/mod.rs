@@ -826,10 +826,12 @@ impl Connection {
         } else {
             self.persist_at = None;
             self.persist_backoff = 0;
-            let outstanding = self.snd_max > self.snd_una || self.syn_pending;
+            // A SYN or SYN-ACK waiting to be (re)sent arms its timer when it goes.
+            let syn_wait = self.syn_pending && matches!(self.state, State::SynSent | State::SynReceived);
+            let outstanding = self.snd_max > self.snd_una || syn_wait;
             if !outstanding || self.state == State::TimeWait {
                 self.rto_at = None;
-            } else if self.rto_at.is_none() && !self.syn_pending && self.snd_max > self.snd_una {
+            } else if self.rto_at.is_none() && !syn_wait {
                 self.rto_at = Some(now + self.rtt.rto());
             }
         }
