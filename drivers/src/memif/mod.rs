@@ -607,6 +607,14 @@ impl Node for IpClassify {
                     IpNext::Drop
                 }
             };
+            if vm.tracing() {
+                let what = match next {
+                    IpNext::Ip4 => "ip4",
+                    IpNext::Ip6 => "ip6",
+                    IpNext::Drop => "not ip: drop",
+                };
+                vm.trace(frame.pkts[k], |_| what.to_string());
+            }
             frame.nexts[k] = next as u16;
         }
         if bad > 0 {

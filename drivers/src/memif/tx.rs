@@ -14,7 +14,8 @@
 //!
 //! A frame larger than one memif buffer takes several slots chained with
 //! the NEXT flag; an rvpp buffer chain is read in order. In ip mode the
-//! Ethernet header is left out.
+//! Ethernet header is left out and frames that are not IPv4 or IPv6 (ARP)
+//! are dropped, counted in the queue's drops.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -82,11 +83,21 @@ impl TxQueue for MemifTx {
             return pkts.len();
         }
         let mut segs = [BufferIndex(0); MAX_CHAIN];
-        let (mut sent, mut bytes, mut bad) = (0usize, 0u64, 0u64);
+        let (mut sent, mut bytes, mut bad, mut not_ip) = (0usize, 0u64, 0u64, 0u64);
         let mut taken = 0usize;
         'pkt: for &bi in pkts {
             if slot == limit {
                 break;
+            }
+            if self.strip > 0 {
+                // ip mode carries IPv4 and IPv6 only (no ARP, no VLANs).
+                let d = bufs.data(bi);
+                let et = if d.len() >= 14 { u16::from_be_bytes([d[12], d[13]]) } else { 0 };
+                if et != 0x0800 && et != 0x86dd {
+                    not_ip += 1;
+                    taken += 1;
+                    continue;
+                }
             }
             let ns = segments(bufs, bi, &mut segs);
             let start = slot;
@@ -151,8 +162,8 @@ impl TxQueue for MemifTx {
         }
         st.stats.packets.fetch_add(sent as u64, Ordering::Relaxed);
         st.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-        if bad > 0 {
-            st.stats.drops.fetch_add(bad, Ordering::Relaxed);
+        if bad + not_ip > 0 {
+            st.stats.drops.fetch_add(bad + not_ip, Ordering::Relaxed);
         }
         drop(st);
         bufs.free(&pkts[..taken]);
