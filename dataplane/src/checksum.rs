@@ -47,13 +47,16 @@ pub fn update16(old_ck: u16, old: u16, new: u16) -> u16 {
     !((s & 0xffff) + (s >> 16)) as u16
 }
 
-/// The IPv4 header checksum after the TTL (the high byte of its 16-bit
-/// word) drops by one: RFC 1624's `~(~HC + ~m + m')` with `m' = m - 0x100`
-/// reduces to adding 0x100 with the end-around carry.
+/// The IPv4 header checksum bytes after the TTL (the high byte of its
+/// 16-bit word) drops by one: RFC 1624's `~(~HC + ~m + m')` with
+/// `m' = m - 0x100` reduces to adding 0x100 with the end-around carry.
+/// Ones'-complement addition commutes with a byte swap, so the sum is done
+/// on the bytes as the host loads them (adding 1 on little-endian hosts).
 #[inline(always)]
-pub fn ttl_decremented(ck: u16) -> u16 {
-    let s = ck as u32 + 0x100;
-    (s + (s >> 16)) as u16
+pub fn ttl_decremented(ck: [u8; 2]) -> [u8; 2] {
+    let one = if cfg!(target_endian = "little") { 1 } else { 0x100 };
+    let s = u16::from_ne_bytes(ck) as u32 + one;
+    ((s + (s >> 16)) as u16).to_ne_bytes()
 }
 
 /// Pseudo-header sum for IPv4 (src, dst, protocol, L4 length).
@@ -89,7 +92,7 @@ mod tests {
             h[16..20].copy_from_slice(&(!seed).to_be_bytes());
             let c = checksum(&h);
             h[10..12].copy_from_slice(&c.to_be_bytes());
-            let inc = ttl_decremented(c);
+            let inc = u16::from_be_bytes(ttl_decremented(c.to_be_bytes()));
             h[8] -= 1;
             h[10..12].copy_from_slice(&[0, 0]);
             let full = checksum(&h);

@@ -260,8 +260,12 @@ impl Graph {
     /// the caller must scatter instead.
     #[inline(always)]
     fn hand_off(nodes: &mut [NodeRt], from: usize, pkts: &mut Vec<BufferIndex>, nexts: &[u16]) -> bool {
-        if !Self::uniform(nexts) || nexts[0] == crate::device::NEXT_CONSUMED {
+        if !Self::uniform(nexts) {
             return false;
+        }
+        if nexts[0] == crate::device::NEXT_CONSUMED {
+            // The node kept every packet (a tx node): nothing to move.
+            return true;
         }
         match nodes[from].nexts.get(nexts[0] as usize) {
             Some(&t) if t as usize != from && nodes[t as usize].pending.is_empty() => {

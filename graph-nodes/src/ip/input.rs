@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rvpp_dataplane::device::ErrorDrop;
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
 use super::icmp::{set_error, Icmp};
@@ -193,20 +194,42 @@ impl<const IP6: bool> Node for IpInput<IP6> {
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let mut errs = [0u64; 9];
         let mut pk = vm.bufs.view();
-        for (&bi, nx) in frame.pkts.iter().zip(frame.nexts.iter_mut()) {
+        // The loop takes only the common header, with no call in it (so the
+        // frame's geometry stays in registers); the rest wait here.
+        let mut slow = [0u16; FRAME_SIZE];
+        let mut nslow = 0;
+        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
             let (m, d) = pk.data_mut(bi);
             let chained = m.total_length_not_including_first_buffer as usize;
             let len = d.len() + chained;
-            let fast = if IP6 { None } else { fast4(d, len) };
-            let r = match fast {
-                Some(total) => Ok(total),
-                None if IP6 => check6(d, len),
-                None => check4_cold(d, len),
-            };
-            *nx = match r {
-                Ok(total) => {
+            let fast = if IP6 { check6(d, len).ok() } else { fast4(d, len) };
+            match fast {
+                Some(total) => {
                     // Trim link-layer padding (a 60-byte minimum frame).
                     if d.len() > total && chained == 0 {
+                        m.current_length = total as u16;
+                    }
+                    m.l3_hdr_offset = m.current_data;
+                    *nx = Next::Lookup as u16;
+                }
+                None => {
+                    if let Some(x) = slow.get_mut(nslow) {
+                        *x = k as u16;
+                        nslow += 1;
+                    }
+                }
+            }
+        }
+        for &k in &slow[..nslow] {
+            let k = k as usize;
+            let (m, d) = pk.data_mut(frame.pkts[k]);
+            let len = d.len() + m.total_length_not_including_first_buffer as usize;
+            let r = if IP6 { check6(d, len) } else { check4_cold(d, len) };
+            frame.nexts[k] = match r {
+                // Only the IPv4 full check accepts what its fast one did not
+                // (options aside: UDP from 0.0.0.0).
+                Ok(total) => {
+                    if d.len() > total && m.total_length_not_including_first_buffer == 0 {
                         m.current_length = total as u16;
                     }
                     m.l3_hdr_offset = m.current_data;

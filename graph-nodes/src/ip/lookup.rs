@@ -174,7 +174,58 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         // under it). IPv4's trie is cheaper than the check.
         let mut last6: Option<(u128, u32)> = None;
         let mut pk = vm.bufs.view();
-        for k in 0..frame.len() {
+        // The common case first, with no call in the loop: a unicast
+        // destination whose load-balance has one bucket to a complete
+        // adjacency. The rest wait here for the full path below.
+        let mut later = [0u16; FRAME_SIZE];
+        let mut nlater = 0;
+        let fast: &[u64] = &fwd.fast;
+        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
+            let (m, d) = pk.data_mut(bi);
+            let lb = if IP6 {
+                match d.first_chunk::<40>() {
+                    Some(h) => {
+                        let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
+                        let hit = match last6 {
+                            Some((a, lb)) if a == dst => Some(lb),
+                            _ => t6.as_ref().and_then(|t| t.lookup(dst)),
+                        };
+                        match hit {
+                            Some(lb) => {
+                                last6 = Some((dst, lb));
+                                lb
+                            }
+                            None => u32::MAX,
+                        }
+                    }
+                    None => u32::MAX,
+                }
+            } else {
+                match d.first_chunk::<20>() {
+                    Some(h) => {
+                        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+                        if (dst >> 28 == 0xe) | (dst == u32::MAX) {
+                            u32::MAX
+                        } else if staged && !Mtrie4::is_ply(self.leaves[k]) {
+                            self.leaves[k]
+                        } else {
+                            self.mtrie.lookup(dst)
+                        }
+                    }
+                    None => u32::MAX,
+                }
+            };
+            let f = fast.get(lb as usize).copied().unwrap_or(LB_FAST_NONE);
+            if f >> 32 == AdjKind::Rewrite as u64 {
+                m.opaque[OPAQUE_ADJ] = f as u32;
+                *nx = Next::Rewrite as u16;
+            } else if let Some(x) = later.get_mut(nlater) {
+                *x = k as u16;
+                nlater += 1;
+            }
+        }
+        for &k in &later[..nlater] {
+            let k = k as usize;
             let bi = frame.pkts[k];
             let (m, d) = pk.data_mut(bi);
             let d = &*d;
@@ -243,13 +294,6 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     _ => self.mtrie.lookup(dst),
                 }
             };
-            // One bucket to a complete adjacency: straight to the rewrite.
-            let f = fwd.fast.get(lb as usize).copied().unwrap_or(LB_FAST_NONE);
-            if f >> 32 == AdjKind::Rewrite as u64 {
-                m.opaque[OPAQUE_ADJ] = f as u32;
-                frame.nexts[k] = Next::Rewrite as u16;
-                continue;
-            }
             let Some(l) = fwd.lbs.get(lb as usize) else {
                 frame.nexts[k] = Next::Drop as u16;
                 continue;

@@ -11,6 +11,7 @@ use rvpp_dataplane::buffer::{flags, BufferMeta, TX};
 use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
+use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
@@ -108,8 +109,8 @@ fn slow<const IP6: bool>(
         // Sent with the TTL it was built with when locally originated.
         d[ttl_at] -= 1;
         if !IP6 {
-            let ck = checksum::ttl_decremented(u16::from_be_bytes([d[10], d[11]]));
-            d[10..12].copy_from_slice(&ck.to_be_bytes());
+            let ck = checksum::ttl_decremented([d[10], d[11]]);
+            d[10..12].copy_from_slice(&ck);
         }
     }
     let rw = adj.rewrite();
@@ -143,32 +144,39 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
         let mut pk = vm.bufs.view();
         let hdr = if IP6 { 40 } else { 20 };
         let ttl_at = if IP6 { 7 } else { 8 };
-        for (&bi, nx) in frame.pkts.iter().zip(frame.nexts.iter_mut()) {
+        // The loop takes only the common case, with no call in it; the
+        // rest wait here.
+        let mut later = [0u16; FRAME_SIZE];
+        let mut nlater = 0;
+        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
             let (m, head, d) = pk.parts_mut(bi);
             let adj = adjs.get(m.opaque[OPAQUE_ADJ] as usize);
             let st = head.len();
-            // The common case in one test: a complete adjacency, a whole
-            // header, TTL left, within the MTU, room for any rewrite.
-            let fast = match (adj, d.get(ttl_at)) {
-                (Some(a), Some(&ttl)) => {
+            // The common case in one test: a complete adjacency (its
+            // `fast_mtu` is 0 otherwise), a whole header, TTL left, within
+            // the MTU, room for any rewrite.
+            let fast = match adj {
+                Some(a) => {
                     let len = d.len() + m.total_length_not_including_first_buffer as usize;
-                    (a.kind == AdjKind::Rewrite)
-                        & (d.len() >= hdr)
-                        & (ttl > 1)
-                        & (m.flags & flags::LOCALLY_ORIGINATED == 0)
-                        & (len <= a.mtu as usize)
-                        & (st >= REWRITE_MAX)
+                    d.len() >= hdr
+                        && (d[ttl_at] > 1)
+                            & (m.flags & flags::LOCALLY_ORIGINATED == 0)
+                            & (len <= a.fast_mtu as usize)
+                            & (st >= REWRITE_MAX)
                 }
-                _ => false,
+                None => false,
             };
             let (Some(adj), true) = (adj, fast) else {
-                *nx = slow::<IP6>(m, head, d, adj, &mut c);
+                if let Some(x) = later.get_mut(nlater) {
+                    *x = k as u16;
+                    nlater += 1;
+                }
                 continue;
             };
             d[ttl_at] -= 1;
             if !IP6 {
-                let ck = checksum::ttl_decremented(u16::from_be_bytes([d[10], d[11]]));
-                d[10..12].copy_from_slice(&ck.to_be_bytes());
+                let ck = checksum::ttl_decremented([d[10], d[11]]);
+                d[10..12].copy_from_slice(&ck);
             }
             // The whole right-aligned rewrite area: bytes before the
             // rewrite land in headroom nobody uses.
@@ -179,6 +187,12 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
             m.sw_if_index[TX] = adj.sw_if_index;
             m.l2_hdr_offset = m.current_data;
             *nx = Next::Output as u16;
+        }
+        for &k in &later[..nlater] {
+            let k = k as usize;
+            let (m, head, d) = pk.parts_mut(frame.pkts[k]);
+            let adj = adjs.get(m.opaque[OPAQUE_ADJ] as usize);
+            frame.nexts[k] = slow::<IP6>(m, head, d, adj, &mut c);
         }
         let Counts { expired, too_big, gone, no_room } = c;
         vm.count(Counter::TtlExpired as usize, expired);

@@ -67,6 +67,9 @@ pub struct Adjacency {
     pub rewrite_len: u8,
     /// L3 MTU of the tx interface.
     pub mtu: u16,
+    /// `mtu` for a complete rewrite adjacency, else 0: the rewrite node's
+    /// one-compare fast test. Set by [`Forwarding::seal`].
+    pub fast_mtu: u16,
 }
 
 impl Adjacency {
@@ -80,6 +83,7 @@ impl Adjacency {
             rewrite: [0; REWRITE_MAX],
             rewrite_len: 0,
             mtu: 1500,
+            fast_mtu: 0,
         }
     }
     /// The rewrite bytes.
@@ -133,8 +137,12 @@ pub struct Forwarding {
 pub const LB_FAST_NONE: u64 = u64::MAX;
 
 impl Forwarding {
-    /// Derives `fast` from the load-balances and adjacencies.
+    /// Derives `fast` from the load-balances and adjacencies, and each
+    /// adjacency's `fast_mtu`.
     pub fn seal(&mut self) {
+        for a in &mut self.adjs {
+            a.fast_mtu = if a.kind == AdjKind::Rewrite && a.rewrite_len > 0 { a.mtu } else { 0 };
+        }
         let adjs = &self.adjs;
         self.fast = self
             .lbs
