@@ -87,6 +87,10 @@ impl Chan {
     fn new(sock: SeqSocket, e: &Engine) -> Chan {
         // Wakes the main thread when the peer writes.
         let _ = e.local.vm.register_fd(sock.raw(), 1 << 20);
+        Chan::with_socket(sock)
+    }
+
+    fn with_socket(sock: SeqSocket) -> Chan {
         Chan { sock, window: Instant::now(), in_window: 0, queue: VecDeque::new() }
     }
 
@@ -726,4 +730,97 @@ pub fn busy_flag(m: &MemifMain) -> Arc<AtomicBool> {
 /// Descriptor count of the process (for leak checks in `show memif`).
 pub fn fd_count() -> usize {
     super::sys::open_fds()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(tag: &str) -> (SeqSocket, Chan) {
+        let name = format!("rvpp-memif-{tag}-{}", std::process::id());
+        let l = SeqSocket::listen(&SockPath::Abstract(name.clone())).unwrap();
+        let c = SeqSocket::connect(&SockPath::Abstract(name)).unwrap();
+        let s = l.accept().unwrap().unwrap();
+        (c, Chan::with_socket(s))
+    }
+
+    #[test]
+    fn a_flooding_peer_is_cut_off() {
+        let (peer, mut chan) = pair("flood");
+        let stats = ControlStats::default();
+        for _ in 0..MAX_MSGS_PER_SEC + 10 {
+            peer.send(&Msg::Ack.encode(), None).unwrap();
+        }
+        let mut ok = 0;
+        let err = loop {
+            match chan.recv(&stats) {
+                Ok(Some((Msg::Ack, None))) => ok += 1,
+                Ok(other) => panic!("unexpected {:?}", other.map(|m| m.0)),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(ok, MAX_MSGS_PER_SEC);
+        assert!(err.contains("flood"), "{err}");
+        assert_eq!(stats.floods.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn malformed_messages_are_counted_errors() {
+        let (peer, mut chan) = pair("malformed");
+        let stats = ControlStats::default();
+        let mut b = Msg::Ack.encode();
+        b[0] = 77;
+        peer.send(&b, None).unwrap();
+        let e = chan.recv(&stats).unwrap_err();
+        assert!(e.contains("unknown message type 77"), "{e}");
+        assert_eq!(stats.protocol_errors.load(Ordering::Relaxed), 1);
+        drop(peer);
+        assert!(chan.recv(&stats).unwrap_err().contains("closed"));
+    }
+
+    #[test]
+    fn a_client_lays_out_rings_and_buffers_inside_its_region() {
+        let cfg = IfConfig { rx_queues: 2, tx_queues: 1, log2_ring_size: 6, buffer_size: 256, ..IfConfig::default() };
+        let dev = Arc::new(MemifDevice {
+            mode: Mode::Ethernet,
+            input_node: super::super::INPUT_NODE,
+            rx_mode: Arc::new(std::sync::atomic::AtomicU8::new(0)),
+            rx_stats: vec![],
+            tx_stats: vec![],
+            queues: Default::default(),
+        });
+        let mut m = MemifMain::default();
+        m.new_if(SwIfIndex(1), "memif0/0".into(), cfg, dev);
+        let h = Hello {
+            name: "peer".into(),
+            min_version: proto::VERSION,
+            max_version: proto::VERSION,
+            max_region: 0,
+            max_m2s_ring: 0,
+            max_s2m_ring: 7,
+            max_log2_ring_size: 5,
+        };
+        let c = client_conn(&m.ifs[0], &h).unwrap();
+        // The server's limits win: 1 m2s ring, 2^5 slots.
+        assert_eq!((c.tx.len(), c.rx.len()), (1, 1));
+        let sizes = c.regions.sizes();
+        let mut places = Vec::new();
+        for r in c.tx.iter().chain(c.rx.iter()) {
+            assert_eq!(r.ring.size(), 32);
+            assert_eq!(r.ring.cookie(), proto::COOKIE);
+            places.push(RingPlace { name: "r".into(), index: r.index, region: r.region, offset: r.offset, log2: 5 });
+            for slot in 0..32u16 {
+                let d = r.ring.desc(slot);
+                assert_eq!(d.length, 256);
+                assert!(proto::desc_in_bounds(&d, &sizes).is_some());
+                assert!(d.offset as usize >= 2 * proto::ring_bytes(5), "buffers after the rings");
+            }
+        }
+        proto::check_rings(&places, &sizes, MAX_LOG2_RING).unwrap();
+        // Buffers of different slots and rings do not overlap.
+        let mut offs: Vec<u32> =
+            c.tx.iter().chain(c.rx.iter()).flat_map(|r| (0..32u16).map(|s| r.ring.desc(s).offset)).collect();
+        offs.sort();
+        assert!(offs.windows(2).all(|w| w[1] - w[0] >= 256));
+    }
 }

@@ -225,7 +225,7 @@ pub struct MemifDevice {
     pub rx_mode: Arc<AtomicU8>,
     pub rx_stats: Vec<Arc<QueueStats>>,
     pub tx_stats: Vec<Arc<QueueStats>>,
-    queues: [AtomicUsize; 2],
+    pub(crate) queues: [AtomicUsize; 2],
 }
 
 impl MemifDevice {

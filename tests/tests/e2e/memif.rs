@@ -399,3 +399,146 @@ fn memif_ip_mode_between_daemons() {
     assert!(drops, "{}", d1.ctl_ok("show memif"));
     assert_eq!(counter(&d2, "memif1/0", "rx packets"), 5);
 }
+
+/// A hostile memif client in Python: speaks the protocol by hand (memfd,
+/// eventfds, SCM_RIGHTS) and misbehaves one way per case. Prints what the
+/// server answered last.
+const BAD_PEER: &str = r#"
+import mmap, os, socket, struct, sys, time
+path, case = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(path)
+s.settimeout(5)
+def msg(t, body=b""):
+    b = struct.pack("<H", t) + body
+    return b + b"\0" * (128 - len(b))
+def name(x, n):
+    return x.encode() + b"\0" * (n - len(x))
+def recv():
+    try:
+        m = s.recv(256)
+    except (ConnectionResetError, socket.timeout):
+        return None
+    return m if m else None
+def send(m, fd=None):
+    if fd is None:
+        s.send(m)
+    else:
+        socket.send_fds(s, [m], [fd])
+hello = recv()
+assert hello and struct.unpack_from("<H", hello)[0] == 2, hello
+if case == "short":
+    s.send(b"\x03\x00" + b"\0" * 62)
+elif case == "unknown":
+    send(msg(42))
+elif case == "early":
+    send(msg(6, name("x", 32)))
+else:
+    send(msg(3, struct.pack("<HIB", 0x200, 0, 0) + name("", 24) + name("badpeer", 32)))
+    assert struct.unpack_from("<H", recv())[0] == 1
+    LOG2, N = 4, 16
+    RING = 128 + 16 * N
+    BUF = 2 * RING
+    size = BUF + 2 * N * 2048
+    fd = os.memfd_create("r")
+    if case == "short-memfd":
+        os.ftruncate(fd, 4096)
+    else:
+        os.ftruncate(fd, size)
+    send(msg(4, struct.pack("<HQ", 0, size)), fd)
+    r = recv()
+    if r and struct.unpack_from("<H", r)[0] == 1:
+        mem = mmap.mmap(fd, size)
+        offs = {"outside": (size - 64, RING), "overlap": (0, 64), "cookie": (0, RING)}.get(case, (0, RING))
+        for k, (flag, off) in enumerate([(1, offs[0]), (0, offs[1])]):
+            if case != "cookie":
+                if off + RING <= size:
+                    struct.pack_into("<I", mem, off, 0x3E31F20)
+            ev = os.eventfd(0)
+            send(msg(5, struct.pack("<HHHIBH", flag, 0, 0, off, LOG2, 0)), ev)
+            r = recv()
+        send(msg(6, name("badpeer0", 32)))
+        r = recv()
+        if case == "baddesc" and r and struct.unpack_from("<H", r)[0] == 7:
+            # Slave-to-master ring at 0: three packets, two of them bad.
+            descs = [(0, 0, 100, size - 50), (0, 7, 60, BUF), (0, 0, 60, BUF)]
+            for k, (fl, reg, ln, of) in enumerate(descs):
+                struct.pack_into("<HHIII", mem, 128 + 16 * k, fl, reg, ln, of, 0)
+            struct.pack_into("<H", mem, 6, 3)
+            time.sleep(1.5)
+            print("tail", struct.unpack_from("<H", mem, 64)[0])
+            sys.stdout.flush()
+            time.sleep(0.5)
+while True:
+    r = recv()
+    if r is None:
+        break
+    t = struct.unpack_from("<H", r)[0]
+    if t == 8:
+        print("disconnect:", r[6:102].split(b"\0")[0].decode())
+        break
+"#;
+
+fn protocol_errors(d: &Daemon) -> u64 {
+    let t = d.ctl_ok("show memif");
+    let after = t.split("protocol errors ").nth(1).unwrap_or("0");
+    after.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0").parse().unwrap_or(0)
+}
+
+/// The peer is untrusted: malformed and out-of-order messages, a memfd
+/// shorter than the region it claims, rings outside their region or
+/// overlapping or without the cookie each end the connection with a logged,
+/// counted reason; descriptors pointing outside the shared memory are
+/// dropped and counted, never followed. rvpp keeps serving: a good peer
+/// connects afterwards.
+#[test]
+fn memif_hostile_peer_is_contained() {
+    require_host!("memif_hostile_peer_is_contained", &[rvpp_tests::netns::PYTHON]);
+    let d = Daemon::builder("memif-bad").buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    d.ctl_ok(&format!("create memif socket id 1 filename {}", sock.display()));
+    d.ctl_ok("create interface memif id 0 socket-id 1 master");
+    d.ctl_ok("set interface state memif1/0 up");
+    let peer = |case: &str| -> String {
+        let out = rvpp_tests::run_with_timeout(
+            {
+                let mut c = Command::new(rvpp_tests::netns::PYTHON);
+                c.args(["-c", BAD_PEER, &sock.display().to_string(), case]);
+                c
+            },
+            None,
+            Duration::from_secs(30),
+        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "peer '{case}' failed:\n{text}\nrvpp:\n{}", d.stderr());
+        text
+    };
+    let cases = [
+        ("short", "message of 64 bytes"),
+        ("unknown", "unknown message type 42"),
+        ("early", "unexpected CONNECT before INIT"),
+        ("short-memfd", "shorter than the region"),
+        ("outside", "leaves region 0"),
+        ("overlap", "overlap in region 0"),
+        ("cookie", "bad cookie"),
+    ];
+    for (k, (case, why)) in cases.iter().enumerate() {
+        let _ = peer(case);
+        let logged = wait_until(WAIT, || d.stderr().contains(why));
+        assert!(logged, "case {case}: no '{why}' in the log:\n{}", d.stderr());
+        assert_eq!(protocol_errors(&d), k as u64 + 1, "case {case}:\n{}", d.ctl_ok("show memif"));
+        wait_state(&d, "memif1/0", "disconnected", None);
+    }
+    let out = peer("baddesc");
+    assert!(out.contains("tail 3"), "rvpp did not consume the three slots: {out}\n{}", d.ctl_ok("show memif"));
+    let errors = d.errors();
+    let bad = errors.get(&("memif-input".to_string(), "bad descriptor (outside its region)".to_string()));
+    assert_eq!(bad, Some(&2), "{errors:?}");
+    assert_eq!(counter(&d, "memif1/0", "rx packets"), 1, "{}", d.ctl_ok("show interface"));
+    wait_state(&d, "memif1/0", "disconnected", None);
+    // Still serving.
+    if rvpp_tests::netns::have(TESTPMD) {
+        let pmd = Testpmd::start(d.dir(), "after", "client", &sock, "");
+        wait_state(&d, "memif1/0", "connected", Some(&pmd));
+    }
+}
