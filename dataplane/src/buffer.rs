@@ -266,7 +266,9 @@ impl Buffers {
 
     #[inline(always)]
     fn meta_ptr(&self, bi: BufferIndex) -> *mut BufferMeta {
-        assert!(bi.0 < self.count, "buffer index {} out of range", bi.0);
+        if bi.0 >= self.count {
+            out_of_range(bi);
+        }
         // SAFETY: bi < count so the offset lies inside the mapping (module docs).
         unsafe { self.map.base.add(bi.0 as usize * self.stride) as *mut BufferMeta }
     }
@@ -589,7 +591,9 @@ impl ThreadBuffers {
 impl Packets<'_> {
     #[inline(always)]
     fn buf(&self, bi: BufferIndex) -> *mut u8 {
-        assert!(bi.0 < self.count, "buffer index {} out of range", bi.0);
+        if bi.0 >= self.count {
+            out_of_range(bi);
+        }
         // SAFETY: bi < count, so the offset lies inside the mapping.
         unsafe { self.base.add(bi.0 as usize * self.stride) }
     }
@@ -651,6 +655,14 @@ impl Packets<'_> {
         let (m, _, d) = self.parts_mut(bi);
         (m, d)
     }
+}
+
+/// A buffer index past the arena: an engine bug, never a packet's doing.
+/// Out of line so the node loops keep no copy of the index for it.
+#[cold]
+#[inline(never)]
+fn out_of_range(bi: BufferIndex) -> ! {
+    panic!("buffer index {} out of range", bi.0)
 }
 
 impl Drop for ThreadBuffers {
