@@ -962,3 +962,56 @@ fn a_handshake_completing_while_a_syn_resend_is_due_keeps_the_rto_working() {
     assert_eq!(t.payload_len, 1);
     assert!(a.poll_timeout().is_some());
 }
+
+#[test]
+fn window_scaling_opens_the_window_past_64k() {
+    let mut s = Sim::new(cfg(), cfg(), Link::clean(10 * MS), 17);
+    s.established();
+    // 256 KiB fifos need a shift of 3 (256 Ki >> 2 = 65536 > 65535).
+    assert_eq!(s.conn(0).negotiated(), (Some((3, 3)), true, true));
+    // The SYN-ACK's window is never scaled: 65535 until B's next segment.
+    assert_eq!(s.conn(0).send_window(), 65535);
+    s.src[0] = data(2 << 20, 6);
+    assert!(s.run(s.now + 60 * SEC, |s| s.sink[1].len() == 2 << 20 && s.conn(0).flight() == 0));
+    assert_eq!(s.sink[1], s.src[0]);
+    assert_eq!(s.conn(0).send_window(), 256 * 1024);
+    let max_flight = s.trace.iter().filter(|(to, _)| *to == 0).map(|(_, t)| t.flight_before).max().unwrap();
+    assert!(max_flight > 65_535, "flight reached {max_flight}");
+    // The raw window field stays a 16-bit count of 8-byte units.
+    assert!(s.log.iter().filter(|x| x.from == 1 && !x.repr.flags.syn()).all(|x| x.repr.window == 32768));
+}
+
+#[test]
+fn app_events_rx_and_tx_space() {
+    let small_tx = Config { tx_fifo_size: 4096, nagle: false, ..cfg() };
+    let mut a = Connection::connect(small_tx, 1, 2, Seq(10)).unwrap();
+    let syn = a.poll_transmit(0).unwrap().repr;
+    let mut b = Connection::accept(cfg(), 0, &syn, Seq(5000)).unwrap();
+    a.handle_segment(MS, &b.poll_transmit(0).unwrap().repr, &[]);
+    b.handle_segment(2 * MS, &a.poll_transmit(MS).unwrap().repr, &[]);
+    assert_eq!(a.poll_event(), Some(Event::Connected));
+    assert_eq!(b.poll_event(), Some(Event::Accepted));
+    assert_eq!(a.app_write(&[7u8; 10_000]), 4096, "a short write");
+    let mut segs = Vec::new();
+    while let Some(t) = a.poll_transmit(3 * MS) {
+        let (x, y) = a.payload(&t);
+        segs.push((t.repr, [x, y].concat()));
+    }
+    assert_eq!(segs.len(), 3);
+    for (r, p) in &segs {
+        b.handle_segment(4 * MS, r, p);
+    }
+    // One Rx event for three unread segments.
+    assert_eq!(b.poll_event(), Some(Event::Rx));
+    assert_eq!(b.poll_event(), None);
+    assert_eq!(a.poll_event(), None, "no TxSpace before an ACK frees space");
+    while let Some(t) = b.poll_transmit(4 * MS) {
+        a.handle_segment(5 * MS, &t.repr, &[]);
+    }
+    assert_eq!(a.poll_event(), Some(Event::TxSpace));
+    assert_eq!(a.poll_event(), None);
+    assert_eq!(a.tx_fifo().free(), 4096);
+    let mut buf = [0u8; 5000];
+    assert_eq!(b.app_read(&mut buf), 4096);
+    assert!(buf[..4096].iter().all(|&x| x == 7));
+}
