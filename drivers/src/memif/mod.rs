@@ -3,8 +3,8 @@
 //!
 //! Commands (VPP's):
 //! - `create memif socket id <n> filename <path>` — a filesystem socket;
-//!   `filename @<name>` or `abstract <name>` makes an abstract one.
-//!   Socket 0 exists from the start as `/run/vpp/memif.sock`.
+//!   `filename @<name>`, `filename abstract:<name>` or `abstract <name>`
+//!   makes an abstract one. Socket 0 is `/run/vpp/memif.sock` (as VPP).
 //! - `delete memif socket id <n>` (refused while interfaces use it).
 //! - `create interface memif [id <n>] [socket-id <n>] master|slave
 //!   [secret <s>] [ring-size <n>] [buffer-size <n>] [rx-queues <n>]
@@ -208,6 +208,8 @@ impl IfConfig {
             } else if i.keyword("hw-addr") {
                 let w = i.expect("MAC address")?;
                 c.mac = Some(parse_mac(&w).ok_or_else(|| CliError(format!("{cmd}: '{w}' is not a MAC address")))?);
+            } else if i.keyword("no-zero-copy") {
+                // rvpp always copies between memif and its own buffers.
             } else {
                 return i.unexpected();
             }
@@ -280,17 +282,12 @@ fn ensure_task(e: &mut Engine) {
         m.task_added = true;
         e.add_periodic("memif", control::TICK, control::tick);
     }
-    main_state(e).sockets.entry(0).or_insert_with(|| SocketEntry {
-        id: 0,
-        path: SockPath::File(DEFAULT_SOCKET.into()),
-        listener: None,
-        pending: Vec::new(),
-    });
 }
 
-/// Parses a socket name: `@name` is abstract, anything else a path.
+/// Parses a socket name: `@name` and `abstract:name` (VPP's spelling) are
+/// abstract, anything else a path.
 fn sock_path(w: &str) -> SockPath {
-    match w.strip_prefix('@') {
+    match w.strip_prefix('@').or_else(|| w.strip_prefix("abstract:")) {
         Some(n) => SockPath::Abstract(n.to_string()),
         None => SockPath::File(w.to_string()),
     }
@@ -322,6 +319,9 @@ fn create_socket_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> 
         }
     }
     let id = id.ok_or_else(|| CliError(format!("{cmd}: expected id <n>")))?;
+    if id == 0 {
+        return Err(CliError(format!("{cmd}: socket id 0 is the default socket ({DEFAULT_SOCKET})")));
+    }
     let path = path.ok_or_else(|| CliError(format!("{cmd}: expected filename <path>")))?;
     let (SockPath::File(f) | SockPath::Abstract(f)) = &path;
     if f.is_empty() || f.len() >= 107 || f.contains('\0') {
@@ -346,6 +346,9 @@ fn delete_socket_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> 
     i.done()?;
     let id: u32 = rvpp_dataplane::cli::parse_num(&w)
         .ok_or_else(|| CliError(format!("{cmd}: socket id '{w}' is not a number")))?;
+    if id == 0 {
+        return Err(CliError(format!("{cmd}: socket id 0 is the default socket and stays")));
+    }
     let m = main_state(e);
     if !m.sockets.contains_key(&id) {
         return Err(CliError(format!("{cmd}: no memif socket with id {id}")));
@@ -417,10 +420,12 @@ fn create_if_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 
 fn delete_if_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let cmd = i.command().to_string();
+    let by_index = i.keyword("sw_if_index");
     let w = i.expect("interface")?;
     i.done()?;
+    let sw = if by_index { w.parse().ok().map(rvpp_dataplane::SwIfIndex) } else { e.interfaces.by_name(&w) };
     let m = main_state(e);
-    let Some(k) = m.ifs.iter().position(|f| f.name == w) else {
+    let Some(k) = m.ifs.iter().position(|f| Some(f.sw) == sw) else {
         return Err(CliError(format!("{cmd}: '{w}' is not a memif interface")));
     };
     let mut m = std::mem::take(main_state(e));
@@ -627,7 +632,14 @@ impl Node for IpClassify {
 }
 
 pub fn register(r: &mut Registrar) {
-    let busy = r.ext.get_or_default::<MemifMain>().busy.clone();
+    let m = r.ext.get_or_default::<MemifMain>();
+    m.sockets.entry(0).or_insert_with(|| SocketEntry {
+        id: 0,
+        path: SockPath::File(DEFAULT_SOCKET.into()),
+        listener: None,
+        pending: Vec::new(),
+    });
+    let busy = m.busy.clone();
     r.node(DeviceInput::register_with_counters(INPUT_NODE, &["ethernet-input", ErrorDrop::NAME], &rx::COUNTERS));
     r.node(DeviceInput::register_with_counters(IP_INPUT_NODE, &[IP_CLASSIFY_NODE, ErrorDrop::NAME], &rx::COUNTERS));
     r.node(NodeReg { name: IP_CLASSIFY_NODE, factory: Arc::new(|_| Box::new(IpClassify)) });
@@ -637,7 +649,7 @@ pub fn register(r: &mut Registrar) {
     });
     r.cli.add(
         "create memif socket",
-        "create memif socket id <n> filename <path>|@<abstract-name> | abstract <name>",
+        "create memif socket id <n> filename <path>|@<name>|abstract:<name> | abstract <name>",
         create_socket_cmd,
     );
     r.cli.add("delete memif socket", "delete memif socket id <n>", delete_socket_cmd);
@@ -645,9 +657,9 @@ pub fn register(r: &mut Registrar) {
         "create interface memif",
         "create interface memif [id <n>] [socket-id <n>] master|slave [secret <s>] [ring-size <n>] \
          [buffer-size <n>] [rx-queues <n>] [tx-queues <n>] [mode ip|ethernet] [hw-addr <mac>] \
-         [rx-mode polling|interrupt|adaptive]",
+         [rx-mode polling|interrupt|adaptive] [no-zero-copy]",
         create_if_cmd,
     );
-    r.cli.add("delete interface memif", "delete interface memif <interface>", delete_if_cmd);
+    r.cli.add("delete interface memif", "delete interface memif <interface> | sw_if_index <n>", delete_if_cmd);
     r.cli.add("show memif", "show memif [<interface>]", show_cmd);
 }

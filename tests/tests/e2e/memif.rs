@@ -363,17 +363,22 @@ fn memif_queue_pairs_on_workers() {
     }
 }
 
-/// Two daemons joined by an ip-mode memif (no Ethernet header on the wire,
+/// Two daemons joined by an ip-mode memif on an abstract socket (no
+/// Ethernet header on the wire,
 /// packets to ip4-input by their version nibble; static neighbors since ip
 /// mode carries no ARP): rvpp's own ping crosses, and ARP rvpp would send
 /// is dropped at memif tx, counted.
 #[test]
 fn memif_ip_mode_between_daemons() {
-    let dir = rvpp_tests::TempDir::new("memif-ipsock");
-    let sock = dir.path().join("memif.sock");
+    // An abstract socket, in both of VPP's spellings.
+    let abs = format!("rvpp-memif-ip-{}", std::process::id());
     let setup = |d: &Daemon, role: &str, me: u8, peer: u8| {
         for c in [
-            format!("create memif socket id 1 filename {}", sock.display()),
+            if role == "master" {
+                format!("create memif socket id 1 filename @{abs}")
+            } else {
+                format!("create memif socket id 1 filename abstract:{abs}")
+            },
             format!("create interface memif id 0 socket-id 1 {role} mode ip"),
             "set interface state memif1/0 up".into(),
             format!("set interface ip address memif1/0 10.232.3.{me}/24"),
@@ -541,4 +546,61 @@ fn memif_hostile_peer_is_contained() {
         let pmd = Testpmd::start(d.dir(), "after", "client", &sock, "");
         wait_state(&d, "memif1/0", "connected", Some(&pmd));
     }
+}
+
+/// The commands: bad input names its token and changes nothing; the
+/// lifecycle of sockets and interfaces, with the socket file and the fds
+/// released at the end.
+#[test]
+fn memif_commands() {
+    let d = Daemon::start("memif-cli");
+    let sock = d.dir().join("m.sock");
+    let before = d.ctl_ok("show memif");
+    // Once the CLI connection of that command is closed.
+    std::thread::sleep(Duration::from_millis(300));
+    let fds0 = fd_count(d.pid());
+    for (cmd, token) in [
+        ("create memif socket id x filename /tmp/a", "'x'"),
+        ("create memif socket id 0 filename /tmp/a", "socket id 0"),
+        ("create memif socket id 4", "expected filename"),
+        ("create memif socket id 4 filename /tmp/a bogus", "bogus"),
+        ("create interface memif id 1 socket-id 9 master", "no memif socket with id 9"),
+        ("create interface memif id 1 ring-size 1000 master", "ring-size '1000'"),
+        ("create interface memif id 1 ring-size 65536 master", "ring-size '65536'"),
+        ("create interface memif id 1 rx-queues 0 master", "rx-queues '0'"),
+        ("create interface memif id 1 buffer-size 12 master", "buffer-size '12'"),
+        ("create interface memif id 1 mode ppp master", "mode 'ppp'"),
+        ("create interface memif id 1 secret 0123456789abcdef01234567 master", "longer than 23"),
+        ("create interface memif id 1 hw-addr 02:00 master", "'02:00'"),
+        ("create interface memif id 1", "expected master or slave"),
+        ("create interface memif id 1 master frobnicate", "frobnicate"),
+        ("delete interface memif memif9/9", "'memif9/9'"),
+        ("delete memif socket id 7", "no memif socket with id 7"),
+        ("show memif pg7", "'pg7'"),
+    ] {
+        let e = d.ctl(cmd).expect_err(cmd);
+        assert!(e.contains(token), "{cmd}: error '{e}' does not name {token}");
+    }
+    assert_eq!(d.ctl_ok("show memif"), before, "failed commands changed state");
+    d.ctl_ok(&format!("create memif socket id 3 filename {}", sock.display()));
+    let e = d.ctl(&format!("create memif socket id 4 filename {}", sock.display())).unwrap_err();
+    assert!(e.contains("already in use"), "{e}");
+    assert_eq!(d.ctl_ok("create interface memif id 5 socket-id 3 master no-zero-copy").trim(), "memif3/5");
+    assert!(sock.exists(), "a master listens on its socket");
+    let e = d.ctl("create interface memif id 5 socket-id 3 master").unwrap_err();
+    assert!(e.contains("already exists"), "{e}");
+    let e = d.ctl("create interface memif id 6 socket-id 3 slave").unwrap_err();
+    assert!(e.contains("used by memif3/5 as master"), "{e}");
+    let e = d.ctl("delete memif socket id 3").unwrap_err();
+    assert!(e.contains("in use by memif3/5"), "{e}");
+    let show = d.ctl_ok("show memif memif3/5");
+    assert!(show.contains("state disconnected") && show.contains("yes (1)"), "{show}");
+    d.ctl_ok("delete interface memif memif3/5");
+    assert!(!d.ctl_ok("show interface").contains("memif3/5"));
+    d.ctl_ok("delete memif socket id 3");
+    assert!(!sock.exists(), "the socket file is removed with the socket");
+    assert!(!d.ctl_ok("show memif").contains("m.sock"));
+    // (The CLI connection of the last command may still be closing.)
+    let back = wait_until(WAIT, || fd_count(d.pid()) == fds0);
+    assert!(back, "fds after delete: {} vs {fds0}", fd_count(d.pid()));
 }
