@@ -1,8 +1,10 @@
 //! `ip4-local` / `ip6-local`: packets addressed to rvpp. ICMP echo requests
 //! are answered in place (the reply routes back through the lookup), echo
 //! replies feed `ping`, IPv4 fragments go to reassembly, ND messages to
-//! `ip6-nd`; UDP and TCP to closed ports get ICMP port unreachable, other
-//! protocols protocol unreachable (IPv4) or a counted drop.
+//! `ip6-nd`; a protocol registered in [`IpProtocols`] (TCP for the
+//! hoststack) goes to its node with `current_data` at the L4 header; UDP and
+//! TCP with no registration get ICMP port unreachable, other protocols
+//! protocol unreachable (IPv4) or a counted drop.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,8 @@ enum Next {
     IcmpError = 2,
     /// ip4-reassembly or ip6-nd.
     Special = 3,
+    /// First arc of the L4 protocol table ([`IpProtocols`]).
+    Protocols = 4,
 }
 
 #[repr(usize)]
@@ -38,9 +42,10 @@ enum Counter {
     Fragments,
     Nd,
     Broadcast,
+    L4,
 }
 
-static COUNTERS: [CounterDesc; 9] = [
+static COUNTERS: [CounterDesc; 10] = [
     CounterDesc::info("echo replies sent"),
     CounterDesc::info("echo replies received (ping)"),
     CounterDesc::error("icmp checksum error"),
@@ -50,20 +55,70 @@ static COUNTERS: [CounterDesc; 9] = [
     CounterDesc::info("fragments to reassembly"),
     CounterDesc::info("neighbor discovery"),
     CounterDesc::info("broadcast/multicast not answered"),
+    CounterDesc::info("to a registered l4 protocol"),
 ];
+
+/// Which node receives each IP protocol addressed to rvpp (VPP's
+/// `ip4_register_protocol` / `ip6_register_protocol`): a crate adds itself
+/// here before the graph is built (`IpProtocols::add(r, false, 6,
+/// "tcp4-input")`). A protocol with no entry keeps `ip-local`'s own answer.
+#[derive(Default, Clone, Debug)]
+pub struct IpProtocols(pub Vec<(bool, u8, &'static str)>);
+
+impl IpProtocols {
+    /// Registers `node` as the receiver of `protocol` over IPv6 (`ip6`) or
+    /// IPv4; a later registration of the same pair replaces the earlier.
+    pub fn add(r: &mut Registrar, ip6: bool, protocol: u8, node: &'static str) {
+        let t = r.ext.get_or_default::<IpProtocols>();
+        t.0.retain(|x| (x.0, x.1) != (ip6, protocol));
+        t.0.push((ip6, protocol, node));
+    }
+}
 
 /// The local-delivery node of one family.
 pub struct IpLocal<const IP6: bool> {
-    nexts: [&'static str; 4],
+    nexts: Vec<&'static str>,
+    /// Next arc per IP protocol; 0 (the drop arc) means not registered.
+    l4: [u16; 256],
     addrs: IfAddrTable,
     ping: Arc<Mutex<PingTable>>,
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
+    /// A local node with no L4 protocol registered.
     pub fn new(addrs: IfAddrTable, ping: Arc<Mutex<PingTable>>) -> Self {
+        Self::with_protocols(addrs, ping, &IpProtocols::default())
+    }
+
+    /// A local node handing this family's registered protocols to their nodes.
+    pub fn with_protocols(addrs: IfAddrTable, ping: Arc<Mutex<PingTable>>, protocols: &IpProtocols) -> Self {
         let n = names(IP6);
         let special = if IP6 { "ip6-nd" } else { "ip4-reassembly" };
-        IpLocal { nexts: [ErrorDrop::NAME, n.lookup, n.icmp_error, special], addrs, ping }
+        let mut nexts = vec![ErrorDrop::NAME, n.lookup, n.icmp_error, special];
+        let mut l4 = [0u16; 256];
+        for &(ip6, p, node) in &protocols.0 {
+            if ip6 == IP6 {
+                l4[p as usize] = nexts.len() as u16;
+                nexts.push(node);
+            }
+        }
+        debug_assert!(nexts.len() >= Next::Protocols as usize);
+        IpLocal { nexts, l4, addrs, ping }
+    }
+
+    /// Hands a packet to its L4 node: `current_data` moves to the L4 header,
+    /// the L3/L4 offsets are set. `hdr` is the IP header length.
+    fn to_l4(vm: &mut Vm, bi: BufferIndex, hdr: usize, next: u16) -> u16 {
+        let m = vm.bufs.meta_mut(bi);
+        m.l3_hdr_offset = m.current_data;
+        if !vm.bufs.advance(bi, hdr as i16) {
+            return Next::Drop as u16;
+        }
+        let m = vm.bufs.meta_mut(bi);
+        m.l4_hdr_offset = m.current_data;
+        m.flags |= flags::L3_HDR_VALID | flags::L4_HDR_VALID;
+        vm.count(Counter::L4 as usize, 1);
+        next
     }
 
     fn ping_reply(&self, vm: &Vm, bi: BufferIndex, from: u128, id: u16, seq: u16, ttl: u8) {
@@ -82,12 +137,12 @@ fn chain_sum(vm: &Vm, bi: BufferIndex, off: usize, acc: u64) -> u64 {
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
-    fn one4(&self, vm: &mut Vm, bi: BufferIndex) -> Next {
+    fn one4(&self, vm: &mut Vm, bi: BufferIndex) -> u16 {
         let d = vm.bufs.data(bi);
         let ihl = (d[0] & 0xf) as usize * 4;
         if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
             vm.count(Counter::Fragments as usize, 1);
-            return Next::Special;
+            return Next::Special as u16;
         }
         let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
         // Not multicast, broadcast, class E or "this network": never a source.
@@ -96,11 +151,11 @@ impl<const IP6: bool> IpLocal<IP6> {
             proto::ICMP => {
                 if d.len() < ihl + 8 {
                     vm.count(Counter::Unhandled as usize, 1);
-                    return Next::Drop;
+                    return Next::Drop as u16;
                 }
                 if checksum::fold(chain_sum(vm, bi, ihl, 0)) != 0xffff {
                     vm.count(Counter::BadChecksum as usize, 1);
-                    return Next::Drop;
+                    return Next::Drop as u16;
                 }
                 let d = vm.bufs.data(bi);
                 match d[ihl] {
@@ -123,7 +178,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                         vm.bufs.data_mut(bi)[ihl + 2..ihl + 4].copy_from_slice(&ck.to_be_bytes());
                         vm.bufs.meta_mut(bi).flags |= flags::LOCALLY_ORIGINATED;
                         vm.count(Counter::EchoReplies as usize, 1);
-                        Next::Lookup
+                        Next::Lookup as u16
                     }
                     0 => {
                         let from = u32::from_be_bytes([d[12], d[13], d[14], d[15]]) as u128;
@@ -132,48 +187,56 @@ impl<const IP6: bool> IpLocal<IP6> {
                         let ttl = d[8];
                         self.ping_reply(vm, bi, from, id, seq, ttl);
                         vm.count(Counter::PingReplies as usize, 1);
-                        Next::Drop
+                        Next::Drop as u16
                     }
                     8 => {
                         vm.count(Counter::Broadcast as usize, 1);
-                        Next::Drop
+                        Next::Drop as u16
                     }
                     _ => {
                         vm.count(Counter::Unhandled as usize, 1);
-                        Next::Drop
+                        Next::Drop as u16
                     }
                 }
             }
             p if !unicast => {
                 let _ = p;
                 vm.count(Counter::Broadcast as usize, 1);
-                Next::Drop
+                Next::Drop as u16
+            }
+            p if self.l4[p as usize] != 0 => {
+                let next = self.l4[p as usize];
+                if d.len() < ihl {
+                    Next::Drop as u16
+                } else {
+                    Self::to_l4(vm, bi, ihl, next)
+                }
             }
             proto::UDP | proto::TCP => {
                 vm.count(Counter::PortUnreachable as usize, 1);
                 let (t, c) = Icmp::PORT_UNREACHABLE4;
                 set_error(vm.bufs.meta_mut(bi), t, c, 0);
-                Next::IcmpError
+                Next::IcmpError as u16
             }
             _ => {
                 vm.count(Counter::ProtoUnreachable as usize, 1);
                 let (t, c) = Icmp::PROTO_UNREACHABLE4;
                 set_error(vm.bufs.meta_mut(bi), t, c, 0);
-                Next::IcmpError
+                Next::IcmpError as u16
             }
         }
     }
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
-    fn one6(&self, vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs) -> Next {
+    fn one6(&self, vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs) -> u16 {
         let d = vm.bufs.data(bi);
         let dst_mcast = d[24] == 0xff;
         match d[6] {
             proto::ICMP6 => {
                 if d.len() < 48 {
                     vm.count(Counter::Unhandled as usize, 1);
-                    return Next::Drop;
+                    return Next::Drop as u16;
                 }
                 let mut s = [0u8; 16];
                 let mut t = [0u8; 16];
@@ -183,7 +246,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                 let ty = d[40];
                 if checksum::fold(chain_sum(vm, bi, 40, checksum::pseudo6(&s, &t, proto::ICMP6, plen))) != 0xffff {
                     vm.count(Counter::BadChecksum as usize, 1);
-                    return Next::Drop;
+                    return Next::Drop as u16;
                 }
                 match ty {
                     128 => {
@@ -192,7 +255,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                             let ll = s[0] == 0xfe && s[1] & 0xc0 == 0x80;
                             match addrs.source6(rx, ll) {
                                 Some(a) => a.to_be_bytes(),
-                                None => return Next::Drop,
+                                None => return Next::Drop as u16,
                             }
                         } else {
                             t
@@ -213,7 +276,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                         vm.bufs.data_mut(bi)[42..44].copy_from_slice(&ck.to_be_bytes());
                         vm.bufs.meta_mut(bi).flags |= flags::LOCALLY_ORIGINATED;
                         vm.count(Counter::EchoReplies as usize, 1);
-                        Next::Lookup
+                        Next::Lookup as u16
                     }
                     129 => {
                         let d = vm.bufs.data(bi);
@@ -222,31 +285,32 @@ impl<const IP6: bool> IpLocal<IP6> {
                         let ttl = d[7];
                         self.ping_reply(vm, bi, u128::from_be_bytes(s), id, seq, ttl);
                         vm.count(Counter::PingReplies as usize, 1);
-                        Next::Drop
+                        Next::Drop as u16
                     }
                     133..=137 => {
                         vm.count(Counter::Nd as usize, 1);
-                        Next::Special
+                        Next::Special as u16
                     }
                     _ => {
                         vm.count(Counter::Unhandled as usize, 1);
-                        Next::Drop
+                        Next::Drop as u16
                     }
                 }
             }
             _ if dst_mcast => {
                 vm.count(Counter::Broadcast as usize, 1);
-                Next::Drop
+                Next::Drop as u16
             }
+            p if self.l4[p as usize] != 0 => Self::to_l4(vm, bi, 40, self.l4[p as usize]),
             proto::UDP | proto::TCP => {
                 vm.count(Counter::PortUnreachable as usize, 1);
                 let (t, c) = Icmp::PORT_UNREACHABLE6;
                 set_error(vm.bufs.meta_mut(bi), t, c, 0);
-                Next::IcmpError
+                Next::IcmpError as u16
             }
             _ => {
                 vm.count(Counter::ProtoUnreachable as usize, 1);
-                Next::Drop
+                Next::Drop as u16
             }
         }
     }
@@ -271,7 +335,7 @@ impl<const IP6: bool> Node for IpLocal<IP6> {
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
-            frame.nexts[k] = if IP6 { self.one6(vm, bi, &addrs) } else { self.one4(vm, bi) } as u16;
+            frame.nexts[k] = if IP6 { self.one6(vm, bi, &addrs) } else { self.one4(vm, bi) };
         }
         if vm.tracing() {
             for &bi in frame.pkts.iter() {
@@ -288,13 +352,98 @@ pub fn register(r: &mut Registrar) {
     let a = r.ext.get_or_default::<IfAddrTable>().clone();
     let p = r.ext.get_or_default::<Arc<Mutex<PingTable>>>().clone();
     let (a6, p6) = (a.clone(), p.clone());
+    // The protocol table is read when the graph is built, after every crate
+    // registered (hoststack's tcp4-input...).
     r.node(NodeReg {
         name: names(false).local,
-        factory: Arc::new(move |_| Box::new(IpLocal::<false>::new(a.clone(), p.clone()))),
+        factory: Arc::new(move |init| {
+            let protocols = init.ext.get::<IpProtocols>().cloned().unwrap_or_default();
+            Box::new(IpLocal::<false>::with_protocols(a.clone(), p.clone(), &protocols))
+        }),
     });
     r.node(NodeReg {
         name: names(true).local,
-        factory: Arc::new(move |_| Box::new(IpLocal::<true>::new(a6.clone(), p6.clone()))),
+        factory: Arc::new(move |init| {
+            let protocols = init.ext.get::<IpProtocols>().cloned().unwrap_or_default();
+            Box::new(IpLocal::<true>::with_protocols(a6.clone(), p6.clone(), &protocols))
+        }),
     });
     super::reass::register(r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvpp_dataplane::testing::Harness;
+
+    fn ip4(protocol: u8, dst: [u8; 4]) -> Vec<u8> {
+        let mut d = vec![0u8; 40];
+        d[0] = 0x45;
+        d[2..4].copy_from_slice(&40u16.to_be_bytes());
+        d[8] = 64;
+        d[9] = protocol;
+        d[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        d[16..20].copy_from_slice(&dst);
+        let c = checksum::checksum(&d[..20]);
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        d
+    }
+
+    fn ip6(next_header: u8) -> Vec<u8> {
+        let mut d = vec![0u8; 60];
+        d[0] = 0x60;
+        d[4..6].copy_from_slice(&20u16.to_be_bytes());
+        d[6] = next_header;
+        d[7] = 64;
+        d[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        d[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        d
+    }
+
+    fn protocols() -> IpProtocols {
+        IpProtocols(vec![(false, proto::TCP, "tcp4-input"), (true, proto::TCP, "tcp6-input")])
+    }
+
+    fn node<const IP6: bool>(p: &IpProtocols) -> Harness {
+        let ping = Arc::new(Mutex::new(PingTable::default()));
+        Harness::new(Box::new(IpLocal::<IP6>::with_protocols(IfAddrTable::default(), ping, p)), 2)
+    }
+
+    #[test]
+    fn registered_protocol_goes_to_its_node_at_the_l4_header() {
+        let mut h = node::<false>(&protocols());
+        let tcp = h.packet(&ip4(proto::TCP, [10, 0, 0, 1]), 1);
+        let udp = h.packet(&ip4(proto::UDP, [10, 0, 0, 1]), 1);
+        let bcast = h.packet(&ip4(proto::TCP, [255, 255, 255, 255]), 1);
+        let nexts = h.run(&mut [tcp, udp, bcast]);
+        assert_eq!(h.next_name(nexts[0]), "tcp4-input");
+        let m = h.vm.bufs.meta(tcp);
+        assert_eq!((m.l3_hdr_offset, m.l4_hdr_offset, m.current_data, m.current_length), (0, 20, 20, 20));
+        assert_eq!(h.next_name(nexts[1]), "ip4-icmp-error", "udp is not registered: port unreachable");
+        assert_eq!(h.next_name(nexts[2]), ErrorDrop::NAME, "tcp to broadcast is never delivered");
+        assert_eq!(h.counter("to a registered l4 protocol"), 1);
+        assert_eq!(h.counter("udp/tcp to closed port"), 1);
+
+        let mut h = node::<true>(&protocols());
+        let tcp = h.packet(&ip6(proto::TCP), 1);
+        let nexts = h.run(&mut [tcp]);
+        assert_eq!(h.next_name(nexts[0]), "tcp6-input");
+        let m = h.vm.bufs.meta(tcp);
+        assert_eq!((m.l3_hdr_offset, m.l4_hdr_offset, m.current_length), (0, 40, 20));
+    }
+
+    #[test]
+    fn without_a_registration_tcp_gets_port_unreachable() {
+        for p in [IpProtocols::default(), IpProtocols(vec![(true, proto::TCP, "tcp6-input")])] {
+            let mut h = node::<false>(&p);
+            let tcp = h.packet(&ip4(proto::TCP, [10, 0, 0, 1]), 1);
+            let nexts = h.run(&mut [tcp]);
+            assert_eq!(h.next_name(nexts[0]), "ip4-icmp-error");
+            assert_eq!(h.vm.bufs.meta(tcp).current_data, 0);
+        }
+        let mut h = node::<true>(&IpProtocols::default());
+        let tcp = h.packet(&ip6(proto::TCP), 1);
+        let nexts = h.run(&mut [tcp]);
+        assert_eq!(h.next_name(nexts[0]), "ip6-icmp-error");
+    }
 }
