@@ -302,7 +302,7 @@ fn serve_pending(e: &mut Engine, m: &mut MemifMain) {
                     log(&format!("socket {sid}"), &format!("refused a peer: {why}"));
                     c.close(e);
                 }
-                Ok(Some((Msg::Init(init), _))) => match bind_init(e, m, sid, &init) {
+                Ok(Some((Msg::Init(init), _))) => match bind_init(m, sid, &init) {
                     Ok(k) => {
                         let i = &mut m.ifs[k];
                         if let Err(why) = c.send(&Msg::Ack, None) {
@@ -337,7 +337,7 @@ fn serve_pending(e: &mut Engine, m: &mut MemifMain) {
 
 /// Checks an INIT against the server interfaces of a socket; returns the
 /// interface's position or the refusal reason (logged and counted).
-fn bind_init(_e: &Engine, m: &MemifMain, sid: u32, init: &Init) -> Result<usize, String> {
+fn bind_init(m: &MemifMain, sid: u32, init: &Init) -> Result<usize, String> {
     let Some(k) =
         m.ifs.iter().position(|i| i.cfg.socket_id == sid && i.cfg.role == Role::Server && i.cfg.id == init.id)
     else {
@@ -720,16 +720,6 @@ pub fn disconnect(e: &mut Engine, m: &mut MemifMain, k: usize, why: &str, tell: 
     e.publish_interfaces();
     // The last reference (ours, once the threads dropped theirs) unmaps.
     drop(conn);
-}
-
-/// Whether any handshake is under way (read by `memif-process`).
-pub fn busy_flag(m: &MemifMain) -> Arc<AtomicBool> {
-    m.busy.clone()
-}
-
-/// Descriptor count of the process (for leak checks in `show memif`).
-pub fn fd_count() -> usize {
-    super::sys::open_fds()
 }
 
 #[cfg(test)]

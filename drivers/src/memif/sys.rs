@@ -553,11 +553,6 @@ impl SeqSocket {
     }
 }
 
-/// Number of open descriptors of this process (for `show memif` checks).
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

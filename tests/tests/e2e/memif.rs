@@ -184,6 +184,15 @@ fn memif_slave_loops_through_testpmd_server() {
     assert!(back, "chained frames did not all come back:\n{show}\n{}", d.ctl_ok("show memif"));
     assert_eq!(counter(&d, "memif2/0", "rx bytes"), 500 * 1400, "{show}");
     assert_eq!(counter(&d, "memif2/0", "tx packets"), 500, "{show}");
+    // The server dies; rvpp's client goes down and retries until a new one
+    // is there.
+    drop(pmd);
+    wait_state(&d, "memif2/0", "disconnected", None);
+    // A killed testpmd leaves its socket file, which the next cannot bind.
+    let _ = std::fs::remove_file(&sock);
+    let pmd = Testpmd::start(d.dir(), "slv2", "server", &sock, "");
+    wait_state(&d, "memif2/0", "connected", Some(&pmd));
+    stream_comes_back(&d, "memif2/0", "s1", 5000, &pmd);
 }
 
 fn fd_count(pid: u32) -> usize {
@@ -303,8 +312,18 @@ fn memif_joins_two_daemons_routing_ping() {
     let p = a.ping(&["-i", "0.05"], &format!("10.{n}.2.2"), 20);
     assert_eq!(p.lost(), 0, "{p:?}");
     assert!(counter(&d1, "memif1/0", "tx packets") >= 20 && counter(&d2, "memif1/0", "rx packets") >= 20);
-    // The slave daemon dies and comes back: link down, then up by itself.
+    // Interrupt mode (the default): a connected, idle memif costs no CPU.
+    std::thread::sleep(Duration::from_millis(500));
+    let (c1, c2) = (d1.cpu_time(), d2.cpu_time());
+    std::thread::sleep(Duration::from_secs(2));
+    let (u1, u2) = (d1.cpu_time() - c1, d2.cpu_time() - c2);
+    assert!(
+        u1 < Duration::from_millis(100) && u2 < Duration::from_millis(100),
+        "idle daemons used {u1:?} and {u2:?} of CPU in 2 s"
+    );
+    // The slave daemon is killed and comes back: link down, then up by itself.
     let fds0 = fd_count(d1.pid());
+    rvpp_tests::send_signal(d2.pid(), "KILL");
     drop(d2);
     wait_state(&d1, "memif1/0", "disconnected", None);
     let d2 = start2();
