@@ -115,6 +115,21 @@ impl<const IP6: bool> IpLookup<IP6> {
     }
 }
 
+/// An IPv6 destination's load-balance, reusing the previous packet's
+/// result for the same destination (packets of one flow travel together;
+/// the snapshot cannot change within a frame).
+#[inline(always)]
+fn lookup6(dst: u128, last: &mut Option<(u128, u32)>, t6: Option<&Table6>) -> Option<u32> {
+    let hit = match *last {
+        Some((a, lb)) if a == dst => Some(lb),
+        _ => t6.and_then(|t| t.lookup(dst)),
+    };
+    if let Some(lb) = hit {
+        *last = Some((dst, lb));
+    }
+    hit
+}
+
 /// A 5-tuple hash (addresses, protocol, ports when present and not a
 /// later fragment).
 #[inline]
@@ -186,17 +201,7 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                 match d.first_chunk::<40>() {
                     Some(h) => {
                         let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
-                        let hit = match last6 {
-                            Some((a, lb)) if a == dst => Some(lb),
-                            _ => t6.as_ref().and_then(|t| t.lookup(dst)),
-                        };
-                        match hit {
-                            Some(lb) => {
-                                last6 = Some((dst, lb));
-                                lb
-                            }
-                            None => u32::MAX,
-                        }
+                        lookup6(dst, &mut last6, t6.as_deref()).unwrap_or(u32::MAX)
                     }
                     None => u32::MAX,
                 }
@@ -235,15 +240,8 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     continue;
                 };
                 let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
-                let hit = match last6 {
-                    Some((a, lb)) if a == dst => Some(lb),
-                    _ => t6.as_ref().and_then(|t| t.lookup(dst)),
-                };
-                match hit {
-                    Some(lb) => {
-                        last6 = Some((dst, lb));
-                        lb
-                    }
+                match lookup6(dst, &mut last6, t6.as_deref()) {
+                    Some(lb) => lb,
                     None if dst >> 120 == 0xff => {
                         // Link-scope multicast (all-nodes, solicited-node,
                         // all-routers) is for us; the rest is not routed.
