@@ -44,6 +44,10 @@ pub const RETRY: Duration = Duration::from_secs(1);
 pub const MAX_MSGS_PER_SEC: u32 = 256;
 /// Most messages read from one socket per tick.
 const MAX_MSGS_PER_TICK: usize = 64;
+/// A handshake (accept to CONNECTED) must finish within this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most accepted channels waiting for their INIT, per socket.
+const MAX_PENDING: usize = 32;
 /// Largest ring we offer or accept (2^14 slots, as DPDK).
 pub const MAX_LOG2_RING: u8 = 14;
 /// Most regions a client may send.
@@ -79,6 +83,8 @@ pub struct Chan {
     pub sock: SeqSocket,
     window: Instant,
     in_window: u32,
+    /// When the channel opened (handshake timeout).
+    born: Instant,
     /// Client: messages waiting for the previous one's ACK.
     queue: VecDeque<(Msg, Option<RawFd>)>,
 }
@@ -91,7 +97,7 @@ impl Chan {
     }
 
     fn with_socket(sock: SeqSocket) -> Chan {
-        Chan { sock, window: Instant::now(), in_window: 0, queue: VecDeque::new() }
+        Chan { sock, window: Instant::now(), in_window: 0, born: Instant::now(), queue: VecDeque::new() }
     }
 
     fn send(&self, m: &Msg, fd: Option<RawFd>) -> Result<(), String> {
@@ -271,6 +277,11 @@ fn accept_all(e: &Engine, m: &mut MemifMain) {
         }
         for _ in 0..16 {
             match l.accept() {
+                Ok(Some(_)) if s.pending.len() >= MAX_PENDING => {
+                    // Closed at once: too many peers that never said INIT.
+                    m.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    log(&format!("socket {}", s.id), "refused a peer: too many connections waiting for INIT");
+                }
                 Ok(Some(sock)) => {
                     let c = Chan::new(sock, e);
                     if c.send(&our_hello("rvpp", rx, tx), None).is_ok() {
@@ -297,6 +308,11 @@ fn serve_pending(e: &mut Engine, m: &mut MemifMain) {
         let mut keep = Vec::new();
         for mut c in chans {
             match c.recv(&m.stats) {
+                Ok(None) if c.born.elapsed() > HANDSHAKE_TIMEOUT => {
+                    m.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    log(&format!("socket {sid}"), "refused a peer: no INIT within 5 s");
+                    c.close(e);
+                }
                 Ok(None) => keep.push(c),
                 Err(why) => {
                     log(&format!("socket {sid}"), &format!("refused a peer: {why}"));
@@ -389,6 +405,13 @@ fn run_if(e: &mut Engine, m: &mut MemifMain, k: usize) {
                 i.pending = Pending::default();
             }
         }
+    }
+    let stalled = m.ifs[k].state == ConnState::Connecting
+        && m.ifs[k].chan.as_ref().is_some_and(|c| c.born.elapsed() > HANDSHAKE_TIMEOUT);
+    if stalled {
+        m.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        disconnect(e, m, k, "handshake not finished within 5 s", true);
+        return;
     }
     for _ in 0..MAX_MSGS_PER_TICK {
         let Some(c) = m.ifs[k].chan.as_mut() else { return };

@@ -460,6 +460,12 @@ elif case == "early":
 else:
     send(msg(3, struct.pack("<HIB", 0x200, 0, 0) + name("", 24) + name("badpeer", 32)))
     assert struct.unpack_from("<H", recv())[0] == 1
+    if case == "stall":
+        # Holds the interface in its handshake and says nothing more.
+        s.settimeout(15)
+        r = recv()
+        print("disconnect:", r[6:102].split(b"\0")[0].decode() if r else None)
+        sys.exit(0)
     LOG2, N = 4, 16
     RING = 128 + 16 * N
     BUF = 2 * RING
@@ -545,6 +551,7 @@ fn memif_hostile_peer_is_contained() {
         ("outside", "leaves region 0"),
         ("overlap", "overlap in region 0"),
         ("cookie", "bad cookie"),
+        ("stall", "handshake not finished within 5 s"),
     ];
     for (k, (case, why)) in cases.iter().enumerate() {
         let _ = peer(case);
