@@ -1,13 +1,46 @@
 //! rvpp's hoststack: session layer, TCP and UDP, built-in apps, and the app
 //! API on `@vpp/session`. So far: the byte fifos sessions exchange data
-//! through ([`fifo`]) and the TCP protocol engine ([`tcp`]); the session
-//! layer and the tcp4-input/tcp-output nodes that drive it come next.
+//! through ([`fifo`]), the TCP protocol engine ([`tcp`]), the per-worker
+//! session layer with its built-in echo server ([`session`]) and the graph
+//! nodes driving it ([`nodes`]: `tcp4-input`, `tcp6-input`,
+//! `session-queue`).
 #![forbid(unsafe_code)]
 
 pub mod fifo;
+pub mod nodes;
+pub mod session;
 pub mod tcp;
 
-use rvpp_dataplane::engine::Registrar;
+use std::sync::Arc;
 
-/// Registers the hoststack's nodes and commands (none yet).
-pub fn register_all(_r: &mut Registrar) {}
+use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::graph::NodeReg;
+use rvpp_graph_nodes::ip::local::IpProtocols;
+use rvpp_graph_nodes::ip::proto;
+
+use nodes::session_queue::SessionQueue;
+use nodes::tcp_input::TcpInput;
+use nodes::{Clock, SessionLayer};
+
+/// Registers the hoststack's nodes and commands: TCP over IPv4 and IPv6
+/// from `ip4-local` / `ip6-local`, the session layer's timer node, and the
+/// session commands.
+pub fn register_all(r: &mut Registrar) {
+    let layer = r.ext.get_or_default::<SessionLayer>().clone();
+    let (l4, l6, lq) = (layer.clone(), layer.clone(), layer);
+    r.node(NodeReg {
+        name: TcpInput::<false>::NAME,
+        factory: Arc::new(move |init| Box::new(TcpInput::<false>::new(l4.clone(), init.thread_index, Clock::new()))),
+    });
+    r.node(NodeReg {
+        name: TcpInput::<true>::NAME,
+        factory: Arc::new(move |init| Box::new(TcpInput::<true>::new(l6.clone(), init.thread_index, Clock::new()))),
+    });
+    r.node(NodeReg {
+        name: SessionQueue::NAME,
+        factory: Arc::new(move |init| Box::new(SessionQueue::new(&lq, init.thread_index, Clock::new()))),
+    });
+    IpProtocols::add(r, false, proto::TCP, TcpInput::<false>::NAME);
+    IpProtocols::add(r, true, proto::TCP, TcpInput::<true>::NAME);
+    session::commands::register(r);
+}

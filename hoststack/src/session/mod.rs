@@ -1,0 +1,171 @@
+//! The session layer: per-worker tables of transport sessions and
+//! listeners, and the application side of them.
+//!
+//! Each worker owns one [`SessionTable`]: sessions keyed by their 5-tuple
+//! (a slab of [`Session`]s plus a hashbrown index), listeners on
+//! (address, port, protocol) where an unspecified address is the wildcard
+//! of its family, and ephemeral ports for active opens. A session owns its
+//! [`tcp::Connection`]; the connection's rx/tx fifos are the session's.
+//! A flow stays on the worker that created it: for now the worker whose
+//! `tcp4-input` saw the SYN (there is no hand-off between workers yet, so
+//! with several workers a flow's packets must arrive on the worker that
+//! owns it — true for one rx queue per interface).
+//!
+//! Applications never see TCP: they get [`AppEvent`]s (accepted, connected,
+//! rx, tx-space, disconnected, reset, closed) through a per-table queue and
+//! act on a session through [`AppSession`] (read, write, close). Built-in
+//! apps implement [`App`] and are called as the queue drains; an external
+//! app API would drain the same queue into its shared-memory event queue
+//! and reach the same fifos, with nothing here changing.
+//!
+//! The table does no I/O: segments leave through a [`SegmentSink`] (the
+//! graph nodes build packets from them; tests wire two tables together),
+//! and time is nanoseconds passed in.
+
+pub mod app;
+pub mod commands;
+pub mod echo;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use thiserror::Error;
+
+pub use app::{App, AppEvent, AppSession};
+pub use table::{ListenerInfo, Session, SessionInfo, SessionTable, TableStats};
+
+use crate::tcp::TcpRepr;
+
+/// The IP protocol of TCP sessions.
+pub const PROTO_TCP: u8 = 6;
+
+/// First ephemeral port (RFC 6335 dynamic range).
+pub const EPHEMERAL_FIRST: u16 = 49152;
+
+/// A session's slot in its worker's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionIndex(pub u32);
+
+/// An application attached to a worker's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppIndex(pub u32);
+
+/// A listener's slot in its worker's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerIndex(pub u32);
+
+/// A session's 5-tuple, local side first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FiveTuple {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub proto: u8,
+}
+
+impl FiveTuple {
+    /// A TCP tuple.
+    pub fn tcp(local: SocketAddr, remote: SocketAddr) -> Self {
+        FiveTuple { local, remote, proto: PROTO_TCP }
+    }
+
+    /// Whether the tuple is IPv6.
+    pub fn is_ip6(&self) -> bool {
+        self.local.is_ipv6()
+    }
+}
+
+/// Transport protocols a URI can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+}
+
+impl Transport {
+    /// The IP protocol number.
+    pub fn proto(self) -> u8 {
+        match self {
+            Transport::Tcp => PROTO_TCP,
+        }
+    }
+    /// The letter `show session` prints (`[T]`).
+    pub fn letter(proto: u8) -> char {
+        match proto {
+            PROTO_TCP => 'T',
+            17 => 'U',
+            _ => '?',
+        }
+    }
+}
+
+/// A parsed `tcp://<addr>/<port>` (VPP's session URI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uri {
+    pub transport: Transport,
+    pub endpoint: SocketAddr,
+}
+
+/// Session-layer errors (control plane).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SessionError {
+    /// Not `proto://addr/port`.
+    #[error("'{uri}' is not a session uri: {why}")]
+    BadUri { uri: String, why: &'static str },
+    /// The transport is not one rvpp has.
+    #[error("transport '{0}' is not supported (tcp)")]
+    UnknownTransport(String),
+    /// Someone listens there already.
+    #[error("{0} is already listened on")]
+    AddressInUse(SocketAddr),
+    /// No ephemeral port left toward this peer.
+    #[error("no free ephemeral port toward {0}")]
+    NoPort(SocketAddr),
+    /// The app index does not name an attached app.
+    #[error("no application {0}")]
+    NoApp(u32),
+    /// The transport refused the parameters.
+    #[error("cannot open a connection: {0}")]
+    Connect(#[from] crate::tcp::ConnectError),
+    /// The session layer is disabled (`session enable`).
+    #[error("session layer is disabled (use 'session enable')")]
+    Disabled,
+}
+
+impl Uri {
+    /// Parses `tcp://0.0.0.0/80`, `tcp://10.0.0.1/7777`, `tcp://::/80`,
+    /// `tcp://[fd00::1]/80`.
+    pub fn parse(s: &str) -> Result<Uri, SessionError> {
+        let bad = |why| SessionError::BadUri { uri: s.to_string(), why };
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("expected '<proto>://'"))?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "tcp" => Transport::Tcp,
+            other => return Err(SessionError::UnknownTransport(other.to_string())),
+        };
+        let (addr, port) = rest.rsplit_once('/').ok_or_else(|| bad("expected '<addr>/<port>'"))?;
+        let addr = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
+        let ip: IpAddr = addr.parse().map_err(|_| bad("the address is not an IPv4 or IPv6 address"))?;
+        let port: u16 = port.parse().map_err(|_| bad("the port is not a number in 0..=65535"))?;
+        Ok(Uri { transport, endpoint: SocketAddr::new(ip, port) })
+    }
+}
+
+/// The wildcard address of `ip`'s family.
+pub fn unspecified(ip: &IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Where a table's segments go: the graph nodes build and send a packet,
+/// tests hand it to another table.
+pub trait SegmentSink {
+    /// Segments this sink can still take now; a table stops and resumes
+    /// a session's output later (its next flush) when this reaches 0.
+    fn room(&self) -> usize;
+    /// Sends one segment of `tuple` (local → remote) with `payload` given as
+    /// one or two slices. `sw_if_index` is the interface the flow came in
+    /// on. Failures (no buffer) are the sink's counted drops.
+    fn segment(&mut self, tuple: &FiveTuple, sw_if_index: u32, repr: &TcpRepr, payload: (&[u8], &[u8]));
+}

@@ -1,0 +1,628 @@
+//! One worker's sessions, listeners, apps, event queue and timers.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+
+use hashbrown::HashMap;
+
+use super::app::{App, AppEvent, AppSession};
+use super::{
+    unspecified, AppIndex, FiveTuple, ListenerIndex, SegmentSink, SessionError, SessionIndex, EPHEMERAL_FIRST,
+    PROTO_TCP,
+};
+use crate::tcp::{self, Connection, ListenAction, Listener, Seq, State, TcpRepr};
+
+/// Half-open handshakes a listener queues before answering with cookies.
+const MAX_HALF_OPEN: usize = 1024;
+/// App events handled per drain before the rest wait for the next one.
+const MAX_EVENTS_PER_DRAIN: usize = 4096;
+
+/// A session: its tuple, its transport connection and its app.
+#[derive(Debug)]
+pub struct Session {
+    pub tuple: FiveTuple,
+    pub conn: Connection,
+    pub app: AppIndex,
+    /// Interface the flow arrived on (the lookup's RX for replies).
+    pub sw_if_index: u32,
+    /// The deadline the timer heap holds for this session.
+    timer: Option<u64>,
+    /// On the pending-output list.
+    pending: bool,
+    /// The transport reported Closed; freed once the app heard it.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct ListenEntry {
+    endpoint: SocketAddr,
+    proto: u8,
+    app: AppIndex,
+    tcp: Listener<FiveTuple>,
+    next_timeout: Option<u64>,
+}
+
+/// Cumulative counters of a table (`show tcp stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Transport counters of sessions already freed.
+    pub tcp: tcp::Stats,
+    /// Listener counters of listeners already removed.
+    pub listen: tcp::ListenerStats,
+    pub sessions_opened: u64,
+    pub sessions_closed: u64,
+    pub resets_sent: u64,
+    pub timer_expirations: u64,
+    /// Segments not taken by a sink out of room (sent later).
+    pub output_deferred: u64,
+}
+
+/// A session as `show session` prints it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub index: u32,
+    pub tuple: FiveTuple,
+    pub state: State,
+    pub rx_len: u32,
+    pub tx_len: u32,
+    pub detail: String,
+}
+
+/// A listener as `show session` prints it.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    pub index: u32,
+    pub endpoint: SocketAddr,
+    pub proto: u8,
+    pub app: String,
+    pub half_open: usize,
+}
+
+/// One worker's session layer.
+pub struct SessionTable {
+    thread: usize,
+    cfg: tcp::Config,
+    sessions: Vec<Option<Session>>,
+    free: Vec<u32>,
+    by_tuple: HashMap<FiveTuple, u32>,
+    listeners: Vec<Option<ListenEntry>>,
+    listen_by: HashMap<(u8, SocketAddr), u32>,
+    apps: Vec<Option<Box<dyn App>>>,
+    events: VecDeque<(SessionIndex, AppEvent)>,
+    pending: Vec<u32>,
+    timers: BinaryHeap<Reverse<(u64, u32)>>,
+    secret: RandomState,
+    next_port: u16,
+    stats: TableStats,
+}
+
+impl SessionTable {
+    /// An empty table for worker `thread`, making connections with `cfg`.
+    pub fn new(thread: usize, cfg: tcp::Config) -> Self {
+        let secret = RandomState::new();
+        let start = secret.hash_one(thread);
+        let span = u16::MAX - EPHEMERAL_FIRST;
+        SessionTable {
+            thread,
+            cfg,
+            sessions: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            listeners: Vec::new(),
+            listen_by: HashMap::new(),
+            apps: Vec::new(),
+            events: VecDeque::new(),
+            pending: Vec::new(),
+            timers: BinaryHeap::new(),
+            next_port: EPHEMERAL_FIRST + (start as u16) % span,
+            secret,
+            stats: TableStats::default(),
+        }
+    }
+
+    /// The worker this table belongs to.
+    pub fn thread(&self) -> usize {
+        self.thread
+    }
+
+    /// The transport settings new connections get.
+    pub fn config(&self) -> &tcp::Config {
+        &self.cfg
+    }
+
+    /// Replaces the transport settings for connections made from now on.
+    pub fn set_config(&mut self, cfg: tcp::Config) {
+        self.cfg = cfg;
+    }
+
+    /// Live sessions.
+    pub fn len(&self) -> usize {
+        self.by_tuple.len()
+    }
+
+    /// No live session.
+    pub fn is_empty(&self) -> bool {
+        self.by_tuple.is_empty()
+    }
+
+    /// Listeners.
+    pub fn listener_count(&self) -> usize {
+        self.listen_by.len()
+    }
+
+    /// A session by index.
+    pub fn session(&self, i: SessionIndex) -> Option<&Session> {
+        self.sessions.get(i.0 as usize).and_then(|s| s.as_ref())
+    }
+
+    /// A session by tuple.
+    pub fn lookup(&self, t: &FiveTuple) -> Option<SessionIndex> {
+        self.by_tuple.get(t).map(|&i| SessionIndex(i))
+    }
+
+    /// Attaches an app; its sessions' events go to it.
+    pub fn attach(&mut self, app: Box<dyn App>) -> AppIndex {
+        let i = match self.apps.iter().position(|a| a.is_none()) {
+            Some(i) => {
+                self.apps[i] = Some(app);
+                i
+            }
+            None => {
+                self.apps.push(Some(app));
+                self.apps.len() - 1
+            }
+        };
+        AppIndex(i as u32)
+    }
+
+    /// The app at `i`, to read its state (downcast by the caller).
+    pub fn app(&self, i: AppIndex) -> Option<&dyn App> {
+        self.apps.get(i.0 as usize).and_then(|a| a.as_deref())
+    }
+
+    /// Listens on `endpoint` for `app`. An unspecified address listens on
+    /// every address of its family.
+    pub fn listen(&mut self, app: AppIndex, proto: u8, endpoint: SocketAddr) -> Result<ListenerIndex, SessionError> {
+        if self.app(app).is_none() {
+            return Err(SessionError::NoApp(app.0));
+        }
+        if self.listen_by.contains_key(&(proto, endpoint)) {
+            return Err(SessionError::AddressInUse(endpoint));
+        }
+        let e = ListenEntry {
+            endpoint,
+            proto,
+            app,
+            tcp: Listener::new(self.cfg.clone(), MAX_HALF_OPEN),
+            next_timeout: None,
+        };
+        let i = match self.listeners.iter().position(|l| l.is_none()) {
+            Some(i) => {
+                self.listeners[i] = Some(e);
+                i
+            }
+            None => {
+                self.listeners.push(Some(e));
+                self.listeners.len() - 1
+            }
+        };
+        self.listen_by.insert((proto, endpoint), i as u32);
+        Ok(ListenerIndex(i as u32))
+    }
+
+    /// Stops listening on `endpoint` (its half-open handshakes are dropped).
+    pub fn unlisten(&mut self, proto: u8, endpoint: SocketAddr) -> bool {
+        let Some(i) = self.listen_by.remove(&(proto, endpoint)) else { return false };
+        if let Some(l) = self.listeners.get_mut(i as usize).and_then(|l| l.take()) {
+            add_listen_stats(&mut self.stats.listen, l.tcp.stats());
+        }
+        true
+    }
+
+    /// The listener a segment to `local` reaches: exact address first, then
+    /// the wildcard of its family.
+    fn find_listener(&self, proto: u8, local: SocketAddr) -> Option<u32> {
+        self.listen_by
+            .get(&(proto, local))
+            .or_else(|| self.listen_by.get(&(proto, SocketAddr::new(unspecified(&local.ip()), local.port()))))
+            .copied()
+    }
+
+    /// An unpredictable initial sequence number (RFC 6528: a clock plus a
+    /// keyed hash of the 4-tuple).
+    fn iss(&self, now: u64, t: &FiveTuple) -> Seq {
+        Seq(((now / 4000) as u32).wrapping_add(self.secret.hash_one(t) as u32))
+    }
+
+    fn alloc(&mut self, s: Session) -> u32 {
+        let t = s.tuple;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.sessions[i as usize] = Some(s);
+                i
+            }
+            None => {
+                self.sessions.push(Some(s));
+                self.sessions.len() as u32 - 1
+            }
+        };
+        self.by_tuple.insert(t, i);
+        self.stats.sessions_opened += 1;
+        i
+    }
+
+    fn release(&mut self, i: u32) {
+        if let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.take()) {
+            self.by_tuple.remove(&s.tuple);
+            add_tcp_stats(&mut self.stats.tcp, s.conn.stats());
+            self.free.push(i);
+            self.stats.sessions_closed += 1;
+        }
+    }
+
+    /// Opens a connection from `local_ip` (port picked from the ephemeral
+    /// range) to `remote` for `app`; the SYN leaves on the next flush.
+    pub fn connect(
+        &mut self,
+        now: u64,
+        app: AppIndex,
+        local_ip: std::net::IpAddr,
+        remote: SocketAddr,
+        sw_if_index: u32,
+    ) -> Result<SessionIndex, SessionError> {
+        if self.app(app).is_none() {
+            return Err(SessionError::NoApp(app.0));
+        }
+        let span = (u16::MAX - EPHEMERAL_FIRST) as u32 + 1;
+        let mut found = None;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
+            let t = FiveTuple::tcp(SocketAddr::new(local_ip, port), remote);
+            if !self.by_tuple.contains_key(&t) && self.find_listener(PROTO_TCP, t.local).is_none() {
+                found = Some(t);
+                break;
+            }
+        }
+        let t = found.ok_or(SessionError::NoPort(remote))?;
+        let iss = self.iss(now, &t);
+        let conn = Connection::connect(self.cfg.clone(), t.local.port(), remote.port(), iss)?;
+        let i = self.alloc(Session { tuple: t, conn, app, sw_if_index, timer: None, pending: false, closed: false });
+        self.mark_pending(i);
+        Ok(SessionIndex(i))
+    }
+
+    fn mark_pending(&mut self, i: u32) {
+        if let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) {
+            if !s.pending {
+                s.pending = true;
+                self.pending.push(i);
+            }
+        }
+    }
+
+    /// Handles one verified, parsed TCP segment for `tuple` (local = its
+    /// destination). Returns false when nothing wanted it (the caller
+    /// answers with a RST: already sent here through `sink`).
+    pub fn tcp_input(
+        &mut self,
+        now: u64,
+        tuple: FiveTuple,
+        sw_if_index: u32,
+        seg: &TcpRepr,
+        payload: &[u8],
+        sink: &mut dyn SegmentSink,
+    ) -> bool {
+        if let Some(&i) = self.by_tuple.get(&tuple) {
+            if let Some(s) = self.sessions[i as usize].as_mut() {
+                s.conn.handle_segment(now, seg, payload);
+            }
+            self.flush(now, i, sink);
+            return true;
+        }
+        let Some(li) = self.find_listener(tuple.proto, tuple.local) else {
+            self.reset(&tuple, sw_if_index, seg, payload.len(), sink);
+            return false;
+        };
+        let iss = if seg.flags.syn() { self.iss(now, &tuple) } else { Seq(0) };
+        let Some(l) = self.listeners[li as usize].as_mut() else { return false };
+        let app = l.app;
+        let action = l.tcp.on_segment(now, tuple, seg, payload, iss);
+        l.next_timeout = l.tcp.poll_timeout();
+        match action {
+            ListenAction::None => {}
+            ListenAction::Reply(r) => {
+                if r.flags.rst() {
+                    self.stats.resets_sent += 1;
+                }
+                sink.segment(&tuple, sw_if_index, &r, (&[], &[]));
+            }
+            ListenAction::Accept(conn) => {
+                let i = self.alloc(Session {
+                    tuple,
+                    conn: *conn,
+                    app,
+                    sw_if_index,
+                    timer: None,
+                    pending: false,
+                    closed: false,
+                });
+                self.flush(now, i, sink);
+            }
+        }
+        true
+    }
+
+    /// Answers a segment nobody wants with a RST (RFC 9293 §3.10.7.1).
+    fn reset(
+        &mut self,
+        tuple: &FiveTuple,
+        sw_if_index: u32,
+        seg: &TcpRepr,
+        payload_len: usize,
+        sink: &mut dyn SegmentSink,
+    ) {
+        if let Some(r) = tcp::rst_for(seg, payload_len) {
+            self.stats.resets_sent += 1;
+            sink.segment(tuple, sw_if_index, &r, (&[], &[]));
+        }
+    }
+
+    /// Sends what session `i` wants to send (as far as the sink has room),
+    /// queues its events for the app and re-arms its timer.
+    fn flush(&mut self, now: u64, i: u32, sink: &mut dyn SegmentSink) {
+        let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { return };
+        loop {
+            if sink.room() == 0 {
+                self.stats.output_deferred += 1;
+                if !s.pending {
+                    s.pending = true;
+                    self.pending.push(i);
+                }
+                break;
+            }
+            let Some(t) = s.conn.poll_transmit(now) else { break };
+            if t.repr.flags.rst() {
+                self.stats.resets_sent += 1;
+            }
+            let payload = s.conn.payload(&t);
+            sink.segment(&s.tuple, s.sw_if_index, &t.repr, payload);
+        }
+        while let Some(e) = s.conn.poll_event() {
+            if e == tcp::Event::Closed {
+                s.closed = true;
+            }
+            self.events.push_back((SessionIndex(i), AppEvent::from_tcp(e)));
+        }
+        if let Some(d) = s.conn.poll_timeout() {
+            if s.timer.is_none_or(|t| d < t) {
+                s.timer = Some(d);
+                self.timers.push(Reverse((d, i)));
+            }
+        }
+    }
+
+    /// Delivers queued events to the apps and sends what they wrote.
+    pub fn drain_events(&mut self, now: u64, sink: &mut dyn SegmentSink) {
+        for _ in 0..MAX_EVENTS_PER_DRAIN {
+            let Some((si, ev)) = self.events.pop_front() else { break };
+            let i = si.0;
+            let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { continue };
+            if let Some(app) = self.apps.get_mut(s.app.0 as usize).and_then(|a| a.as_mut()) {
+                let mut h = AppSession {
+                    index: si,
+                    app: s.app,
+                    local: s.tuple.local,
+                    remote: s.tuple.remote,
+                    conn: &mut s.conn,
+                };
+                app.on_event(&mut h, ev);
+            }
+            if ev == AppEvent::Closed {
+                self.release(i);
+            } else {
+                self.flush(now, i, sink);
+            }
+        }
+    }
+
+    /// Runs due timers, listener retransmissions and deferred output, then
+    /// the app events all that produced.
+    pub fn poll(&mut self, now: u64, sink: &mut dyn SegmentSink) {
+        while let Some(&Reverse((d, i))) = self.timers.peek() {
+            if d > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { continue };
+            if s.timer != Some(d) {
+                continue; // superseded by an earlier deadline
+            }
+            s.timer = None;
+            match s.conn.poll_timeout() {
+                Some(t) if t <= now => {
+                    self.stats.timer_expirations += 1;
+                    s.conn.handle_timeout(now);
+                }
+                _ => {}
+            }
+            self.flush(now, i, sink);
+        }
+        for k in 0..self.listeners.len() {
+            let Some(l) = self.listeners[k].as_mut() else { continue };
+            if l.next_timeout.is_none_or(|t| t > now) {
+                continue;
+            }
+            while sink.room() > 0 {
+                let Some((tuple, r)) = l.tcp.poll_transmit(now) else { break };
+                sink.segment(&tuple, u32::MAX, &r, (&[], &[]));
+            }
+            l.next_timeout = l.tcp.poll_timeout();
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for &i in &pending {
+            if let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) {
+                s.pending = false;
+            }
+        }
+        for i in pending {
+            self.flush(now, i, sink);
+        }
+        self.drain_events(now, sink);
+    }
+
+    /// Whether [`SessionTable::poll`] has work now (deferred output or
+    /// undelivered events), regardless of timers.
+    pub fn busy(&self) -> bool {
+        !self.pending.is_empty() || !self.events.is_empty()
+    }
+
+    /// The earliest timer deadline (ns).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let s = self.timers.peek().map(|r| r.0 .0);
+        let l = self.listeners.iter().flatten().filter_map(|l| l.next_timeout).min();
+        match (s, l) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Resets every session (`clear session`); the RSTs leave on the next
+    /// poll. Returns how many.
+    pub fn abort_all(&mut self) -> usize {
+        let idx: Vec<u32> = self.by_tuple.values().copied().collect();
+        for &i in &idx {
+            if let Some(s) = self.sessions[i as usize].as_mut() {
+                s.conn.abort();
+            }
+            self.mark_pending(i);
+        }
+        idx.len()
+    }
+
+    /// Resets one session; false when there is none at `i`.
+    pub fn abort(&mut self, i: SessionIndex) -> bool {
+        let Some(s) = self.sessions.get_mut(i.0 as usize).and_then(|s| s.as_mut()) else { return false };
+        s.conn.abort();
+        self.mark_pending(i.0);
+        true
+    }
+
+    /// Removes every listener and detaches every app (`session disable`).
+    pub fn clear_listeners_and_apps(&mut self) {
+        let eps: Vec<(u8, SocketAddr)> = self.listen_by.keys().copied().collect();
+        for (p, e) in eps {
+            self.unlisten(p, e);
+        }
+        if self.by_tuple.is_empty() {
+            self.apps.clear();
+        }
+    }
+
+    /// The sessions, for `show session`.
+    pub fn sessions(&self, verbose: bool) -> Vec<SessionInfo> {
+        let mut v: Vec<SessionInfo> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+            .map(|(k, s)| {
+                let c = &s.conn;
+                let detail = if verbose {
+                    let (ws, sack, ts) = c.negotiated();
+                    format!(
+                        "snd_una {} snd_nxt {} rcv_nxt {} snd_wnd {} cwnd {} ssthresh {} mss {} rto {}ms srtt {} \
+                         wscale {} sack {} timestamps {} app {}",
+                        c.snd_una().0,
+                        c.snd_nxt().0,
+                        c.rcv_nxt().0,
+                        c.send_window(),
+                        c.cwnd(),
+                        c.ssthresh(),
+                        c.send_mss(),
+                        c.rto() / 1_000_000,
+                        c.srtt().map_or("-".to_string(), |r| format!("{:.3}ms", r as f64 / 1e6)),
+                        ws.map_or("off".to_string(), |(s, r)| format!("{s}/{r}")),
+                        if sack { "on" } else { "off" },
+                        if ts { "on" } else { "off" },
+                        self.app(s.app).map_or("-", |a| a.name()),
+                    )
+                } else {
+                    String::new()
+                };
+                SessionInfo {
+                    index: k as u32,
+                    tuple: s.tuple,
+                    state: c.state(),
+                    rx_len: c.rx_fifo().len(),
+                    tx_len: c.tx_fifo().len(),
+                    detail,
+                }
+            })
+            .collect();
+        v.sort_by_key(|s| s.index);
+        v
+    }
+
+    /// The listeners, for `show session`.
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        self.listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(k, l)| l.as_ref().map(|l| (k, l)))
+            .map(|(k, l)| ListenerInfo {
+                index: k as u32,
+                endpoint: l.endpoint,
+                proto: l.proto,
+                app: self.app(l.app).map_or("-".to_string(), |a| a.name().to_string()),
+                half_open: l.tcp.half_open_len(),
+            })
+            .collect()
+    }
+
+    /// Counters: those of freed sessions and removed listeners plus the
+    /// live ones.
+    pub fn stats(&self) -> TableStats {
+        let mut st = self.stats;
+        for s in self.sessions.iter().flatten() {
+            add_tcp_stats(&mut st.tcp, s.conn.stats());
+        }
+        for l in self.listeners.iter().flatten() {
+            add_listen_stats(&mut st.listen, l.tcp.stats());
+        }
+        st
+    }
+
+    /// Zeroes the cumulative counters (live connections keep theirs).
+    pub fn clear_stats(&mut self) {
+        self.stats = TableStats::default();
+    }
+}
+
+fn add_tcp_stats(a: &mut tcp::Stats, b: &tcp::Stats) {
+    a.segs_in += b.segs_in;
+    a.segs_out += b.segs_out;
+    a.bytes_retransmitted += b.bytes_retransmitted;
+    a.retransmits += b.retransmits;
+    a.fast_recoveries += b.fast_recoveries;
+    a.rto_expiries += b.rto_expiries;
+    a.dup_acks += b.dup_acks;
+    a.ooo_segments += b.ooo_segments;
+    a.out_of_window += b.out_of_window;
+    a.paws_drops += b.paws_drops;
+    a.challenge_acks += b.challenge_acks;
+    a.window_probes += b.window_probes;
+}
+
+fn add_listen_stats(a: &mut tcp::ListenerStats, b: &tcp::ListenerStats) {
+    a.syns += b.syns;
+    a.cookies_sent += b.cookies_sent;
+    a.cookies_accepted += b.cookies_accepted;
+    a.accepted += b.accepted;
+    a.synack_retransmits += b.synack_retransmits;
+    a.expired += b.expired;
+    a.resets += b.resets;
+}
