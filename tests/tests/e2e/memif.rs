@@ -630,3 +630,36 @@ fn memif_commands() {
     let back = wait_until(WAIT, || fd_count(d.pid()) == fds0);
     assert!(back, "fds after delete: {} vs {fds0}", fd_count(d.pid()));
 }
+
+/// testpmd sends 3000-byte frames (two 1500-byte mbuf segments) through
+/// net_memif's 2048-byte buffers: each arrives as a descriptor chain and
+/// becomes an rvpp buffer chain (2048 + 952 bytes), whole.
+#[test]
+fn memif_receives_frames_larger_than_a_buffer() {
+    require_host!("memif_receives_frames_larger_than_a_buffer", &[TESTPMD]);
+    let d = Daemon::builder("memif-jumbo").buffers(16384).start();
+    let sock = d.dir().join("memif.sock");
+    for c in [
+        format!("create memif socket id 1 filename {}", sock.display()),
+        "create interface memif id 0 socket-id 1 master".into(),
+        "create null interface".into(),
+        "set interface state memif1/0 up".into(),
+        "set interface state null0 up".into(),
+        "set interface l2 xconnect memif1/0 null0".into(),
+    ] {
+        d.ctl_ok(&c);
+    }
+    let pmd =
+        Testpmd::start_with(d.dir(), "jumbo", "client", &sock, "", &["--forward-mode=txonly", "--txpkts=1500,1500"]);
+    wait_state(&d, "memif1/0", "connected", Some(&pmd));
+    let got = wait_until(WAIT, || counter(&d, "memif1/0", "rx packets") >= 1000);
+    assert!(got, "{}\n{}\n{}", d.ctl_ok("show interface"), d.ctl_ok("show memif"), pmd.output());
+    drop(pmd);
+    wait_state(&d, "memif1/0", "disconnected", None);
+    let (n, bytes) = (counter(&d, "memif1/0", "rx packets"), counter(&d, "memif1/0", "rx bytes"));
+    assert_eq!(bytes, n * 3000, "{n} packets, {bytes} bytes");
+    assert_eq!(counter(&d, "null0", "tx packets"), n, "{}", d.ctl_ok("show interface"));
+    let errors = d.errors();
+    let bad: Vec<_> = errors.iter().filter(|((node, _), &c)| node.starts_with("memif") && c > 0).collect();
+    assert!(bad.is_empty(), "memif counted errors: {bad:?}");
+}
