@@ -17,4 +17,5 @@ mod ip_vlan;
 mod l2_xconnect;
 mod lifecycle;
 mod memif;
+mod tcp_echo;
 mod workers;

@@ -1,0 +1,178 @@
+//! rvpp terminating TCP against the Linux kernel: `test echo server` on an
+//! af_packet host-interface, a kernel client (Python's socket module, run
+//! by Debian's python3) in a namespace. 10 MB sent over IPv4 and over IPv6
+//! come back byte-identical (sha256); `show session` lists an open
+//! connection and forgets it once closed; a connection to a port nobody
+//! listens on is refused (RST). Prints the transfer rates (figures, not
+//! assertions).
+//!
+//! Subnets: 10.231.1.0/24 and fd00:231:1::/64.
+
+use std::time::{Duration, Instant};
+
+use rvpp_tests::netns::{error_count, Lab, Ns, PYTHON};
+use rvpp_tests::{require_host, wait_until, Daemon, TempDir};
+
+const RVPP4: &str = "10.231.1.1";
+const HOST4: &str = "10.231.1.2";
+const RVPP6: &str = "fd00:231:1::1";
+const HOST6: &str = "fd00:231:1::2";
+const RVPP_MAC: &str = "02:fe:e7:01:01:01";
+const PORT: u16 = 7777;
+const BYTES: usize = 10 << 20;
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The kernel side. `echo <host> <port> <n>`: sends n pseudo-random bytes
+/// while reading the echo, half-closes, reads to EOF, prints
+/// `<sent> <sha256 sent> <received> <sha256 received>`. `hold`: connects,
+/// sees 4 bytes echoed, prints `open <local port>` and waits to be killed.
+/// `connect`: prints `refused` or `connected`.
+const CLIENT: &str = r#"
+import hashlib, random, socket, sys, threading, time
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(60)
+if mode == "connect":
+    try:
+        s.connect((host, port))
+        print("connected")
+    except ConnectionRefusedError:
+        print("refused")
+    sys.exit(0)
+s.connect((host, port))
+if mode == "hold":
+    s.sendall(b"ping")
+    got = b""
+    while len(got) < 4:
+        b = s.recv(4 - len(got))
+        if not b:
+            break
+        got += b
+    print("open", s.getsockname()[1], got.decode(errors="replace"), flush=True)
+    time.sleep(120)
+    sys.exit(0)
+data = random.Random(7).randbytes(int(sys.argv[4]))
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+h = hashlib.sha256()
+n = 0
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+t.join()
+s.close()
+print(len(data), hashlib.sha256(data).hexdigest(), n, h.hexdigest())
+"#;
+
+fn echo(ns: &Ns, script: &str, to: &str) -> (usize, String, usize, String, f64) {
+    let t0 = Instant::now();
+    let out = ns.exec(&["timeout", "120", PYTHON, script, "echo", to, &PORT.to_string(), &BYTES.to_string()]);
+    let secs = t0.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "echo client to {to} failed ({}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "client output: {text}");
+    (f[0].parse().unwrap_or(0), f[1].to_string(), f[2].parse().unwrap_or(0), f[3].to_string(), secs)
+}
+
+/// `show session` rows: (connection, state).
+fn sessions(d: &Daemon) -> Vec<(String, String)> {
+    d.ctl_ok("show session")
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(1)?.to_string(), f.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn kernel_client_gets_10mb_echoed_over_ip4_and_ip6_and_closed_port_is_refused() {
+    require_host!("kernel_client_gets_10mb_echoed_over_ip4_and_ip6_and_closed_port_is_refused", &[PYTHON, "timeout"]);
+    let mut lab = Lab::new("tcpe");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST4}/24"), None);
+    lab.address(&ns, &format!("{HOST6}/64"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr {RVPP_MAC}\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {RVPP4}/24\n\
+         set interface ip address {hif} {RVPP6}/64\n\
+         test echo server uri tcp://0.0.0.0/{PORT}\n\
+         test echo server uri tcp://::/{PORT}\n",
+        ns.veth
+    );
+    let d = Daemon::builder("tcp-echo").startup_config(&startup).start();
+    let dir = TempDir::new("tcp-echo-client");
+    let script = dir.write("client.py", CLIENT);
+    let script = script.to_str().expect("utf-8 path");
+
+    // Listeners on both families.
+    let listening = sessions(&d);
+    for l in [format!("0.0.0.0:{PORT}->0.0.0.0:0"), format!("[::]:{PORT}->[::]:0")] {
+        assert!(listening.contains(&(l.clone(), "LISTEN".into())), "no listener {l}:\n{}", d.ctl_ok("show session"));
+    }
+    ns.wait_ping(&[], RVPP4, WAIT);
+    ns.wait_ping(&["-6"], RVPP6, WAIT);
+
+    // An open connection is listed, then forgotten once the client goes.
+    let mut hold = ns.spawn(&[PYTHON, script, "hold", RVPP4, &PORT.to_string()], dir.path(), "hold");
+    let opened = wait_until(WAIT, || hold.stdout().starts_with("open "));
+    assert!(opened, "hold client: {}{}", hold.stdout(), hold.stderr());
+    let out = hold.stdout();
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.get(2), Some(&"ping"), "echoed greeting: {out}");
+    let conn = format!("{RVPP4}:{PORT}->{HOST4}:{}", f[1]);
+    let listed = sessions(&d);
+    assert!(
+        listed.contains(&(conn.clone(), "ESTABLISHED".into())),
+        "show session lacks {conn}:\n{}",
+        d.ctl_ok("show session")
+    );
+    let verbose = d.ctl_ok("show session verbose");
+    assert!(verbose.contains("sack on") && verbose.contains("timestamps on"), "{verbose}");
+    assert!(d.ctl_ok("show session").contains("Thread 0: active sessions 3"), "{}", d.ctl_ok("show session"));
+    hold.stop("KILL", WAIT);
+    let gone = wait_until(WAIT, || !sessions(&d).iter().any(|(c, _)| *c == conn));
+    assert!(gone, "{conn} still listed after the client closed:\n{}", d.ctl_ok("show session"));
+
+    // 10 MB each way, both families.
+    let mut figures = Vec::new();
+    for to in [RVPP4, RVPP6] {
+        let (sent, sent_sha, got, got_sha, secs) = echo(&ns, script, to);
+        assert_eq!(sent, BYTES);
+        assert_eq!(got, sent, "bytes echoed back from {to}\n{}", d.ctl_ok("show errors"));
+        assert_eq!(got_sha, sent_sha, "the echo from {to} differs from what was sent");
+        figures.push(format!("{to}: {:.1} MB/s", 2.0 * BYTES as f64 / secs / 1e6));
+    }
+
+    // Nobody listens on PORT+1: the kernel's connect is refused (a RST).
+    for to in [RVPP4, RVPP6] {
+        let out = ns.ok(&["timeout", "30", PYTHON, script, "connect", to, &(PORT + 1).to_string()]);
+        assert_eq!(out.trim(), "refused", "connect to {to}:{}", PORT + 1);
+    }
+    let stats = d.ctl_ok("show tcp stats");
+    assert!(stats.contains("resets sent"), "{stats}");
+    let errors = d.ctl_ok("show errors");
+    for node in ["tcp4-input", "tcp6-input"] {
+        assert_eq!(error_count(&errors, node, "bad tcp checksum"), 0, "{errors}");
+    }
+    let wait_closed = wait_until(WAIT, || sessions(&d).iter().all(|(_, s)| s == "LISTEN"));
+    assert!(wait_closed, "sessions left after the transfers:\n{}", d.ctl_ok("show session verbose"));
+    eprintln!("tcp_echo: 10 MB echoed (both directions counted) {}", figures.join(", "));
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
