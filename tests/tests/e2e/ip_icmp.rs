@@ -3,7 +3,8 @@
 //! to the other shows rvpp's address as hop 1 (time exceeded at TTL 1) and
 //! the destination as hop 2; a destination with no route gets "Destination
 //! Net Unreachable" / "Destination unreachable: No route" from rvpp; TCP
-//! and UDP to rvpp's own addresses are refused (ICMP port unreachable).
+//! and UDP to rvpp's own addresses are refused (UDP by ICMP port
+//! unreachable, TCP by the hoststack's RST for a port nobody listens on).
 //!
 //! Subnets: 10.214.{1,2}.0/24 and fd00:214:{1,2}::/64.
 
@@ -128,6 +129,9 @@ except OSError as e:
     let errors = d.ctl_ok("show errors");
     assert!(error_count(&errors, "ip4-local", "udp/tcp to closed port") >= 4, "{errors}");
     assert!(error_count(&errors, "ip6-local", "udp/tcp to closed port") >= 4, "{errors}");
+    for node in ["tcp4-input", "tcp6-input"] {
+        assert!(error_count(&errors, node, "resets sent (no session or listener)") >= 2, "{errors}");
+    }
     eprintln!("ip_icmp: traceroute UDP/ICMP both families hop 1 = rvpp; unreachables and port unreachables seen");
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
