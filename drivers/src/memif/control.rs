@@ -617,7 +617,7 @@ fn server_conn(i: &mut IfEntry) -> Result<Arc<Conn>, String> {
 
 /// Client, on HELLO: one region holding the rings (slave-to-master first)
 /// then every ring's buffers, descriptors pointing at them.
-fn client_conn(i: &IfEntry, h: &Hello) -> std::io::Result<Arc<Conn>> {
+pub(crate) fn client_conn(i: &IfEntry, h: &Hello) -> std::io::Result<Arc<Conn>> {
     let n_s2m = i.cfg.tx_queues.min(h.max_s2m_ring as u32 + 1) as usize;
     let n_m2s = i.cfg.rx_queues.min(h.max_m2s_ring as u32 + 1) as usize;
     let log2 = i.cfg.log2_ring_size.min(h.max_log2_ring_size).min(MAX_LOG2_RING);

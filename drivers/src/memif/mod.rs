@@ -663,3 +663,5 @@ pub fn register(r: &mut Registrar) {
     r.cli.add("delete interface memif", "delete interface memif <interface> | sw_if_index <n>", delete_if_cmd);
     r.cli.add("show memif", "show memif [<interface>]", show_cmd);
 }
+#[cfg(test)]
+mod tests;

@@ -335,6 +335,11 @@ impl EventFd {
         self.0.as_raw_fd()
     }
 
+    /// A second descriptor for the same eventfd (both ends in one process).
+    pub fn try_clone(&self) -> io::Result<EventFd> {
+        Ok(EventFd(self.0.try_clone()?))
+    }
+
     /// Signals the peer.
     pub fn notify(&self) {
         let v: u64 = 1;
