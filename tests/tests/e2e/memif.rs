@@ -422,6 +422,15 @@ fn memif_ip_mode_between_daemons() {
     let drops = wait_until(WAIT, || d1.ctl_ok("show memif").contains("drops 1"));
     assert!(drops, "{}", d1.ctl_ok("show memif"));
     assert_eq!(counter(&d2, "memif1/0", "rx packets"), 5);
+    // Polling mode masks the peer's interrupts on d2's rx ring; ping still
+    // crosses.
+    d2.ctl_ok("set interface rx-mode memif1/0 polling");
+    let show = d2.ctl_ok("show memif");
+    assert!(show.contains("rx-mode polling"), "{show}");
+    let rx_line = show.lines().skip_while(|l| !l.contains("rx queue 0")).nth(2).unwrap_or("");
+    assert!(rx_line.contains("flags 0x0001"), "{show}");
+    let out = d1.ctl_ok("ping 10.232.3.2 repeat 3");
+    assert!(out.contains("3 sent, 3 received"), "{out}");
 }
 
 /// A hostile memif client in Python: speaks the protocol by hand (memfd,
