@@ -8,6 +8,8 @@
 pub mod output;
 pub mod session_queue;
 pub mod tcp_input;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -101,7 +103,7 @@ impl Default for Clock {
 }
 
 #[cfg(test)]
-mod tests {
+mod clock_tests {
     use super::*;
 
     #[test]
