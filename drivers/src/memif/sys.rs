@@ -151,6 +151,14 @@ impl Region {
         true
     }
 
+    /// Hints the CPU to fetch the line at `off` (nothing when outside).
+    #[inline(always)]
+    pub fn prefetch(&self, off: usize) {
+        if off < self.len {
+            rvpp_dataplane::arch::prefetch(self.ptr.wrapping_add(off));
+        }
+    }
+
     fn atomic_u16(&self, off: usize) -> &AtomicU16 {
         assert!(off.is_multiple_of(2) && self.inside(off, 2), "ring word outside its region");
         // SAFETY: in bounds and 2-byte aligned (asserted; the mapping is
@@ -263,6 +271,12 @@ impl Ring {
         Desc::from_bytes(&b)
     }
 
+    /// Hints the CPU to fetch the descriptor of `slot`.
+    #[inline(always)]
+    pub fn prefetch_desc(&self, slot: u16) {
+        self.region.prefetch(self.desc_off(slot));
+    }
+
     #[inline(always)]
     pub fn set_desc(&self, slot: u16, d: &Desc) {
         self.region.write(self.desc_off(slot), &d.to_bytes());
@@ -306,6 +320,14 @@ impl Regions {
         match self.0.get(region as usize) {
             Some(r) => r.write(offset as usize + at, src),
             None => false,
+        }
+    }
+
+    /// Hints the CPU to fetch the start of a descriptor's buffer.
+    #[inline(always)]
+    pub fn prefetch(&self, d: &Desc) {
+        if let Some(r) = self.0.get(d.region as usize) {
+            r.prefetch(d.offset as usize);
         }
     }
 
