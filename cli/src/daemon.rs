@@ -126,6 +126,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         crate::log::open(log).with_context(|| format!("unix {{ log {} }}", log.display()))?;
     }
     warn_unsupported(&cfg);
+    // The hoststack's `session { }` / `tcp { }` sections: a bad one stops here.
+    let hoststack = rvpp_hoststack::config::parse(&cfg).map_err(|e| match &a {
+        Args::File(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        _ => anyhow::anyhow!("startup config {e}"),
+    })?;
+    for (line, w) in &hoststack.warnings {
+        crate::warn!("line {line}: {w}");
+    }
     let sock = socket_path(&cfg)?;
     // Bind first: a second daemon on the same socket must not touch anything.
     let listener = crate::server::bind(&sock, cfg.unix.gid).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -6,6 +6,7 @@
 //! `session-queue`).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod fifo;
 pub mod nodes;
 pub mod session;
@@ -25,8 +26,14 @@ use nodes::{Clock, SessionLayer};
 /// Registers the hoststack's nodes and commands: TCP over IPv4 and IPv6
 /// from `ip4-local` / `ip6-local`, the session layer's timer node, and the
 /// session commands.
+/// The `session { }` / `tcp { }` sections apply here; the daemon checks
+/// them first with [`config::parse`] so a bad one stops it with a message.
 pub fn register_all(r: &mut Registrar) {
     let layer = r.ext.get_or_default::<SessionLayer>().clone();
+    if let Ok(c) = config::parse(r.config) {
+        layer.set_enabled(c.enabled);
+        layer.set_tcp_config(c.tcp);
+    }
     let (l4, l6, lq) = (layer.clone(), layer.clone(), layer);
     r.node(NodeReg {
         name: TcpInput::<false>::NAME,
