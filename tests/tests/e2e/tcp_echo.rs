@@ -2,8 +2,9 @@
 //! af_packet host-interface, a kernel client (Python's socket module, run
 //! by Debian's python3) in a namespace. 10 MB sent over IPv4 and over IPv6
 //! come back byte-identical (sha256); `show session` lists an open
-//! connection and forgets it once closed; a connection to a port nobody
-//! listens on is refused (RST). Prints the transfer rates (figures, not
+//! connection and forgets it once closed or `clear session` resets it; a
+//! connection to a port nobody listens on is refused (RST), and every port
+//! after `session disable` (ICMP port unreachable). Prints the transfer rates (figures, not
 //! assertions).
 //!
 //! Subnets: 10.231.1.0/24 and fd00:231:1::/64.
@@ -150,6 +151,16 @@ fn kernel_client_gets_10mb_echoed_over_ip4_and_ip6_and_closed_port_is_refused() 
     let gone = wait_until(WAIT, || !sessions(&d).iter().any(|(c, _)| *c == conn));
     assert!(gone, "{conn} still listed after the client closed:\n{}", d.ctl_ok("show session"));
 
+    // `clear session` resets an open connection (over IPv6 this time).
+    let mut hold = ns.spawn(&[PYTHON, script, "hold", RVPP6, &PORT.to_string()], dir.path(), "hold6");
+    let opened = wait_until(WAIT, || hold.stdout().starts_with("open "));
+    assert!(opened, "hold client: {}{}", hold.stdout(), hold.stderr());
+    assert!(sessions(&d).iter().any(|(_, s)| s == "ESTABLISHED"), "{}", d.ctl_ok("show session"));
+    d.ctl_ok("clear session");
+    let cleared = wait_until(WAIT, || sessions(&d).iter().all(|(_, s)| s == "LISTEN"));
+    assert!(cleared, "clear session left:\n{}", d.ctl_ok("show session"));
+    hold.stop("KILL", WAIT);
+
     // 10 MB each way, both families.
     let mut figures = Vec::new();
     for to in [RVPP4, RVPP6] {
@@ -173,6 +184,17 @@ fn kernel_client_gets_10mb_echoed_over_ip4_and_ip6_and_closed_port_is_refused() 
     }
     let wait_closed = wait_until(WAIT, || sessions(&d).iter().all(|(_, s)| s == "LISTEN"));
     assert!(wait_closed, "sessions left after the transfers:\n{}", d.ctl_ok("show session verbose"));
+
+    // `session disable`: the listeners go and TCP gets port unreachable
+    // (the kernel's connect is refused all the same).
+    d.ctl_ok("session disable");
+    assert!(sessions(&d).is_empty(), "{}", d.ctl_ok("show session"));
+    let out = ns.ok(&["timeout", "30", PYTHON, script, "connect", RVPP4, &PORT.to_string()]);
+    assert_eq!(out.trim(), "refused");
+    let errors = d.ctl_ok("show errors");
+    assert!(error_count(&errors, "tcp4-input", "session layer disabled: port unreachable") >= 1, "{errors}");
+    let refused = d.ctl(&format!("test echo server uri tcp://0.0.0.0/{PORT}"));
+    assert!(refused.is_err_and(|e| e.contains("session enable")), "echo server started while disabled");
     eprintln!("tcp_echo: 10 MB echoed (both directions counted) {}", figures.join(", "));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
