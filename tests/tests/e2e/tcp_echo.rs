@@ -198,3 +198,42 @@ fn kernel_client_gets_10mb_echoed_over_ip4_and_ip6_and_closed_port_is_refused() 
     eprintln!("tcp_echo: 10 MB echoed (both directions counted) {}", figures.join(", "));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
+
+/// The same echo with two workers: the af_packet queue and so every flow
+/// live on a worker, whose own table, session-queue node and listener copy
+/// serve them; `show session` reports the flow under that worker's thread.
+#[test]
+fn echo_on_a_worker_thread() {
+    require_host!("echo_on_a_worker_thread", &[PYTHON, "timeout"]);
+    const RVPP: &str = "10.232.1.1";
+    const HOST: &str = "10.232.1.2";
+    let mut lab = Lab::new("tcpw");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST}/24"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr 02:fe:e8:01:01:01\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {RVPP}/24\n\
+         test echo server uri tcp://{RVPP}/{PORT}\n",
+        ns.veth
+    );
+    let d = Daemon::builder("tcp-echo-wk").workers(2).startup_config(&startup).start();
+    let dir = TempDir::new("tcp-echo-wk");
+    let script = dir.write("client.py", CLIENT);
+    let script = script.to_str().expect("utf-8 path");
+    let listing = d.ctl_ok("show session");
+    for t in 0..3 {
+        assert!(listing.contains(&format!("Thread {t}: active sessions 1")), "a listener per thread:\n{listing}");
+    }
+    ns.wait_ping(&[], RVPP, WAIT);
+    let mut hold = ns.spawn(&[PYTHON, script, "hold", RVPP, &PORT.to_string()], dir.path(), "hold");
+    assert!(wait_until(WAIT, || hold.stdout().starts_with("open ")), "{}{}", hold.stdout(), hold.stderr());
+    let listing = d.ctl_ok("show session");
+    let row = listing.lines().find(|l| l.contains("ESTABLISHED")).unwrap_or_else(|| panic!("{listing}"));
+    assert!(!row.starts_with("[0:"), "the flow should be on a worker, not the main thread: {row}");
+    hold.stop("KILL", WAIT);
+    let (sent, sent_sha, got, got_sha, _) = echo(&ns, script, RVPP);
+    assert_eq!((got, &got_sha), (sent, &sent_sha), "echo through a worker");
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
