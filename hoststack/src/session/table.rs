@@ -432,11 +432,17 @@ impl SessionTable {
     /// Runs due timers, listener retransmissions and deferred output, then
     /// the app events all that produced.
     pub fn poll(&mut self, now: u64, sink: &mut dyn SegmentSink) {
+        // Due entries are taken first: a timer re-armed at or before `now`
+        // waits for the next poll rather than spinning here.
+        let mut due = Vec::new();
         while let Some(&Reverse((d, i))) = self.timers.peek() {
             if d > now {
                 break;
             }
             self.timers.pop();
+            due.push((d, i));
+        }
+        for (d, i) in due {
             let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { continue };
             if s.timer != Some(d) {
                 continue; // superseded by an earlier deadline
