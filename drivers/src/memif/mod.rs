@@ -332,9 +332,6 @@ fn create_socket_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> 
     if m.sockets.contains_key(&id) {
         return Err(CliError(format!("{cmd}: socket id {id} already exists")));
     }
-    if m.sockets.values().any(|s| s.path == path) {
-        return Err(CliError(format!("{cmd}: socket '{}' is already in use", path_text(&path))));
-    }
     m.sockets.insert(id, SocketEntry { id, path, listener: None, pending: Vec::new() });
     Ok(String::new())
 }
@@ -385,6 +382,14 @@ pub fn create(e: &mut Engine, c: &IfConfig) -> Result<String, String> {
         return Err(format!("socket {} is used by {} as {}", c.socket_id, f.name, f.cfg.role.as_str()));
     }
     let path = sock.path.clone();
+    // Two sockets may name one path (a master and a slave of one daemon
+    // joined back to back), but only one of them listens on it.
+    if c.role == Role::Server {
+        if let Some(other) = m.sockets.values().find(|s| s.id != c.socket_id && s.path == path && s.listener.is_some())
+        {
+            return Err(format!("socket '{}' is already in use by socket id {}", path_text(&path), other.id));
+        }
+    }
     if c.role == Role::Server && sock.listener.is_none() {
         if let SockPath::File(f) = &path {
             if let Some(dir) = std::path::Path::new(f).parent() {
