@@ -297,10 +297,15 @@ impl Graph {
     #[inline]
     fn scatter(nodes: &mut [NodeRt], from: usize, pkts: &[BufferIndex], nexts: &[u16], vm: &mut Vm) {
         let n = pkts.len();
+        // One next for all (the usual case, and cheap to see): one run.
+        let uniform = Self::uniform(nexts);
         let mut s = 0;
         while s < n {
             let nx = nexts[s];
             let mut e = s + 1;
+            if uniform {
+                e = n;
+            }
             while e < n && nexts[e] == nx {
                 e += 1;
             }

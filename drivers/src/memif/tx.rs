@@ -99,6 +99,20 @@ impl TxQueue for MemifTx {
                     continue;
                 }
             }
+            // The common packet: one buffer into one descriptor.
+            if self.strip == 0 && bufs.meta(bi).flags & flags::NEXT_PRESENT == 0 {
+                let d = self.dest(st.index, slot);
+                let data = bufs.data(bi);
+                if self.dest_ok(&d) && data.len() <= d.length as usize {
+                    conn.regions.write(d.region, d.offset, 0, data);
+                    ring.set_desc_flags_len(slot, 0, data.len() as u32);
+                    slot = slot.wrapping_add(1);
+                    taken += 1;
+                    sent += 1;
+                    bytes += data.len() as u64;
+                    continue;
+                }
+            }
             let ns = segments(bufs, bi, &mut segs);
             let start = slot;
             // Current destination descriptor and how much of it is used.
