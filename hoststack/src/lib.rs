@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod fifo;
+pub mod http;
 pub mod nodes;
 pub mod session;
 pub mod tcp;
@@ -50,4 +51,5 @@ pub fn register_all(r: &mut Registrar) {
     IpProtocols::add(r, false, proto::TCP, TcpInput::<false>::NAME);
     IpProtocols::add(r, true, proto::TCP, TcpInput::<true>::NAME);
     session::commands::register(r);
+    http::register(r);
 }
