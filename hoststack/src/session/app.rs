@@ -89,6 +89,10 @@ impl AppSession<'_> {
         let f = self.conn.rx_fifo();
         f.peek_slices(0, f.len())
     }
+    /// Copies up to `out.len()` readable bytes without consuming them.
+    pub fn peek_into(&self, out: &mut [u8]) -> usize {
+        self.conn.rx_fifo().peek(0, out)
+    }
     /// Reads up to `out.len()` bytes; returns the count.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         self.conn.app_read(out)
@@ -97,8 +101,10 @@ impl AppSession<'_> {
     pub fn consume(&mut self, n: u32) {
         self.conn.app_consume(n)
     }
-    /// Queues bytes to send; returns how many fit (a short write brings a
-    /// [`AppEvent::TxSpace`] later).
+    /// Queues bytes to send; returns how many fit. A short write (even of
+    /// 0 bytes into a full fifo) brings an [`AppEvent::TxSpace`] later, so
+    /// an app that has more should always try rather than check
+    /// [`Self::tx_free`] first.
     pub fn write(&mut self, data: &[u8]) -> usize {
         self.conn.app_write(data)
     }

@@ -8,7 +8,16 @@ use std::fmt::Write;
 use rvpp_dataplane::cli::{err, CliError, Input};
 use rvpp_dataplane::engine::{Engine, Registrar};
 
-use super::echo::EchoServer;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rvpp_dataplane::SwIfIndex;
+use rvpp_graph_nodes::ip::addr::IfAddrTable;
+use rvpp_graph_nodes::ip::addr_bits;
+use rvpp_graph_nodes::ip::fib::{fib, AdjKind};
+
+use super::echo::{EchoClient, EchoClientReport, EchoServer};
 use super::{SessionIndex, Uri};
 use crate::nodes::{lock, SessionLayer};
 use crate::tcp::State;
@@ -101,6 +110,145 @@ fn test_echo_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
         }
     }
     Ok(String::new())
+}
+
+/// The egress interface and source address toward `dst`, from the FIB.
+fn route_source(e: &mut Engine, dst: IpAddr) -> Option<(u32, IpAddr)> {
+    let (ip6, bits) = addr_bits(dst);
+    let f = fib(&mut e.ext);
+    let lb = if ip6 { f.table6.load().lookup(bits) } else { Some(f.mtrie.lookup(bits as u32)) };
+    let fw = f.forwarding();
+    let sw = lb
+        .and_then(|l| fw.lbs.get(l as usize))
+        .and_then(|l| fw.adjs.get(l.pick(0) as usize))
+        .filter(|a| matches!(a.kind, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean))
+        .map(|a| a.sw_if_index)?;
+    let addrs = e.ext.get_or_default::<IfAddrTable>().load();
+    let src = if ip6 {
+        let ll = bits >> 118 == 0x3fa;
+        addrs.source6(sw, ll).map(|a| IpAddr::V6(a.into()))
+    } else {
+        addrs.source4(sw).map(|a| IpAddr::V4(a.into()))
+    }?;
+    Some((sw, src))
+}
+
+/// The thread that receives `sw`'s packets (its first rx queue's), where
+/// the flows toward it must live.
+fn rx_thread(e: &Engine, sw: u32) -> usize {
+    let Some(i) = e.interfaces.get(SwIfIndex(sw)) else { return 0 };
+    let hw = i.sup_sw_if_index;
+    e.interfaces.get(hw).and_then(|h| h.rx_queues.first()).map_or(0, |q| q.1)
+}
+
+fn test_echo_client(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
+    let mut uri = None;
+    let (mut bytes, mut nclients, mut timeout) = (8192u64, 1u32, 20.0f64);
+    while !i.is_empty() {
+        if i.keyword("uri") {
+            let w = i.expect("uri")?;
+            uri = Some(Uri::parse(&w).map_err(|x| CliError(format!("test echo client: {x}")))?);
+        } else if i.keyword("bytes") {
+            let w = i.expect("byte count")?;
+            bytes = rvpp_dataplane::config::parse_size(&w)
+                .ok_or_else(|| CliError(format!("test echo client: '{w}' is not a byte count")))?;
+        } else if i.keyword("nclients") {
+            nclients = i.parse("client count")?;
+        } else if i.keyword("test-timeout") || i.keyword("syn-timeout") {
+            timeout = i.parse("timeout in seconds")?;
+        } else {
+            return i.unexpected();
+        }
+    }
+    let Some(uri) = uri else { return err("test echo client: expected uri tcp://<addr>/<port>") };
+    if !(1..=1000).contains(&nclients) || bytes == 0 || !(0.1..=3600.0).contains(&timeout) {
+        return err("test echo client: nclients must be 1..1000, bytes > 0 and test-timeout 0.1..3600 s");
+    }
+    let l = layer(e);
+    if !l.enabled() {
+        return err("test echo client: session layer is disabled (use 'session enable')");
+    }
+    let remote = uri.endpoint;
+    let Some((sw, src)) = route_source(e, remote.ip()) else {
+        return err(format!("test echo client: no route or source address toward {}", remote.ip()));
+    };
+    let thread = rx_thread(e, sw);
+    let report = Arc::new(Mutex::new(EchoClientReport { clients: nclients, ..Default::default() }));
+    let (r2, l2) = (report.clone(), l.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t0 = Instant::now();
+    e.on_thread(
+        thread,
+        Box::new(move |w| {
+            let t = l2.table(w.index);
+            let mut t = lock(&t);
+            let app = t.attach(Box::new(EchoClient::new(bytes, r2)));
+            let now = crate::nodes::Clock::new().ns(rvpp_dataplane::arch::rdtsc());
+            let mut res = Ok(app);
+            for _ in 0..nclients {
+                if let Err(x) = t.connect(now, app, src, remote, sw) {
+                    res = Err(x.to_string());
+                    break;
+                }
+            }
+            let _ = tx.send(res);
+        }),
+    );
+    let app = loop {
+        if let Ok(r) = rx.try_recv() {
+            break r.map_err(|x| CliError(format!("test echo client: {x}")))?;
+        }
+        if t0.elapsed() > Duration::from_secs(2) {
+            return err(format!("test echo client: thread {thread} did not answer"));
+        }
+        e.run_until(Duration::from_millis(1), |_| false);
+    };
+    let limit = Duration::from_secs_f64(timeout);
+    let mut handshakes_at = None;
+    let finished = e.run_until(limit, |_| {
+        let r = *lock(&report);
+        if handshakes_at.is_none() && r.connected >= r.clients {
+            handshakes_at = Some(t0.elapsed());
+        }
+        r.done()
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let r = *lock(&report);
+    // The app goes; its sessions finish closing on their own.
+    let l3 = l.clone();
+    e.on_thread(
+        thread,
+        Box::new(move |w| {
+            let t = l3.table(w.index);
+            lock(&t).detach(app);
+        }),
+    );
+    if !finished {
+        return err(format!(
+            "test echo client: timed out after {timeout} s: {} of {} clients connected, {} finished, {} failed, \
+             {} of {} bytes back",
+            r.connected,
+            r.clients,
+            r.finished,
+            r.failed,
+            r.bytes_received,
+            bytes * nclients as u64
+        ));
+    }
+    if r.failed > 0 {
+        return err(format!("test echo client: {} of {} clients failed (reset or timed out)", r.failed, r.clients));
+    }
+    if r.mismatches > 0 {
+        return err(format!("test echo client: {} bytes came back different from what was sent", r.mismatches));
+    }
+    let mut out = String::new();
+    let hs = handshakes_at.map_or(secs, |d| d.as_secs_f64());
+    let _ = writeln!(out, "{} three-way handshakes in {hs:.2} seconds {:.2}/s", r.connected, r.connected as f64 / hs);
+    let total = r.bytes_sent + r.bytes_received;
+    let _ = writeln!(out, " {total} bytes ({} mbytes, {} gbytes) in {secs:.2} seconds", total >> 20, total >> 30);
+    let _ = writeln!(out, " {:.2} bytes/second full-duplex", total as f64 / secs);
+    let _ = writeln!(out, " {:.4} gbit/second full-duplex", total as f64 * 8.0 / secs / 1e9);
+    Ok(out)
 }
 
 fn show_session(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
@@ -237,6 +385,11 @@ pub fn register(r: &mut Registrar) {
     r.ext.get_or_default::<SessionLayer>();
     r.cli.add("session", "session enable|disable", session_enable);
     r.cli.add("test echo server", "test echo server uri tcp://<addr>/<port> [fifo-size <KiB>]", test_echo_server);
+    r.cli.add(
+        "test echo client",
+        "test echo client uri tcp://<addr>/<port> [bytes <n>] [nclients <n>] [test-timeout <s>]",
+        test_echo_client,
+    );
     r.cli.add("show session", "show session [verbose]", show_session);
     r.cli.add("show tcp stats", "show tcp stats", show_tcp_stats);
     r.cli.add("clear session", "clear session [all | thread <n> session <index>]", clear_session);

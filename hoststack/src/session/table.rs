@@ -163,19 +163,27 @@ impl SessionTable {
         self.by_tuple.get(t).map(|&i| SessionIndex(i))
     }
 
-    /// Attaches an app; its sessions' events go to it.
+    /// Attaches an app; its sessions' events go to it. Indices are never
+    /// reused, so a detached app's lingering sessions (TIME_WAIT) never
+    /// reach a newer app.
     pub fn attach(&mut self, app: Box<dyn App>) -> AppIndex {
-        let i = match self.apps.iter().position(|a| a.is_none()) {
-            Some(i) => {
-                self.apps[i] = Some(app);
-                i
-            }
-            None => {
-                self.apps.push(Some(app));
-                self.apps.len() - 1
-            }
-        };
-        AppIndex(i as u32)
+        self.apps.push(Some(app));
+        AppIndex(self.apps.len() as u32 - 1)
+    }
+
+    /// Detaches an app: its listeners go, its sessions' further events are
+    /// dropped. Returns whether it was attached.
+    pub fn detach(&mut self, app: AppIndex) -> bool {
+        let eps: Vec<(u8, SocketAddr)> = self
+            .listen_by
+            .iter()
+            .filter(|(_, &l)| self.listeners[l as usize].as_ref().is_some_and(|l| l.app == app))
+            .map(|(k, _)| *k)
+            .collect();
+        for (p, e) in eps {
+            self.unlisten(p, e);
+        }
+        self.apps.get_mut(app.0 as usize).and_then(|a| a.take()).is_some()
     }
 
     /// The app at `i`, to read its state (downcast by the caller).
@@ -523,8 +531,8 @@ impl SessionTable {
         for (p, e) in eps {
             self.unlisten(p, e);
         }
-        if self.by_tuple.is_empty() {
-            self.apps.clear();
+        for a in &mut self.apps {
+            *a = None;
         }
     }
 

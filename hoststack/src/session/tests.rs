@@ -268,3 +268,22 @@ fn uris_parse_and_bad_ones_name_the_problem() {
         assert!(matches!(Uri::parse(bad), Err(SessionError::BadUri { .. })), "{bad}");
     }
 }
+
+#[test]
+fn echo_client_against_echo_server() {
+    use super::echo::{EchoClient, EchoClientReport};
+    let mut a = SessionTable::new(0, tcp::Config::default());
+    let mut b = SessionTable::new(0, tcp::Config::default());
+    let echo = a.attach(Box::new(EchoServer::default()));
+    a.listen(echo, PROTO_TCP, "0.0.0.0:7777".parse().unwrap()).unwrap();
+    let report = Arc::new(Mutex::new(EchoClientReport { clients: 2, ..Default::default() }));
+    let client = b.attach(Box::new(EchoClient::new(4 << 20, report.clone())));
+    for _ in 0..2 {
+        b.connect(0, client, "10.0.0.2".parse().unwrap(), "10.0.0.1:7777".parse().unwrap(), 1).unwrap();
+    }
+    let t = run(&mut a, &mut b, "10.0.0.1".parse().unwrap(), 0, |_, _| report.lock().unwrap().done());
+    let r = *report.lock().unwrap();
+    assert!(r.done(), "by {} ms: {r:?}", t / MS);
+    assert_eq!((r.finished, r.failed, r.mismatches), (2, 0, 0));
+    assert_eq!((r.bytes_sent, r.bytes_received), (8 << 20, 8 << 20));
+}

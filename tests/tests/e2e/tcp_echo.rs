@@ -72,6 +72,27 @@ s.close()
 print(len(data), hashlib.sha256(data).hexdigest(), n, h.hexdigest())
 "#;
 
+/// The kernel echo server: one socket on the IPv6 wildcard serving both
+/// families (v4-mapped), a thread per connection echoing until EOF.
+const SERVER: &str = r#"
+import socket, sys, threading
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+s.listen(64)
+def serve(c):
+    with c:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            c.sendall(b)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
 fn echo(ns: &Ns, script: &str, to: &str) -> (usize, String, usize, String, f64) {
     let t0 = Instant::now();
     let out = ns.exec(&["timeout", "120", PYTHON, script, "echo", to, &PORT.to_string(), &BYTES.to_string()]);
@@ -235,5 +256,62 @@ fn echo_on_a_worker_thread() {
     hold.stop("KILL", WAIT);
     let (sent, sent_sha, got, got_sha, _) = echo(&ns, script, RVPP);
     assert_eq!((got, &got_sha), (sent, &sent_sha), "echo through a worker");
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
+
+/// rvpp's `test echo client` (active opens from an ephemeral port) against
+/// the kernel's TCP: a Python echo server in the namespace (a thread per
+/// connection; socat's PIPE can deadlock on its own 64 KiB pipe with bulk
+/// data); every byte must come back as sent (the client checks each
+/// against its pattern), both families.
+#[test]
+fn rvpp_echo_client_against_a_kernel_echo_server() {
+    require_host!("rvpp_echo_client_against_a_kernel_echo_server", &[PYTHON, "ss"]);
+    const RVPP: &str = "10.233.1.1";
+    const HOST: &str = "10.233.1.2";
+    const RVPP_6: &str = "fd00:233:1::1";
+    const HOST_6: &str = "fd00:233:1::2";
+    let mut lab = Lab::new("tcpc");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST}/24"), None);
+    lab.address(&ns, &format!("{HOST_6}/64"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr 02:fe:e9:01:01:01\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {RVPP}/24\n\
+         set interface ip address {hif} {RVPP_6}/64\n",
+        ns.veth
+    );
+    let d = Daemon::builder("tcp-echo-client").startup_config(&startup).start();
+    let dir = TempDir::new("tcp-echo-server");
+    let server = dir.write("server.py", SERVER);
+    let _server = ns.spawn(&[PYTHON, server.to_str().expect("utf-8 path"), &PORT.to_string()], dir.path(), "server");
+    ns.wait_ping(&[], RVPP, WAIT);
+    ns.wait_ping(&["-6"], RVPP_6, WAIT);
+    let listening = wait_until(WAIT, || ns.ok(&["ss", "-ltn"]).contains(&format!(":{PORT}")));
+    assert!(listening, "the echo server does not listen: {}", ns.ok(&["ss", "-ltn"]));
+    let mut figures = Vec::new();
+    for host in [HOST, HOST_6] {
+        let out = d
+            .ctl(&format!("test echo client uri tcp://{host}/{PORT} bytes 4m nclients 2 test-timeout 15"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}\n{}\n{}\n{}\n{}",
+                    ns.ok(&["ss", "-tinoemp"]),
+                    d.ctl_ok("show session verbose"),
+                    d.ctl_ok("show tcp stats"),
+                    d.ctl_ok("show errors")
+                )
+            });
+        assert!(out.contains("2 three-way handshakes"), "{out}");
+        let total = format!(" {} bytes (", 2 * 2 * (4 << 20));
+        assert!(out.contains(&total), "both clients' 4 MB out and back:\n{out}");
+        figures.push(format!("{host}: {}", out.lines().last().unwrap_or("").trim()));
+    }
+    // Nobody listens on PORT+1: the client reports the refusal.
+    let refused = d.ctl(&format!("test echo client uri tcp://{HOST}/{} test-timeout 10", PORT + 1));
+    assert!(refused.as_ref().is_err_and(|e| e.contains("failed")), "{refused:?}");
+    eprintln!("tcp_echo client: {}", figures.join(", "));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
