@@ -181,6 +181,7 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         let mut ip_id = self.ip_id;
         let mut out = OutputCounts::default();
         let mut consumed = 0;
+        let mut room = super::output::OUTPUT_BUDGET;
         for k in 0..frame.len() {
             let bi = frame.pkts[k];
             if vm.tracing() && vm.is_traced(bi) {
@@ -208,9 +209,13 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
             let rx = vm.bufs.meta(bi).sw_if_index[rvpp_dataplane::buffer::RX];
             let tuple = FiveTuple::tcp(SocketAddr::new(dst, repr.dst_port), SocketAddr::new(src, repr.src_port));
             let hl = ((self.scratch[12] >> 4) as usize * 4).min(self.scratch.len());
+            // One output budget for the whole frame: sessions that run out
+            // wait on the pending list for session-queue.
             let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
+            sink.room = room;
             let wanted = table.tcp_input(now, tuple, rx, &repr, &self.scratch[hl..], &mut sink);
             let c = sink.counts;
+            room = sink.room;
             out.sent += c.sent;
             out.no_buffer += c.no_buffer;
             out.too_big += c.too_big;
@@ -223,6 +228,7 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         // Consumed buffers were moved to the front; free them at once.
         vm.bufs.free(&frame.pkts[..consumed]);
         let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
+        sink.room = room;
         table.drain_events(now, &mut sink);
         let c = sink.counts;
         out.sent += c.sent;
