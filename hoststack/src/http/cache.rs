@@ -96,10 +96,7 @@ impl FileCache {
 
     /// The entry for `path` as of `now`.
     pub fn get(&mut self, path: &Path, now: Instant) -> Lookup {
-        let Some(e) = self.map.get(path) else {
-            self.misses += 1;
-            return Lookup::Miss;
-        };
+        let Some(e) = self.map.get(path) else { return Lookup::Miss };
         if now.saturating_duration_since(e.checked) > REVALIDATE {
             return Lookup::Stale(e.file.data.len() as u64, e.file.modified);
         }
@@ -117,6 +114,12 @@ impl FileCache {
         self.hits += 1;
         self.touch(path);
         Some(f)
+    }
+
+    /// Counts a request the cache could not answer (the file was read
+    /// from disk or streamed).
+    pub fn count_miss(&mut self) {
+        self.misses += 1;
     }
 
     /// Drops `path`'s entry (the file changed or went away).

@@ -12,7 +12,8 @@
 //! into the worker's one scratch buffer.
 //!
 //! A request the parser rejects gets its 4xx and the connection closes;
-//! what the peer sends after that is read and dropped. Errors on
+//! what the peer sends after that is read and dropped, up to
+//! [`LINGER_MAX`] bytes, then the connection is reset. Errors on
 //! well-formed requests (404, 405...) keep the connection. The last time
 //! each connection saw an event is kept in [`Activity`] for the idle
 //! sweep (`commands.rs`), which resets connections idle past the
@@ -38,6 +39,10 @@ use crate::session::{App, AppEvent, AppSession, SessionIndex};
 
 /// The most file bytes read per step of a streamed response.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Bytes read and dropped after our close before the connection is reset
+/// (a client that keeps sending into a closed request).
+pub const LINGER_MAX: usize = 1 << 20;
 
 /// A server's settings.
 #[derive(Debug, Clone)]
@@ -152,6 +157,8 @@ struct Conn {
     peer_closed: bool,
     /// Our side is closed: rx is dropped.
     closing: bool,
+    /// Bytes dropped since.
+    lingered: usize,
 }
 
 /// One worker's instance of an HTTP static server.
@@ -196,6 +203,7 @@ impl HttpServer {
             close_after: false,
             peer_closed: false,
             closing: false,
+            lingered: 0,
         });
         if event == AppEvent::Disconnected {
             c.peer_closed = true;
@@ -215,13 +223,14 @@ impl App for HttpServer {
     }
 }
 
-/// Drops everything readable.
-fn discard<S: SessionIo>(s: &mut S) {
+/// Drops everything readable; returns how much.
+fn discard<S: SessionIo>(s: &mut S) -> usize {
     let n = {
         let (a, b) = s.peek();
         a.len() + b.len()
     };
     s.consume(n);
+    n
 }
 
 /// Writes what can be written, then answers the next requests, until the
@@ -229,7 +238,11 @@ fn discard<S: SessionIo>(s: &mut S) {
 fn pump<S: SessionIo>(shared: &Shared, date: &mut DateCache, scratch: &mut [u8], c: &mut Conn, s: &mut S) {
     loop {
         if c.closing {
-            discard(s);
+            let before = c.lingered;
+            c.lingered += discard(s);
+            if c.lingered > LINGER_MAX && before <= LINGER_MAX {
+                s.abort();
+            }
             return;
         }
         if let Some(r) = c.resp.as_mut() {
@@ -408,6 +421,7 @@ fn open(shared: &Shared, rel: &Path, now: Instant) -> Result<(Content, PathBuf),
             Lookup::Stale(..) => cache.remove(&full),
             Lookup::Miss => {}
         }
+        cache.count_miss();
         cache.fits(meta.len())
     };
     if fits {
@@ -444,21 +458,23 @@ fn write_response<S: SessionIo>(r: &mut Response, s: &mut S, scratch: &mut [u8],
         }
         Body::File { file, off, end } => {
             while *off < *end {
-                let want = (s.tx_free().min(scratch.len()) as u64).min(*end - *off) as usize;
-                if want == 0 {
-                    return Progress::Blocked;
-                }
+                // One byte more than fits: the short write is what arms
+                // the TxSpace event that resumes us (that byte is read
+                // again next time, from the file at the offset).
+                let want = ((s.tx_free() + 1).min(scratch.len()) as u64).min(*end - *off) as usize;
                 let got = match file.read_at(&mut scratch[..want], *off) {
                     Ok(0) | Err(_) => return Progress::Failed, // shrank or failed under us
                     Ok(n) => n,
                 };
                 let n = s.write(&scratch[..got]);
+                *off += n as u64;
+                stats.body_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 if n == 0 {
                     return stalled(s);
                 }
-                // A short write re-reads the rest from the file next time.
-                *off += n as u64;
-                stats.body_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if n < got {
+                    return Progress::Blocked;
+                }
             }
             Progress::Done
         }

@@ -5,6 +5,7 @@ mod cli_garbage;
 mod clients;
 mod config_errors;
 mod ethernet_drops;
+mod http_static;
 mod idle;
 mod ip_bad_input;
 mod ip_capture;

@@ -6,18 +6,19 @@ use std::sync::atomic::AtomicUsize;
 use super::*;
 
 /// A session: `rx` the server reads, `tx` (at most `cap` unread bytes)
-/// it writes.
+/// it writes. Like TCP, only a short write arms the next TxSpace.
 struct Pipe {
     rx: Vec<u8>,
     tx: Vec<u8>,
     cap: usize,
     closed: bool,
     aborted: bool,
+    armed: bool,
 }
 
 impl Pipe {
     fn new(cap: usize) -> Self {
-        Pipe { rx: Vec::new(), tx: Vec::new(), cap, closed: false, aborted: false }
+        Pipe { rx: Vec::new(), tx: Vec::new(), cap, closed: false, aborted: false, armed: false }
     }
 }
 
@@ -39,6 +40,7 @@ impl SessionIo for Pipe {
     fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.tx_free());
         self.tx.extend_from_slice(&data[..n]);
+        self.armed |= n < data.len();
         n
     }
     fn close(&mut self) {
@@ -90,19 +92,17 @@ fn server(root: &Root, cache_size: u64) -> HttpServer {
 
 const K: SessionIndex = SessionIndex(3);
 
-/// Delivers `data` as one Rx, then reads tx and delivers TxSpace until
-/// the server writes nothing more; returns everything written.
+/// Delivers `data` as one Rx, then reads tx and delivers TxSpace while a
+/// short write armed one; returns everything written.
 fn exchange(srv: &mut HttpServer, p: &mut Pipe, data: &[u8]) -> Vec<u8> {
     p.rx.extend_from_slice(data);
     srv.handle(K, p, AppEvent::Rx);
     let mut out = std::mem::take(&mut p.tx);
-    loop {
+    while std::mem::take(&mut p.armed) {
         srv.handle(K, p, AppEvent::TxSpace);
-        if p.tx.is_empty() {
-            return out;
-        }
         out.append(&mut p.tx);
     }
+    out
 }
 
 #[derive(Debug)]
@@ -277,11 +277,8 @@ fn a_client_that_does_not_read_is_not_read_from() {
     assert!(p.rx.len() > data.len() - 4 * get("/index.html").len(), "requests wait in rx");
     // Reading drains it all in order.
     let mut out = std::mem::take(&mut p.tx);
-    loop {
+    while std::mem::take(&mut p.armed) {
         srv.handle(K, &mut p, AppEvent::TxSpace);
-        if p.tx.is_empty() {
-            break;
-        }
         out.append(&mut p.tx);
     }
     assert_eq!(responses(&out, &[]).len(), 50);
@@ -311,10 +308,12 @@ fn files_larger_than_the_cache_stream_in_bounded_pieces() {
             if p.tx.is_empty() {
                 break;
             }
-            // The peer reads a bit at a time.
+            // The peer reads a bit at a time; TxSpace only when armed.
             let take = p.tx.len().min(7000);
             out.extend(p.tx.drain(..take));
-            srv.handle(K, &mut p, AppEvent::TxSpace);
+            if std::mem::take(&mut p.armed) {
+                srv.handle(K, &mut p, AppEvent::TxSpace);
+            }
             steps += 1;
         }
         assert!(steps > 600);
@@ -344,6 +343,7 @@ fn a_file_that_shrinks_while_streamed_resets_the_connection() {
     srv.handle(K, &mut p, AppEvent::Rx);
     std::fs::write(root.0.join("shrink.bin"), b"tiny").unwrap();
     p.tx.clear();
+    assert!(std::mem::take(&mut p.armed));
     srv.handle(K, &mut p, AppEvent::TxSpace);
     assert!(p.aborted);
 }
@@ -380,6 +380,19 @@ fn bad_and_endless_requests_get_4xx_and_close_with_bounded_memory() {
     let r = responses(&out, &[]);
     assert_eq!((r.len(), r[0].status), (1, 431));
     assert!(p.closed);
+    // A client that keeps sending after the error is reset after a bound.
+    let mut srv = server(&root, 1 << 20);
+    let mut p = Pipe::new(64 << 10);
+    exchange(&mut srv, &mut p, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+    assert!(p.closed && !p.aborted);
+    let chunk = vec![b'x'; 64 << 10];
+    for _ in 0..(LINGER_MAX / chunk.len()) {
+        exchange(&mut srv, &mut p, &chunk);
+    }
+    assert!(!p.aborted, "lingering within the bound");
+    exchange(&mut srv, &mut p, &chunk);
+    assert!(p.aborted, "reset past the bound");
+    assert!(p.rx.is_empty());
     // Chunked body.
     let mut srv = server(&root, 1 << 20);
     let mut p = Pipe::new(64 << 10);
