@@ -310,7 +310,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let mut out = String::new();
     for (thread, s, live) in per_thread {
         let _ = writeln!(out, "Thread {thread}:");
-        let lines: [(u64, &str); 24] = [
+        let lines: [(u64, &str); 25] = [
             (live as u64, "sessions open"),
             (s.sessions_opened, "sessions opened"),
             (s.sessions_closed, "sessions closed"),
@@ -335,6 +335,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
             (s.resets_sent, "resets sent"),
             (s.timer_expirations, "timer expirations"),
             (s.output_deferred, "output deferred (no room)"),
+            (s.sessions_refused, "sessions refused at the limit"),
         ];
         for (v, name) in lines {
             if v != 0 {

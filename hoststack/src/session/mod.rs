@@ -121,6 +121,9 @@ pub enum SessionError {
     /// No ephemeral port left toward this peer.
     #[error("no free ephemeral port toward {0}")]
     NoPort(SocketAddr),
+    /// The table holds its maximum of sessions.
+    #[error("the session table is full ({0} sessions)")]
+    TooManySessions(usize),
     /// The app index does not name an attached app.
     #[error("no application {0}")]
     NoApp(u32),

@@ -17,6 +17,9 @@ use crate::tcp::{self, Connection, ListenAction, Listener, Seq, State, TcpRepr};
 
 /// Half-open handshakes a listener queues before answering with cookies.
 const MAX_HALF_OPEN: usize = 1024;
+/// Sessions one table holds at most (each has two fifos); beyond it a
+/// completed handshake is reset and an active open refused.
+pub const MAX_SESSIONS: usize = 100_000;
 /// App events handled per drain before the rest wait for the next one.
 const MAX_EVENTS_PER_DRAIN: usize = 4096;
 
@@ -58,6 +61,8 @@ pub struct TableStats {
     pub timer_expirations: u64,
     /// Segments not taken by a sink out of room (sent later).
     pub output_deferred: u64,
+    /// Handshakes reset and connects refused at the session limit.
+    pub sessions_refused: u64,
 }
 
 /// A session as `show session` prints it.
@@ -96,6 +101,7 @@ pub struct SessionTable {
     timers: BinaryHeap<Reverse<(u64, u32)>>,
     secret: RandomState,
     next_port: u16,
+    max_sessions: usize,
     stats: TableStats,
 }
 
@@ -119,6 +125,7 @@ impl SessionTable {
             timers: BinaryHeap::new(),
             next_port: EPHEMERAL_FIRST + (start as u16) % span,
             secret,
+            max_sessions: MAX_SESSIONS,
             stats: TableStats::default(),
         }
     }
@@ -136,6 +143,11 @@ impl SessionTable {
     /// Replaces the transport settings for connections made from now on.
     pub fn set_config(&mut self, cfg: tcp::Config) {
         self.cfg = cfg;
+    }
+
+    /// Caps the sessions this table holds (default [`MAX_SESSIONS`]).
+    pub fn set_max_sessions(&mut self, n: usize) {
+        self.max_sessions = n;
     }
 
     /// Live sessions.
@@ -284,6 +296,10 @@ impl SessionTable {
         if self.app(app).is_none() {
             return Err(SessionError::NoApp(app.0));
         }
+        if self.by_tuple.len() >= self.max_sessions {
+            self.stats.sessions_refused += 1;
+            return Err(SessionError::TooManySessions(self.max_sessions));
+        }
         let span = (u16::MAX - EPHEMERAL_FIRST) as u32 + 1;
         let mut found = None;
         for _ in 0..span {
@@ -347,6 +363,14 @@ impl SessionTable {
                     self.stats.resets_sent += 1;
                 }
                 sink.segment(&tuple, sw_if_index, &r, (&[], &[]));
+            }
+            ListenAction::Accept(mut conn) if self.by_tuple.len() >= self.max_sessions => {
+                self.stats.sessions_refused += 1;
+                conn.abort();
+                while let Some(t) = conn.poll_transmit(now) {
+                    self.stats.resets_sent += 1;
+                    sink.segment(&tuple, sw_if_index, &t.repr, (&[], &[]));
+                }
             }
             ListenAction::Accept(conn) => {
                 let i = self.alloc(Session {

@@ -287,3 +287,42 @@ fn echo_client_against_echo_server() {
     assert_eq!((r.finished, r.failed, r.mismatches), (2, 0, 0));
     assert_eq!((r.bytes_sent, r.bytes_received), (8 << 20, 8 << 20));
 }
+
+#[test]
+fn the_session_limit_resets_handshakes_and_refuses_connects() {
+    let mut a = SessionTable::new(0, small_fifos());
+    a.set_max_sessions(2);
+    let echo = a.attach(Box::new(EchoServer::default()));
+    a.listen(echo, PROTO_TCP, "0.0.0.0:7777".parse().unwrap()).unwrap();
+    let mut established = 0;
+    let mut resets = 0;
+    for port in 40000..40004u16 {
+        let t = FiveTuple::tcp("10.0.0.1:7777".parse().unwrap(), SocketAddr::new("10.0.0.2".parse().unwrap(), port));
+        let syn = TcpRepr {
+            src_port: port,
+            dst_port: 7777,
+            seq: tcp::Seq(100),
+            flags: tcp::Flags::SYN,
+            window: 1000,
+            ..TcpRepr::default()
+        };
+        let mut w = Wire { room: 8, ..Wire::default() };
+        a.tcp_input(0, t, 1, &syn, &[], &mut w);
+        let (_, sa, _) = receive(&w.packets[0].1);
+        let ack = TcpRepr { seq: tcp::Seq(101), ack: sa.seq + 1, flags: tcp::Flags::ACK, ..syn };
+        let mut w = Wire { room: 8, ..Wire::default() };
+        a.tcp_input(1, t, 1, &ack, &[], &mut w);
+        a.drain_events(1, &mut w);
+        if a.lookup(&t).is_some() {
+            established += 1;
+        }
+        resets += w.packets.iter().filter(|(_, p)| receive(p).1.flags.rst()).count();
+    }
+    assert_eq!((established, resets, a.len()), (2, 2, 2));
+    assert_eq!(a.stats().sessions_refused, 2);
+    let app = a.attach(Box::new(EchoServer::default()));
+    assert_eq!(
+        a.connect(0, app, "10.0.0.1".parse().unwrap(), "10.0.0.9:80".parse().unwrap(), 1),
+        Err(SessionError::TooManySessions(2))
+    );
+}
