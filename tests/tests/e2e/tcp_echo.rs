@@ -315,3 +315,84 @@ fn rvpp_echo_client_against_a_kernel_echo_server() {
     eprintln!("tcp_echo client: {}", figures.join(", "));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
+
+/// Malformed TCP from scapy in the namespace, each kind over IPv4 and IPv6.
+const BAD_TCP: &str = r#"
+import sys
+from scapy.all import IP, IPv6, TCP, Raw, send
+dst4, dst6, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for ip in (IP(dst=dst4), IPv6(dst=dst6)):
+    send(ip / TCP(dport=port, flags="S", chksum=0x1234), verbose=0)        # bad checksum
+    send(ip / TCP(dport=port, flags="S", dataofs=15), verbose=0)           # offset past the end
+    send(ip / TCP(dport=port, flags="SF"), verbose=0)                      # SYN+FIN
+    send(ip / TCP(dport=port, flags="S", dataofs=6) / Raw(b"\x02\x28\x05\xb4"), verbose=0)  # MSS overrun
+    send(ip / TCP(dport=port, flags=0), verbose=0)                         # no flags
+print("sent")
+"#;
+
+/// Malformed segments (bad checksum, data offset past the end, SYN+FIN, an
+/// option overrunning the header, no flags) are counted drops per kind on
+/// `tcp4-input` and `tcp6-input`, never answered, and the echo server goes on
+/// serving.
+#[test]
+fn malformed_tcp_is_counted_and_the_echo_keeps_working() {
+    require_host!("malformed_tcp_is_counted_and_the_echo_keeps_working", &["scapy"]);
+    const RVPP: &str = "10.234.1.1";
+    const HOST: &str = "10.234.1.2";
+    const RVPP_6: &str = "fd00:234:1::1";
+    const HOST_6: &str = "fd00:234:1::2";
+    let mut lab = Lab::new("tcpb");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST}/24"), None);
+    lab.address(&ns, &format!("{HOST_6}/64"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr 02:fe:ea:01:01:01\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {RVPP}/24\n\
+         set interface ip address {hif} {RVPP_6}/64\n\
+         test echo server uri tcp://0.0.0.0/{PORT}\n\
+         test echo server uri tcp://::/{PORT}\n",
+        ns.veth
+    );
+    let d = Daemon::builder("tcp-bad").startup_config(&startup).start();
+    let dir = TempDir::new("tcp-bad");
+    let bad = dir.write("bad_tcp.py", BAD_TCP);
+    let client = dir.write("client.py", CLIENT);
+    ns.wait_ping(&[], RVPP, WAIT);
+    ns.wait_ping(&["-6"], RVPP_6, WAIT);
+    let out = ns.exec(&[PYTHON, bad.to_str().expect("utf-8"), RVPP, RVPP_6, &PORT.to_string()]);
+    assert!(out.status.success(), "scapy: {}", rvpp_tests::netns::text(&out));
+    let reasons =
+        ["bad tcp checksum", "bad tcp data offset", "illegal tcp flag combination", "tcp option overruns the header"];
+    let counted = wait_until(WAIT, || {
+        let e = d.ctl_ok("show errors");
+        ["tcp4-input", "tcp6-input"].iter().all(|n| {
+            // SYN+FIN and the flagless segment both count as illegal flags.
+            reasons.iter().all(|r| error_count(&e, n, r) >= 1)
+                && error_count(&e, n, "illegal tcp flag combination") >= 2
+        })
+    });
+    let errors = d.ctl_ok("show errors");
+    assert!(counted, "each malformed kind counted on both nodes:\n{errors}");
+    for n in ["tcp4-input", "tcp6-input"] {
+        assert_eq!(error_count(&errors, n, "resets sent (no session or listener)"), 0, "{errors}");
+        assert_eq!(error_count(&errors, n, "segments to sessions and listeners"), 0, "{errors}");
+    }
+    // The server still echoes, both families.
+    for to in [RVPP, RVPP_6] {
+        let out = ns.exec(&[
+            "timeout",
+            "60",
+            PYTHON,
+            client.to_str().expect("utf-8"),
+            "echo",
+            to,
+            &PORT.to_string(),
+            "1000000",
+        ]);
+        let f: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+        assert!(f.len() == 4 && f[0] == f[2] && f[1] == f[3], "echo to {to} after the bad input: {f:?}");
+    }
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
