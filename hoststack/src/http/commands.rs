@@ -265,3 +265,80 @@ pub fn register(r: &mut Registrar) {
     );
     r.cli.add("show http static server", "show http static server", show_http_static_server);
 }
+
+#[cfg(test)]
+mod tests {
+    use rvpp_dataplane::engine::Engine;
+
+    fn engine() -> Engine {
+        Engine::builder()
+            .buffers(1024)
+            .workers(0)
+            .plugin(rvpp_graph_nodes::register_all)
+            .plugin(crate::register_all)
+            .build()
+            .expect("engine")
+    }
+
+    fn root() -> String {
+        std::env::temp_dir().to_str().expect("utf-8 temp dir").to_string()
+    }
+
+    #[test]
+    fn starts_lists_and_refuses_a_second_server_on_the_same_uri() {
+        let mut e = engine();
+        let r = root();
+        let out = e
+            .exec(&format!(
+                "http static server www-root {r} uri tcp://0.0.0.0/8080 cache-size 2m private-segment-size 64m \
+                 prealloc-fifos 4 debug 2 url-handlers keepalive-timeout 5 max-age 60"
+            ))
+            .expect("starts");
+        for w in ["private-segment-size 64m", "prealloc-fifos 4", "'debug 2'", "'url-handlers'"] {
+            assert!(out.contains(w), "{w} not reported ignored:\n{out}");
+        }
+        let sessions = e.exec("show session").unwrap();
+        assert!(sessions.contains("0.0.0.0:8080->0.0.0.0:0") && sessions.contains("LISTEN"), "{sessions}");
+        let show = e.exec("show http static server").unwrap();
+        let canon = std::fs::canonicalize(&r).unwrap();
+        assert!(show.contains(&format!("www-root {} uri tcp://0.0.0.0/8080", canon.display())), "{show}");
+        assert!(show.contains(&format!("cache: 0 of {} bytes", 2 << 20)), "{show}");
+        assert!(show.contains("reset idle after 5 s"), "{show}");
+        let dup = e.exec(&format!("http static server www-root {r} uri tcp://0.0.0.0/8080")).unwrap_err();
+        assert!(dup.0.contains("tcp://0.0.0.0/8080 is already served"), "{}", dup.0);
+        // The default uri is VPP's, port 80; an address of its own is fine.
+        e.exec(&format!("http static server www-root {r}")).expect("default uri");
+        e.exec(&format!("http static server www-root {r} uri tcp://[::]/80")).expect("ip6 wildcard");
+        assert_eq!(e.exec("show http static server").unwrap().matches("www-root").count(), 3);
+    }
+
+    #[test]
+    fn bad_input_names_its_token_and_starts_nothing() {
+        let mut e = engine();
+        let r = root();
+        for (line, token) in [
+            ("http static server uri tcp://0.0.0.0/80".to_string(), "www-root <dir>"),
+            ("http static server www-root /no/such/rvpp/dir".into(), "/no/such/rvpp/dir"),
+            (format!("http static server www-root {r} cache-size lots"), "'lots'"),
+            (format!("http static server www-root {r} fifo-size 1"), "fifo-size 1"),
+            (format!("http static server www-root {r} keepalive-timeout 0"), "keepalive-timeout"),
+            (format!("http static server www-root {r} uri tcp://0.0.0.0/http"), "port"),
+            (format!("http static server www-root {r} uri quic://0.0.0.0/80"), "quic"),
+            (format!("http static server www-root {r} frobnicate"), "'frobnicate'"),
+            (format!("http static server www-root {r} uri"), "expected uri"),
+        ] {
+            let err = e.exec(&line).expect_err(&line);
+            assert!(err.0.contains(token), "{line}: {}", err.0);
+        }
+        let file = std::env::temp_dir().join(format!("rvpp-http-cmd-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let err = e.exec(&format!("http static server www-root {}", file.display())).unwrap_err();
+        assert!(err.0.contains("is not a directory"), "{}", err.0);
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(e.exec("show http static server").unwrap(), "no http static server\n");
+        assert!(!e.exec("show session").unwrap().contains("LISTEN"));
+        e.exec("session disable").unwrap();
+        let err = e.exec(&format!("http static server www-root {r}")).unwrap_err();
+        assert!(err.0.contains("session enable"), "{}", err.0);
+    }
+}
