@@ -7,9 +7,10 @@
 //! pipelined requests are answered in order and a client that does not
 //! read stops being read from (its requests wait in the bounded rx fifo,
 //! TCP's window does the rest). Bodies come from the cache (shared bytes,
-//! no copy per connection) or, for files larger than the cache, from the
-//! file at an offset, read one tx-fifo-full (at most [`CHUNK`]) at a time
-//! into the worker's one scratch buffer.
+//! no copy per connection) or, for files larger than the cache (or than
+//! [`MAX_CACHED_FILE`]), from the file at an offset, read one
+//! tx-fifo-full (at most [`CHUNK`]) at a time into the worker's one
+//! scratch buffer.
 //!
 //! A request the parser rejects gets its 4xx and the connection closes;
 //! what the peer sends after that is read and dropped, up to
@@ -39,6 +40,11 @@ use crate::session::{App, AppEvent, AppSession, SessionIndex};
 
 /// The most file bytes read per step of a streamed response.
 pub const CHUNK: usize = 64 * 1024;
+
+/// The largest file read whole into the cache (a bigger one is streamed
+/// even when the cache could hold it: reading it at once would stall the
+/// worker).
+pub const MAX_CACHED_FILE: u64 = 64 << 20;
 
 /// Bytes read and dropped after our close before the connection is reset
 /// (a client that keeps sending into a closed request).
@@ -380,9 +386,15 @@ enum Content {
 }
 
 fn io_status(e: &io::Error) -> Status {
+    const ENOTDIR: i32 = 20;
+    const ENAMETOOLONG: i32 = 36;
+    const ELOOP: i32 = 40;
     match e.kind() {
+        io::ErrorKind::NotFound => Status::NotFound,
         io::ErrorKind::PermissionDenied => Status::Forbidden,
-        _ => Status::NotFound,
+        _ if matches!(e.raw_os_error(), Some(ENOTDIR | ENAMETOOLONG | ELOOP)) => Status::NotFound,
+        // Out of descriptors or memory, an I/O error: not the client's fault.
+        _ => Status::InternalError,
     }
 }
 
@@ -422,7 +434,7 @@ fn open(shared: &Shared, rel: &Path, now: Instant) -> Result<(Content, PathBuf),
             Lookup::Miss => {}
         }
         cache.count_miss();
-        cache.fits(meta.len())
+        meta.len() <= MAX_CACHED_FILE && cache.fits(meta.len())
     };
     if fits {
         let data = std::fs::read(&full).map_err(|e| io_status(&e))?;

@@ -435,3 +435,17 @@ fn the_cache_revalidates_changed_files() {
     std::thread::sleep(super::super::cache::REVALIDATE + Duration::from_millis(50));
     assert_eq!(responses(&exchange(&mut srv, &mut p, &get("/style.css")), &[])[0].status, 404);
 }
+
+#[test]
+fn io_errors_map_to_statuses() {
+    assert_eq!(io_status(&io::Error::from(io::ErrorKind::NotFound)), Status::NotFound);
+    assert_eq!(io_status(&io::Error::from(io::ErrorKind::PermissionDenied)), Status::Forbidden);
+    assert_eq!(io_status(&io::Error::from_raw_os_error(20)), Status::NotFound); // ENOTDIR
+    assert_eq!(io_status(&io::Error::from_raw_os_error(24)), Status::InternalError); // EMFILE
+                                                                                     // A path through a file is a 404, not a 500.
+    let root = Root::new();
+    let mut srv = server(&root, 1 << 20);
+    let mut p = Pipe::new(64 << 10);
+    let out = exchange(&mut srv, &mut p, &get("/index.html/x"));
+    assert_eq!(responses(&out, &[])[0].status, 404);
+}
