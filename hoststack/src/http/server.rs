@@ -504,4 +504,6 @@ fn stalled<S: SessionIo>(s: &S) -> Progress {
 }
 
 #[cfg(test)]
+mod tcp_tests;
+#[cfg(test)]
 mod tests;

@@ -52,10 +52,10 @@ impl SessionIo for Pipe {
 }
 
 /// A directory of test files, removed on drop.
-struct Root(PathBuf);
+pub(super) struct Root(pub(super) PathBuf);
 
 impl Root {
-    fn new() -> Root {
+    pub(super) fn new() -> Root {
         static N: AtomicUsize = AtomicUsize::new(0);
         let p = std::env::temp_dir().join(format!(
             "rvpp-http-test-{}-{}",
@@ -106,20 +106,20 @@ fn exchange(srv: &mut HttpServer, p: &mut Pipe, data: &[u8]) -> Vec<u8> {
 }
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(super) struct Resp {
+    pub(super) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(super) body: Vec<u8>,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// Splits a byte stream into responses; `heads` says which answer HEADs.
-fn responses(mut data: &[u8], heads: &[bool]) -> Vec<Resp> {
+pub(super) fn responses(mut data: &[u8], heads: &[bool]) -> Vec<Resp> {
     let mut out = Vec::new();
     let mut k = 0;
     while !data.is_empty() {
@@ -286,7 +286,7 @@ fn a_client_that_does_not_read_is_not_read_from() {
 }
 
 /// A deterministic file of `n` bytes.
-fn pattern(n: usize) -> Vec<u8> {
+pub(super) fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(9) as u8).collect()
 }
 
