@@ -21,10 +21,11 @@
 //!   not assertions).
 //! - Bad clients: an endless header gets a 431 and a close; a connection
 //!   left idle is reset after the keep-alive timeout; the server keeps
-//!   serving others.
+//!   serving others, over IPv4 and IPv6.
 //!
 //! Subnets: 192.168.123.0/24 (VLAN 123, the seed's), 192.168.124.0/24 (the
-//! untagged fallback), 10.234.1.0/24 (wrk and bad clients).
+//! untagged fallback), 10.234.1.0/24 and fd00:234:1::/64 (wrk and bad
+//! clients).
 
 use std::time::{Duration, Instant};
 
@@ -313,12 +314,15 @@ fn seed_scenario_serves_files_to_curl() {
 
 const RVPP: &str = "10.234.1.1";
 const HOST: &str = "10.234.1.2";
+const RVPP6: &str = "fd00:234:1::1";
+const HOST6: &str = "fd00:234:1::2";
 
 /// rvpp with HTTP servers on a plain veth: port 80 (defaults) and port
 /// 8081 with a 2 s keep-alive timeout.
 fn plain_server(lab: &mut Lab, tag: &str, workers: usize) -> (Ns, Daemon, TempDir) {
     let ns = lab.ns('a');
     lab.address(&ns, &format!("{HOST}/24"), None);
+    lab.address(&ns, &format!("{HOST6}/64"), None);
     let (www, _) = www();
     let root = www.path().to_str().expect("utf-8 path").to_string();
     let hif = ns.host_if();
@@ -326,7 +330,9 @@ fn plain_server(lab: &mut Lab, tag: &str, workers: usize) -> (Ns, Daemon, TempDi
         "create host-interface name {} hw-addr 02:fe:ea:01:01:01\n\
          set interface state {hif} up\n\
          set interface ip address {hif} {RVPP}/24\n\
+         set interface ip address {hif} {RVPP6}/64\n\
          http static server www-root {root} uri tcp://0.0.0.0/80 cache-size 16m\n\
+         http static server www-root {root} uri tcp://[::]/80\n\
          http static server www-root {root} uri tcp://{RVPP}/8081 keepalive-timeout 2\n",
         ns.veth
     );
@@ -470,9 +476,14 @@ fn endless_requests_and_idle_connections_are_closed() {
     let show = d.ctl_ok("show http static server");
     assert!(show.contains("1 reset idle after 2 s"), "{show}");
 
-    // Still serving.
+    // Still serving, both families.
     let (ok, body, err) = curl(&ns, &[&format!("http://{RVPP}/sub/")]);
     assert!(ok && body == "sub index\n", "{err}");
+    ns.wait_ping(&["-6"], RVPP6, WAIT);
+    let (ok, body, err) = curl(&ns, &["-6", &format!("http://[{RVPP6}]/a%20b.txt")]);
+    assert!(ok && body == "spaced name\n", "over IPv6: {err}");
+    let show = d.ctl_ok("show http static server");
+    assert!(show.contains("uri tcp://[::]/80"), "{show}");
     assert!(wait_until(WAIT, || !d.ctl_ok("show session").contains("ESTABLISHED")), "{}", d.ctl_ok("show session"));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
