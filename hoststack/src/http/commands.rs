@@ -110,6 +110,7 @@ fn http_static_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError>
         return Err(bad("session layer is disabled (use 'session enable')".into()));
     }
     let servers = e.ext.get_or_default::<HttpServers>().clone();
+    prune(e, &servers);
     let proto = uri.transport.proto();
     if lock(&servers.0).iter().any(|r| r.endpoint == uri.endpoint && r.proto == proto) {
         return Err(bad(format!("{uri_text} is already served")));
@@ -173,6 +174,29 @@ fn http_static_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError>
     Ok(out)
 }
 
+/// Forgets servers whose apps are gone (`session disable` detaches every
+/// app).
+fn prune(e: &mut Engine, servers: &HttpServers) {
+    let apps: Vec<(usize, AppIndex)> =
+        lock(&servers.0).iter().flat_map(|r| r.threads.iter().map(|t| (t.0, t.1))).collect();
+    if apps.is_empty() {
+        return;
+    }
+    let layer = e.ext.get_or_default::<SessionLayer>().clone();
+    let gone: Vec<(usize, AppIndex)> = e
+        .on_all_threads(move |w| {
+            let t = layer.table(w.index);
+            let t = lock(&t);
+            apps.iter().filter(|(th, app)| *th == w.index && t.app(*app).is_none()).copied().collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+    if !gone.is_empty() {
+        lock(&servers.0).retain(|r| !r.threads.iter().any(|t| gone.contains(&(t.0, t.1))));
+    }
+}
+
 /// Resets connections without an event for longer than their server's
 /// keep-alive timeout.
 fn idle_sweep(e: &mut Engine) {
@@ -217,6 +241,7 @@ fn idle_sweep(e: &mut Engine) {
 fn show_http_static_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     i.done()?;
     let Some(servers) = e.ext.get::<HttpServers>().cloned() else { return Ok("no http static server\n".into()) };
+    prune(e, &servers);
     let list = lock(&servers.0);
     if list.is_empty() {
         return Ok("no http static server\n".into());
@@ -310,6 +335,13 @@ mod tests {
         e.exec(&format!("http static server www-root {r}")).expect("default uri");
         e.exec(&format!("http static server www-root {r} uri tcp://[::]/80")).expect("ip6 wildcard");
         assert_eq!(e.exec("show http static server").unwrap().matches("www-root").count(), 3);
+        // `session disable` takes the servers away; after `session enable`
+        // one can start again on the same uri.
+        e.exec("session disable").unwrap();
+        assert_eq!(e.exec("show http static server").unwrap(), "no http static server\n");
+        e.exec("session enable").unwrap();
+        e.exec(&format!("http static server www-root {r} uri tcp://0.0.0.0/8080")).expect("starts again");
+        assert_eq!(e.exec("show http static server").unwrap().matches("www-root").count(), 1);
     }
 
     #[test]
