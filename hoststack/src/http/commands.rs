@@ -207,7 +207,8 @@ fn idle_sweep(e: &mut Engine) {
             r.threads.iter().map(|(th, _, a)| (*th, a.clone(), r.shared.config.keepalive_timeout, r.shared.clone()))
         })
         .collect();
-    if work.is_empty() {
+    // No connection anywhere: no thread needs waking.
+    if work.iter().all(|w| lock(&w.1).is_empty()) {
         return;
     }
     let layer = e.ext.get_or_default::<SessionLayer>().clone();
