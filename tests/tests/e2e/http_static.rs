@@ -367,7 +367,7 @@ fn wrk_gets_every_request_answered() {
     require_host!("wrk_gets_every_request_answered", &["wrk", "ping"]);
     let mut lab = Lab::new("httw");
     let (ns, d, _www) = plain_server(&mut lab, "http-wrk", 0);
-    let (requests, rate, report) = wrk(&ns, 100, 5, "/index.html");
+    let (requests, rate, report) = wrk(&ns, 100, 10, "/index.html");
     assert!(requests > 1000, "{report}");
     assert!(
         !report.contains("Socket errors"),
