@@ -4,6 +4,7 @@
 //! tx queue per thread.
 
 pub mod af_packet;
+pub mod af_xdp;
 pub mod discard;
 pub mod memif;
 pub mod pg;
@@ -16,6 +17,7 @@ pub fn register_all(r: &mut Registrar) {
     pg::register(r);
     discard::register(r);
     af_packet::register(r);
+    af_xdp::register(r);
     tap::register(r);
     memif::register(r);
 }

@@ -1,6 +1,7 @@
 //! rvpp's end-to-end tests, one binary (one link) for all of them: each module
 //! starts real rvpp daemons and drives them with rvppctl, against real peers.
 
+mod af_xdp;
 mod cli_garbage;
 mod clients;
 mod config_errors;
