@@ -99,6 +99,9 @@ struct Sim {
     close_when_sent: [bool; 2],
     close_called: [bool; 2],
     events: [Vec<(u64, Event)>; 2],
+    /// Endpoints that write back what they read, as far as their tx fifo
+    /// takes it (the session layer's echo server).
+    echo: [bool; 2],
 }
 
 fn data(n: usize, seed: u64) -> Vec<u8> {
@@ -128,6 +131,7 @@ impl Sim {
             close_when_sent: [false; 2],
             close_called: [false; 2],
             events: [Vec::new(), Vec::new()],
+            echo: [false; 2],
         }
     }
 
@@ -211,7 +215,18 @@ impl Sim {
                 self.close_called[i] = true;
                 c.close();
             }
-            if self.read[i] {
+            if self.echo[i] {
+                let mut buf = [0u8; 16384];
+                loop {
+                    let room = (c.tx_fifo().free() as usize).min(buf.len());
+                    let n = c.app_read(&mut buf[..room]);
+                    if n == 0 {
+                        break;
+                    }
+                    assert_eq!(c.app_write(&buf[..n]), n);
+                    self.sink[i].extend_from_slice(&buf[..n]);
+                }
+            } else if self.read[i] {
                 let mut buf = [0u8; 16384];
                 loop {
                     let n = c.app_read(&mut buf);
@@ -1014,4 +1029,81 @@ fn app_events_rx_and_tx_space() {
     let mut buf = [0u8; 5000];
     assert_eq!(b.app_read(&mut buf), 4096);
     assert!(buf[..4096].iter().all(|&x| x == 7));
+}
+
+/// Found by e2e tcp_loss: a kernel peer echoing bulk data grows its window
+/// with every ACK (and piggybacks data on some), so its ACKs reporting a
+/// loss never met RFC 5681's duplicate-ACK test and each loss waited for an
+/// RTO. RFC 6675 §2 counts an ACK that SACKs new data as a duplicate
+/// whatever its window or payload.
+#[test]
+fn sack_acks_with_a_changing_window_or_data_start_recovery() {
+    for with_data in [false, true] {
+        let c = Config { timestamps: false, ..cfg() };
+        let mut s = Sim::new(c.clone(), c, Link::clean(5 * MS), 21);
+        s.established();
+        let now = s.now;
+        let a = s.conn_mut(0);
+        let mss = a.send_mss();
+        assert_eq!(a.app_write(&data(10 * mss as usize, 5)), 10 * mss as usize);
+        let mut sent = Vec::new();
+        while let Some(t) = a.poll_transmit(now) {
+            if t.payload_len > 0 {
+                sent.push(t.repr.seq);
+            }
+        }
+        assert!(sent.len() >= 6, "initial window sends several segments: {}", sent.len());
+        let una = a.snd_una();
+        assert_eq!(sent[0], una);
+        // The first segment is lost; the peer SACKs the next ones, one more
+        // with each ACK, each ACK advertising a larger window.
+        let mut peer_seq = a.rcv_nxt();
+        for k in 2..5u32 {
+            let mut r = TcpRepr {
+                src_port: PORTS[1],
+                dst_port: PORTS[0],
+                seq: peer_seq,
+                ack: una,
+                flags: Flags::ACK,
+                window: 2000 + k as u16,
+                ..TcpRepr::default()
+            };
+            r.sack.push(una + mss, una + k * mss);
+            let payload = if with_data { vec![7u8; 100] } else { Vec::new() };
+            a.handle_segment(now, &r, &payload);
+            peer_seq += payload.len() as u32;
+        }
+        assert!(a.in_recovery(), "SACK recovery entered (with data: {with_data})");
+        assert_eq!(a.stats().fast_recoveries, 1);
+        let rtx = std::iter::from_fn(|| a.poll_transmit(now)).find(|t| t.payload_len > 0);
+        assert_eq!(rtx.map(|t| t.repr.seq), Some(una), "the hole is resent at once, no RTO (with data: {with_data})");
+        assert_eq!(a.stats().rto_expiries, 0);
+    }
+}
+
+/// An echo server under 2 % loss each way, as e2e tcp_loss runs it against
+/// the kernel: the server's ACKs ride on its echoed data and its window
+/// moves with its fifos. Losses are repaired by SACK recovery, not RTOs.
+#[test]
+fn echo_under_loss_recovers_by_sack_not_timeouts() {
+    let c = Config { rx_fifo_size: 1 << 20, tx_fifo_size: 1 << 20, ..Config::default() };
+    let link = Link { delay: 100_000, loss: 0.02, reorder: 0.0, dup: 0.0, rate: 2_000_000_000 };
+    let mut s = Sim::new(c.clone(), c, link, 17);
+    s.established();
+    s.echo[1] = true;
+    const N: usize = 5 << 20;
+    s.src[0] = data(N, 23);
+    assert!(s.run(600 * SEC, |s| s.sink[0].len() == N), "echoed {} of {N}", s.sink[0].len());
+    assert_eq!(s.sink[0], s.src[0]);
+    // RFC 6691: SACK blocks on a data segment take room from its payload;
+    // a segment past the MSS (+ timestamps) is dropped for the MTU.
+    let mtu_room = Config::default().mss as usize + 20;
+    let too_big: Vec<&Sent> = s.log.iter().filter(|x| x.repr.header_len() + x.len > mtu_room).collect();
+    assert!(too_big.is_empty(), "{} segments larger than the MTU, first {:?}", too_big.len(), too_big.first());
+    let with_sack = s.log.iter().filter(|x| x.len > 0 && !x.repr.sack.is_empty()).count();
+    assert!(with_sack > 0, "the echo never carried SACK blocks on data");
+    for i in 0..2 {
+        let st = s.conn(i).stats();
+        assert!(st.fast_recoveries > 5 * st.rto_expiries, "endpoint {i}: mostly SACK recoveries: {st:?}");
+    }
 }

@@ -227,17 +227,17 @@ impl Connection {
             return false;
         }
         let window = (seg.window as u32) << self.snd_wscale;
-        if self.sack_enabled && !seg.sack.is_empty() {
-            self.scoreboard.update(ack.max(self.snd_una), self.snd_max, seg.sack.as_slice());
-        }
+        let newly_sacked = self.sack_enabled
+            && !seg.sack.is_empty()
+            && self.scoreboard.update(ack.max(self.snd_una), self.snd_max, seg.sack.as_slice());
         if ack > self.snd_una {
             self.on_new_ack(now, seg);
         } else if ack == self.snd_una
-            && payload.is_empty()
-            && !seg.flags.fin()
-            && window == self.snd_wnd
-            && window != 0
             && self.snd_max > self.snd_una
+            // RFC 6675 §2: an ACK SACKing new data is a duplicate even when
+            // it carries data or changes the window (a busy peer's ACKs
+            // do both); without SACK, RFC 5681's stricter definition.
+            && (newly_sacked || (payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd && window != 0))
         {
             self.on_dup_ack(now);
         }

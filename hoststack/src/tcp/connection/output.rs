@@ -142,9 +142,24 @@ impl Connection {
         Some(self.transmit(r, self.tx_base, 0))
     }
 
+    /// Option bytes the SACK blocks of our next header take (0 without
+    /// out-of-order data). `send_mss` counts timestamps but no SACK.
+    fn sack_option_len(&self) -> u32 {
+        if !self.sack_enabled || self.rx.ooo_segments().is_empty() {
+            return 0;
+        }
+        let mut r = TcpRepr { timestamp: self.ts_enabled.then_some((0, 0)), ..TcpRepr::default() };
+        let without = r.header_len();
+        r.sack = sack::rx_blocks(self.rcv_nxt, self.rx.ooo_segments(), self.last_ooo);
+        (r.header_len() - without) as u32
+    }
+
     pub(super) fn segment(&mut self, now: u64, seq: Seq, max_len: u32, retransmit: bool) -> Transmit {
         let end = self.data_end();
-        let len = max_len.min(end.since(seq));
+        // RFC 6691: SACK blocks riding on a data segment take their room
+        // from the payload, or the packet outgrows the MTU.
+        let mss = self.send_mss.saturating_sub(self.sack_option_len()).max(1);
+        let len = max_len.min(mss).min(end.since(seq));
         let mut flags = Flags::default();
         if len > 0 && seq + len == end {
             flags = flags | Flags::PSH;
