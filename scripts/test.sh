@@ -6,7 +6,7 @@
 # On a fresh Debian 12 machine run it as root: it first installs what is
 # missing (a C linker, procps for `kill`, the end-to-end tests' peers —
 # iproute2, iputils-ping, iperf3, traceroute, tshark, python3-scapy,
-# ethtool, netsniff-ng, curl, wrk —, the Rust toolchain via rustup, rustfmt, clippy,
+# ethtool, netsniff-ng, curl, wrk, nftables —, the Rust toolchain via rustup, rustfmt, clippy,
 # cargo-nextest). When everything is present it installs nothing and does
 # not touch apt.
 #
@@ -42,6 +42,8 @@ type -P netsniff-ng >/dev/null || [ -x /usr/sbin/netsniff-ng ] || peer_packages+
 # curl and wrk: the HTTP static server's clients (tests/tests/e2e/http_static.rs).
 type -P curl >/dev/null || peer_packages+=(curl)
 type -P wrk >/dev/null || peer_packages+=(wrk)
+# nftables: the random loss of tests/tests/e2e/tcp_loss.rs.
+type -P nft >/dev/null || [ -x /usr/sbin/nft ] || peer_packages+=(nftables)
 # dpdk-testpmd and the net_memif PMD (the memif tests' peer).
 type -P dpdk-testpmd >/dev/null || peer_packages+=(dpdk-dev)
 /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1 || peer_packages+=(python3-scapy)

@@ -20,4 +20,5 @@ mod l2_xconnect;
 mod lifecycle;
 mod memif;
 mod tcp_echo;
+mod tcp_loss;
 mod workers;
