@@ -84,6 +84,12 @@ impl MainHandle {
 }
 
 /// Builds an [`Engine`].
+/// What runs when an interface is deleted, before it goes: protocol crates
+/// add a function here (`r.ext.get_or_default::<InterfaceDeleteHooks>()`)
+/// to drop their state about the interface (the engine names no protocol).
+#[derive(Default, Clone)]
+pub struct InterfaceDeleteHooks(pub Vec<fn(&mut Engine, SwIfIndex)>);
+
 pub struct EngineBuilder {
     config: StartupConfig,
     plugins: Vec<RegisterFn>,
@@ -390,6 +396,15 @@ impl Engine {
 
     /// Removes an interface: admin down, tx queues dropped, name freed.
     pub fn delete_interface(&mut self, sw: SwIfIndex) -> bool {
+        if self.interfaces.get(sw).is_none() {
+            return false;
+        }
+        // Whatever refers to the interface (addresses, routes, neighbors,
+        // cross-connects) goes first, while it can still be looked up.
+        let hooks = self.ext.get::<InterfaceDeleteHooks>().map(|h| h.0.clone()).unwrap_or_default();
+        for h in hooks {
+            h(self, sw);
+        }
         let Some(i) = self.interfaces.get_mut(sw) else { return false };
         i.admin_up = false;
         i.deleted = true;

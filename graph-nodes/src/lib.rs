@@ -12,8 +12,21 @@ use rvpp_dataplane::engine::Registrar;
 
 /// Registers every protocol node and command.
 pub fn register_all(r: &mut Registrar) {
+    r.ext.get_or_default::<rvpp_dataplane::engine::InterfaceDeleteHooks>().0.push(interface_deleted);
     l2::register(r);
     ip::register(r);
     neighbor::register(r);
     ethernet::register(r);
+}
+
+/// A deleted interface leaves nothing behind: its addresses and their
+/// routes, routes and neighbors through it, its cross-connects.
+fn interface_deleted(e: &mut rvpp_dataplane::engine::Engine, sw: rvpp_dataplane::SwIfIndex) {
+    ip::addr::forget_interface(e, sw);
+    neighbor::forget_interface(e, sw);
+    {
+        let rvpp_dataplane::engine::Engine { ext, interfaces, .. } = e;
+        ip::fib::fib(ext).forget_interface(interfaces, sw.0);
+    }
+    l2::forget_interface(e, sw);
 }

@@ -167,6 +167,32 @@ pub fn change(e: &mut Engine, sw: SwIfIndex, a: IpAddr, len: u8, add: bool) -> R
     r.map_err(|x| CliError(format!("set interface ip address: {x}")))
 }
 
+/// Removes every address of a deleted interface, with the routes they made
+/// (local, connected, link-local).
+pub(crate) fn forget_interface(e: &mut Engine, sw: SwIfIndex) {
+    let t = e.ext.get_or_default::<IfAddrTable>().load();
+    let k = sw.0 as usize;
+    let mut addrs: Vec<(IpAddr, u8)> = Vec::new();
+    if let Some(v4) = t.v4.get(k) {
+        addrs.extend(v4.iter().map(|&(a, l)| (IpAddr::V4(Ipv4Addr::from(a)), l)));
+    }
+    if let Some(v6) = t.v6.get(k) {
+        addrs.extend(v6.iter().map(|&(a, l)| (IpAddr::V6(Ipv6Addr::from(a)), l)));
+    }
+    for (a, len) in addrs {
+        let _ = change(e, sw, a, len, false);
+    }
+    let table = e.ext.get_or_default::<IfAddrTable>().clone();
+    let mut t = (*table.load()).clone();
+    if let Some(ll) = t.ll.get_mut(k).filter(|ll| **ll != 0) {
+        let a = IpAddr::V6(Ipv6Addr::from(*ll));
+        *ll = 0;
+        table.store(t);
+        let Engine { ext, interfaces, .. } = e;
+        let _ = fib(ext).del(interfaces, a, 128, Source::Local, &[]);
+    }
+}
+
 fn show_address(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let only = if i.is_empty() { None } else { Some(parse_interface(e, i)?) };
     i.done()?;

@@ -37,6 +37,17 @@ fn table(e: &mut Engine) -> L2Table {
     e.ext.get_or_default::<L2Table>().clone()
 }
 
+/// Drops the cross-connects from and to a deleted interface.
+pub(crate) fn forget_interface(e: &mut Engine, sw: rvpp_dataplane::SwIfIndex) {
+    table(e).update(|c| {
+        for (rx, tx) in c.xconnect.iter_mut().enumerate() {
+            if rx == sw.0 as usize || *tx == sw.0 {
+                *tx = NONE;
+            }
+        }
+    });
+}
+
 fn set_xconnect(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let rx = parse_interface(e, i)?;
     let tx = parse_interface(e, i)?;

@@ -309,6 +309,15 @@ impl NeighborTable {
         true
     }
 
+    /// Removes every entry, static ones too, of a deleted interface.
+    pub fn forget_interface(&mut self, fib: &mut Fib, ifs: &InterfaceTable, sw: u32) -> usize {
+        let keys: Vec<NeighborKey> = self.entries.keys().filter(|k| k.1 == sw).copied().collect();
+        for &(f, s, a) in &keys {
+            self.remove(fib, ifs, f, s, a);
+        }
+        keys.len()
+    }
+
     /// Removes the dynamic entries of a family and/or interface
     /// (`clear ip neighbors`); returns how many.
     pub fn flush(&mut self, fib: &mut Fib, ifs: &InterfaceTable, ip6: Option<bool>, sw: Option<u32>) -> usize {
@@ -384,6 +393,11 @@ impl NeighborTable {
 
 /// Runs `f` on the table with the FIB and the interfaces, then publishes.
 /// The first call starts the aging task.
+/// Drops a deleted interface's neighbors, static ones too.
+pub(crate) fn forget_interface(e: &mut Engine, sw: rvpp_dataplane::SwIfIndex) {
+    with_table(e, |t, f, ifs| t.forget_interface(f, ifs, sw.0));
+}
+
 pub(crate) fn with_table<R>(e: &mut Engine, f: impl FnOnce(&mut NeighborTable, &mut Fib, &InterfaceTable) -> R) -> R {
     let mut t = std::mem::take(e.ext.get_or_default::<NeighborTable>());
     if !t.started {

@@ -100,3 +100,49 @@ fn kernel_and_rvpp_ping_each_other_v4_and_v6() {
     eprintln!("ip_ping: kernel -> rvpp {RVPP4}: {rtt4}; {RVPP6}: {rtt6}; rvpp ping -> {}", figures.join(", "));
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
+
+/// Deleting an interface takes its addresses, their routes, the routes and
+/// neighbors through it along; re-created (with the same MAC, so the
+/// kernel's neighbor cache stays right) and re-addressed, it routes again
+/// both ways in both families.
+#[test]
+fn deleted_interface_leaves_nothing_behind_and_comes_back() {
+    require_host!("deleted_interface_leaves_nothing_behind_and_comes_back", &["ping"]);
+    let mut lab = Lab::new("ipr");
+    let ns = lab.ns('a');
+    lab.address(&ns, "10.211.2.2/24", None);
+    lab.address(&ns, "fd00:211:2::2/64", None);
+    let hif = ns.host_if();
+    let setup = |d: &Daemon| {
+        d.ctl_ok(&format!("create host-interface name {} hw-addr {RVPP_MAC}", ns.veth));
+        d.ctl_ok(&format!("set interface state {hif} up"));
+        d.ctl_ok(&format!("set interface ip address {hif} 10.211.2.1/24"));
+        d.ctl_ok(&format!("set interface ip address {hif} fd00:211:2::1/64"));
+        d.ctl_ok("ip route add 10.99.0.0/16 via 10.211.2.2");
+    };
+    let d = Daemon::builder("ip-recreate").start();
+    for round in 0..2 {
+        setup(&d);
+        ns.wait_ping(&[], "10.211.2.1", WAIT);
+        ns.wait_ping(&["-6"], "fd00:211:2::1", WAIT);
+        // The recursive route resolves through the (new) interface.
+        let fib4 = d.ctl_ok("show ip fib 10.99.0.0/16");
+        assert!(fib4.contains(&format!("via 10.211.2.2 {hif}")), "round {round}:\n{fib4}");
+        for to in ["10.211.2.2", "fd00:211:2::2"] {
+            let ok = wait_until(WAIT, || rvpp_ping(&d, to, 3).1 >= 2);
+            assert!(ok, "round {round}: rvpp cannot ping {to}:\n{}", d.ctl_ok("show errors"));
+        }
+        d.ctl_ok(&format!("delete host-interface name {}", ns.veth));
+        let addrs = d.ctl_ok("show interface address");
+        assert!(!addrs.contains("10.211.2.1") && !addrs.contains("fd00:211:2::1"), "{addrs}");
+        // The static route stays (it is configuration), unresolved.
+        let fib4 = d.ctl_ok("show ip fib");
+        assert!(!fib4.contains("10.211.2.0/24") && !fib4.contains("sw_if_index"), "round {round}:\n{fib4}");
+        assert!(fib4.contains("10.99.0.0/16"), "round {round}:\n{fib4}");
+        let fib6 = d.ctl_ok("show ip6 fib");
+        assert!(!fib6.contains("fd00:211:2::/64") && !fib6.contains("fe80::"), "round {round}:\n{fib6}");
+        let neigh = d.ctl_ok("show ip neighbors");
+        assert!(!neigh.contains("10.211.2.2") && !neigh.contains("fd00:211:2::2"), "round {round}:\n{neigh}");
+    }
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}

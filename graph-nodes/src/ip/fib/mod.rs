@@ -483,6 +483,9 @@ impl Fib {
             }
         }
         self.refresh(ifs, p);
+        if src == Source::Interface {
+            self.refresh_recursive(ifs, ip6);
+        }
         Ok(())
     }
 
@@ -519,6 +522,9 @@ impl Fib {
             self.routes.remove(&p);
         }
         self.refresh(ifs, p);
+        if src == Source::Interface {
+            self.refresh_recursive(ifs, ip6);
+        }
         Ok(())
     }
 
@@ -609,6 +615,53 @@ impl Fib {
             a.mtu = build_rewrite(ifs, sw, [0; 6], a.ip6).2;
             self.dirty = true;
         }
+        self.publish();
+    }
+
+    /// Resolves again every route of a family whose next hop names no
+    /// interface: the connected prefix it resolved through came or went.
+    fn refresh_recursive(&mut self, ifs: &InterfaceTable, ip6: bool) {
+        let recursive: Vec<Prefix> = self
+            .routes
+            .iter()
+            .filter(|(p, srcs)| {
+                p.0 == ip6
+                    && srcs.values().next().is_some_and(|v| v.iter().any(|x| matches!(x, Path::Via { sw: None, .. })))
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in recursive {
+            self.refresh(ifs, p);
+        }
+    }
+
+    /// Drops every path through a deleted interface (a prefix left with no
+    /// path goes) and its link-local glean.
+    pub fn forget_interface(&mut self, ifs: &InterfaceTable, sw: u32) {
+        let through = |p: &Path| match *p {
+            Path::Via { sw: Some(s), .. } | Path::Attached(s) | Path::Local(s) => s == sw,
+            _ => false,
+        };
+        let touched: Vec<Prefix> =
+            self.routes.iter().filter(|(_, srcs)| srcs.values().flatten().any(through)).map(|(p, _)| *p).collect();
+        for p in touched {
+            if let Some(srcs) = self.routes.get_mut(&p) {
+                for paths in srcs.values_mut() {
+                    paths.retain(|x| !through(x));
+                }
+                srcs.retain(|_, paths| !paths.is_empty());
+                if srcs.is_empty() {
+                    self.routes.remove(&p);
+                }
+            }
+            self.refresh(ifs, p);
+        }
+        if let Some(g) = self.work.ll_glean.get_mut(sw as usize) {
+            *g = ADJ_UNREACHABLE;
+            self.dirty = true;
+        }
+        self.refresh_recursive(ifs, false);
+        self.refresh_recursive(ifs, true);
         self.publish();
     }
 
