@@ -118,11 +118,16 @@ fn route_source(e: &mut Engine, dst: IpAddr) -> Option<(u32, IpAddr)> {
     let f = fib(&mut e.ext);
     let lb = if ip6 { f.table6.load().lookup(bits) } else { Some(f.mtrie.lookup(bits as u32)) };
     let fw = f.forwarding();
-    let sw = lb
+    let adj = lb
         .and_then(|l| fw.lbs.get(l as usize))
         .and_then(|l| fw.adjs.get(l.pick(0) as usize))
-        .filter(|a| matches!(a.kind, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean))
-        .map(|a| a.sw_if_index)?;
+        .filter(|a| matches!(a.kind, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean | AdjKind::Local))?;
+    let sw = adj.sw_if_index;
+    if adj.kind == AdjKind::Local {
+        // One of our own addresses: the connection runs to ourselves
+        // through ip-local, from that same address.
+        return Some((sw, dst));
+    }
     let addrs = e.ext.get_or_default::<IfAddrTable>().load();
     let src = if ip6 {
         let ll = bits >> 118 == 0x3fa;
