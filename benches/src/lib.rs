@@ -227,6 +227,96 @@ pub fn run(w: &Workload, secs: f64) -> Result<Report, String> {
     Ok(Report { threads, packets, seconds, forwarding_cpp: fwd as f64 / p, total_cpp: total as f64 / p })
 }
 
+/// `tcp-loop`: one TCP connection from rvpp's echo client to rvpp's echo
+/// server in the same engine, through the whole stack both ways:
+/// session-queue / tcp4-input -> ip4-lookup -> ip4-local -> tcp4-input on a
+/// loopback interface's own address. Not a [`Workload`]: the traffic is
+/// the echo client's, and the measure is bytes, not generated packets.
+pub const TCP_LOOP: &str = "tcp-loop";
+
+/// What [`run_tcp_loop`] measured.
+pub struct TcpLoopReport {
+    pub threads: Vec<ThreadRuntime>,
+    /// Payload bytes the client sent (and got back: as many again).
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Every node's clocks during the transfer.
+    pub cycles: u64,
+    /// The echo client's own summary.
+    pub client: String,
+}
+
+impl TcpLoopReport {
+    /// Payload one way (client -> server), Gbit/s.
+    pub fn gbps(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.seconds / 1e9
+    }
+
+    /// Graph cycles per payload byte carried, counting both directions.
+    pub fn cycles_per_byte(&self) -> f64 {
+        self.cycles as f64 / (2 * self.bytes).max(1) as f64
+    }
+}
+
+/// Runs `tcp-loop` moving `bytes` out and back over one connection.
+pub fn run_tcp_loop(bytes: u64) -> Result<TcpLoopReport, String> {
+    let mut e = Engine::builder()
+        .buffers(32768)
+        .workers(0)
+        .plugin(rvpp_graph_nodes::register_all)
+        .plugin(rvpp_drivers::register_all)
+        .plugin(rvpp_hoststack::register_all)
+        .build()
+        .map_err(|x| x.to_string())?;
+    for cmd in [
+        "create loopback interface",
+        "set interface state loop0 up",
+        "set interface ip address loop0 10.0.0.1/24",
+        "test echo server uri tcp://10.0.0.1/5201",
+    ] {
+        e.exec(cmd).map_err(|x| format!("{TCP_LOOP}: {cmd}: {x}"))?;
+    }
+    // Warm-up: a short transfer (fifos touched, tables built).
+    let warm = "test echo client uri tcp://10.0.0.1/5201 bytes 16m test-timeout 60";
+    let out = e.exec(warm).map_err(|x| format!("{TCP_LOOP}: warm-up: {x}"))?;
+    if std::env::var_os("RVPP_PERF_DEBUG").is_some() {
+        eprintln!("{out}{}{}", e.exec("show errors").unwrap_or_default(), e.exec("show tcp stats").unwrap_or_default());
+    }
+    e.exec("clear runtime").map_err(|x| x.to_string())?;
+    let cmd = format!("test echo client uri tcp://10.0.0.1/5201 bytes {bytes} test-timeout 600");
+    let t0 = Instant::now();
+    let client = e.exec(&cmd).map_err(|x| format!("{TCP_LOOP}: {x}"))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let threads = e.runtime();
+    let cycles = threads.iter().flat_map(|t| t.nodes.iter()).map(|(_, _, st)| st.clocks).sum();
+    Ok(TcpLoopReport { threads, bytes, seconds, cycles, client })
+}
+
+/// `show runtime`-style rows for `tcp-loop`: clocks per packet and the
+/// node's share of all clocks.
+pub fn format_tcp_table(r: &TcpLoopReport) -> String {
+    let mut s = format!("{:<24}{:>14}{:>16}{:>14}{:>10}\n", "Name", "Calls", "Vectors", "Clocks/pkt", "Share");
+    for t in &r.threads {
+        for (name, _, st) in &t.nodes {
+            if st.vectors == 0 && st.clocks == 0 {
+                continue;
+            }
+            // Polling input nodes carry no packets here: only their share.
+            let per_pkt =
+                if st.vectors == 0 { "-".to_string() } else { format!("{:.2}", st.clocks as f64 / st.vectors as f64) };
+            s += &format!(
+                "{:<24}{:>14}{:>16}{:>14}{:>9.1}%\n",
+                name,
+                st.calls,
+                st.vectors,
+                per_pkt,
+                100.0 * st.clocks as f64 / r.cycles.max(1) as f64
+            );
+        }
+    }
+    s
+}
+
 /// A `show runtime`-style table of a report.
 pub fn format_table(r: &Report) -> String {
     let mut s = format!("{:<24}{:>14}{:>16}{:>14}{:>16}\n", "Name", "Calls", "Vectors", "Clocks/pkt", "Vectors/Call");
