@@ -287,6 +287,9 @@ pub fn run_tcp_loop(bytes: u64) -> Result<TcpLoopReport, String> {
     let t0 = Instant::now();
     let client = e.exec(&cmd).map_err(|x| format!("{TCP_LOOP}: {x}"))?;
     let seconds = t0.elapsed().as_secs_f64();
+    if std::env::var_os("RVPP_PERF_DEBUG").is_some() {
+        eprintln!("{}{}", e.exec("show errors").unwrap_or_default(), e.exec("show tcp stats").unwrap_or_default());
+    }
     let threads = e.runtime();
     let cycles = threads.iter().flat_map(|t| t.nodes.iter()).map(|(_, _, st)| st.clocks).sum();
     Ok(TcpLoopReport { threads, bytes, seconds, cycles, client })

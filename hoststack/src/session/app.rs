@@ -97,6 +97,12 @@ impl AppSession<'_> {
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         self.conn.app_read(out)
     }
+    /// Moves readable bytes straight to the tx fifo, as many as fit
+    /// (an echo); a short move brings [`AppEvent::TxSpace`] like a short
+    /// [`Self::write`]. Returns the count.
+    pub fn echo(&mut self) -> usize {
+        self.conn.app_echo()
+    }
     /// Drops `n` bytes from the rx fifo's head (after [`Self::peek`]).
     pub fn consume(&mut self, n: u32) {
         self.conn.app_consume(n)

@@ -12,7 +12,6 @@ const CHUNK: usize = 16 * 1024;
 
 /// One worker's echo server.
 pub struct EchoServer {
-    scratch: Vec<u8>,
     /// Sessions whose peer closed; we close once their bytes are echoed.
     peer_closed: HashSet<SessionIndex>,
     /// Bytes echoed.
@@ -23,7 +22,7 @@ pub struct EchoServer {
 
 impl Default for EchoServer {
     fn default() -> Self {
-        EchoServer { scratch: vec![0; CHUNK], peer_closed: HashSet::new(), bytes: 0, accepted: 0 }
+        EchoServer { peer_closed: HashSet::new(), bytes: 0, accepted: 0 }
     }
 }
 
@@ -31,18 +30,7 @@ impl EchoServer {
     /// Copies as much rx as the tx fifo takes. Bytes are consumed only once
     /// written; a short write arms a TxSpace event to resume.
     fn pump(&mut self, s: &mut AppSession<'_>) {
-        loop {
-            let n = s.peek_into(&mut self.scratch);
-            if n == 0 {
-                break;
-            }
-            let put = s.write(&self.scratch[..n]);
-            s.consume(put as u32);
-            self.bytes += put as u64;
-            if put < n {
-                break;
-            }
-        }
+        self.bytes += s.echo() as u64;
         if self.peer_closed.contains(&s.index()) && s.rx_len() == 0 {
             s.close();
         }
@@ -99,16 +87,11 @@ impl PatternTable {
         PatternTable((0..PATTERN_PERIOD as u64).map(spread).collect())
     }
 
-    /// Stream bytes from offset `off` into `out`.
-    fn fill(&self, off: u64, out: &mut [u8]) {
-        let mut at = (off % PATTERN_PERIOD as u64) as usize;
-        let mut done = 0;
-        while done < out.len() {
-            let n = (out.len() - done).min(PATTERN_PERIOD - at);
-            out[done..done + n].copy_from_slice(&self.0[at..at + n]);
-            done += n;
-            at = 0;
-        }
+    /// Up to `max` stream bytes from offset `off` on, as far as they run
+    /// contiguously in the table (never empty when `max > 0`).
+    fn run(&self, off: u64, max: usize) -> &[u8] {
+        let at = (off % PATTERN_PERIOD as u64) as usize;
+        &self.0[at..at + max.min(PATTERN_PERIOD - at)]
     }
 
     /// How many of `data`'s bytes (stream offset `off` on) differ from the
@@ -165,7 +148,6 @@ struct ClientFlow {
 /// the same bytes come back, then closes.
 pub struct EchoClient {
     bytes: u64,
-    scratch: Vec<u8>,
     table: PatternTable,
     flows: hashbrown::HashMap<SessionIndex, ClientFlow>,
     ended: HashSet<SessionIndex>,
@@ -177,7 +159,6 @@ impl EchoClient {
     pub fn new(bytes: u64, report: std::sync::Arc<std::sync::Mutex<EchoClientReport>>) -> Self {
         EchoClient {
             bytes,
-            scratch: vec![0; CHUNK],
             table: PatternTable::new(),
             flows: hashbrown::HashMap::new(),
             ended: HashSet::new(),
@@ -194,8 +175,9 @@ impl EchoClient {
         let mut sent = 0u64;
         while flow.sent < self.bytes {
             let n = ((self.bytes - flow.sent) as usize).min(CHUNK);
-            self.table.fill(flow.sent, &mut self.scratch[..n]);
-            let put = s.write(&self.scratch[..n]);
+            let run = self.table.run(flow.sent, n);
+            let n = run.len();
+            let put = s.write(run);
             flow.sent += put as u64;
             sent += put as u64;
             if put < n {
@@ -208,15 +190,16 @@ impl EchoClient {
     fn receive(&mut self, s: &mut AppSession<'_>) {
         let Some(flow) = self.flows.get_mut(&s.index()) else { return };
         let (mut got, mut bad) = (0u64, 0u64);
-        loop {
-            let n = s.read(&mut self.scratch);
-            if n == 0 {
-                break;
-            }
-            bad += self.table.mismatches(flow.received, &self.scratch[..n]);
-            flow.received += n as u64;
-            got += n as u64;
-        }
+        // Checked in place in the rx fifo, then dropped.
+        let n = {
+            let (a, b) = s.peek();
+            bad += self.table.mismatches(flow.received, a);
+            bad += self.table.mismatches(flow.received + a.len() as u64, b);
+            a.len() + b.len()
+        };
+        s.consume(n as u32);
+        flow.received += n as u64;
+        got += n as u64;
         let complete = flow.received >= self.bytes;
         self.update(|r| {
             r.bytes_received += got;
@@ -273,8 +256,10 @@ mod tests {
     fn pattern_table_matches_pattern_across_the_period() {
         let t = PatternTable::new();
         let off = PATTERN_PERIOD as u64 * 3 - 100;
-        let mut buf = vec![0u8; 70_000];
-        t.fill(off, &mut buf);
+        let mut buf = Vec::new();
+        while buf.len() < 70_000 {
+            buf.extend_from_slice(t.run(off + buf.len() as u64, 70_000 - buf.len()));
+        }
         assert!(buf.iter().enumerate().all(|(k, &b)| b == pattern(off + k as u64)));
         assert_eq!(t.mismatches(off, &buf), 0);
         buf[5] ^= 1;

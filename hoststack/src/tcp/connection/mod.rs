@@ -658,6 +658,32 @@ impl Connection {
         n
     }
 
+    /// Moves received bytes straight into the tx fifo (an echo without a
+    /// copy through the app), as many as the tx fifo takes; returns the
+    /// count. A short move arms [`Event::TxSpace`] like a short write.
+    pub fn app_echo(&mut self) -> usize {
+        if self.fin_queued
+            || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+        {
+            return 0;
+        }
+        let (a, b) = self.rx.peek_slices(0, self.rx.len());
+        let mut moved = 0;
+        for part in [a, b] {
+            if part.is_empty() {
+                continue;
+            }
+            let n = self.tx.enqueue(part);
+            moved += n;
+            if n < part.len() {
+                self.tx_blocked = true;
+                break;
+            }
+        }
+        self.app_consume(moved as u32);
+        moved
+    }
+
     /// Reads received bytes; returns the count. May schedule a window update.
     pub fn app_read(&mut self, out: &mut [u8]) -> usize {
         let n = self.rx.peek(0, out);
