@@ -278,21 +278,33 @@ impl Node for EthernetInput {
             let mac = ifs.ifs.get(rx0 as usize).map_or(u64::MAX, |f| mac48(&f.mac));
             for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
                 let (m, d) = pk.data_mut(bi);
-                let ok = match d.first_chunk::<HEADER_LEN>() {
-                    Some(h) => {
+                // 0: the full check decides; 1: ours; 2: another host's
+                // untagged unicast on a known interface (a counted drop).
+                let verdict = match d.first_chunk::<HEADER_LEN>() {
+                    Some(h) if m.sw_if_index[RX] == rx0 => {
                         let dst = mac48(&[h[0], h[1], h[2], h[3], h[4], h[5]]);
-                        (m.sw_if_index[RX] == rx0)
-                            & (u16::from_be_bytes([h[12], h[13]]) == et0)
-                            & ((h[0] & 1 != 0) | (dst == mac))
+                        let et = u16::from_be_bytes([h[12], h[13]]);
+                        let ours = (h[0] & 1 != 0) | (dst == mac);
+                        let tagged = (et == ethertype::VLAN) | (et == ethertype::DOT1AD);
+                        if ours & (et == et0) {
+                            1
+                        } else if !ours & !tagged & (mac != u64::MAX) {
+                            2
+                        } else {
+                            0
+                        }
                     }
-                    None => false,
+                    _ => 0,
                 };
-                if ok {
+                if verdict == 1 {
                     m.l2_hdr_offset = m.current_data;
                     m.current_data += HEADER_LEN as i16;
                     m.current_length = (d.len() - HEADER_LEN) as u16;
                     m.l3_hdr_offset = m.current_data;
                     *nx = next0;
+                } else if verdict == 2 {
+                    c.mismatch += 1;
+                    *nx = Next::Drop as u16;
                 } else if let Some(x) = later.get_mut(nlater) {
                     *x = k as u16;
                     nlater += 1;
