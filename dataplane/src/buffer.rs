@@ -616,20 +616,6 @@ impl Packets<'_> {
         unsafe { &*(self.buf(bi) as *const BufferMeta) }
     }
 
-    /// Metadata, the raw area (headroom + data) and the packet's start in
-    /// it (`HEADROOM + current_data`, clamped), as [`ThreadBuffers::packet_mut`].
-    #[inline(always)]
-    pub fn packet_mut(&mut self, bi: BufferIndex) -> (&mut BufferMeta, &mut [u8], usize) {
-        let p = self.buf(bi);
-        // SAFETY: in bounds; metadata and raw area are disjoint parts of
-        // buffer `bi`, which this thread owns; `&mut self` makes the borrows
-        // exclusive for their lifetime.
-        let (m, raw) =
-            unsafe { (&mut *(p as *mut BufferMeta), std::slice::from_raw_parts_mut(p.add(META_SIZE), self.cap)) };
-        let (s, _) = self.window(m);
-        (m, raw, s)
-    }
-
     /// Metadata, the headroom before the packet (the raw area up to its
     /// start: where a node prepends) and the packet's bytes in this buffer,
     /// without a bounds check left for the node to pay.

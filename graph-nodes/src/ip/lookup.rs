@@ -51,7 +51,8 @@ pub struct IpLookup<const IP6: bool> {
     mtrie: Arc<Mtrie4>,
     table6: Published<Table6>,
     fwd: Published<Forwarding>,
-    /// Per packet of the frame: its IPv4 destination and trie leaf.
+    /// Per packet of the frame: its IPv4 destination and trie leaf (staged
+    /// walk), then the load-balance the fast loop found for the full path.
     dsts: [u32; FRAME_SIZE],
     leaves: [u32; FRAME_SIZE],
 }
@@ -79,14 +80,12 @@ impl<const IP6: bool> IpLookup<IP6> {
     /// "look up again" (and drops for the short header).
     fn stage4(&mut self, vm: &mut Vm, frame: &Frame) {
         let n = frame.len();
-        let pk = vm.bufs.view();
-        let mut pk = pk;
+        let mut pk = vm.bufs.view();
         for k in 0..n {
-            let (m, raw, st) = pk.packet_mut(frame.pkts[k]);
-            let first = (m.current_length as usize).min(raw.len() - st);
-            let dst = match raw.get(st + 16..st + 20) {
-                Some(h) if first >= 20 => u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
-                _ => 0,
+            let (_, d) = pk.data_mut(frame.pkts[k]);
+            let dst = match d.first_chunk::<20>() {
+                Some(h) => u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+                None => 0,
             };
             self.dsts[k] = dst;
             let leaf = self.mtrie.root(dst);
@@ -225,6 +224,8 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                 m.opaque[OPAQUE_ADJ] = f as u32;
                 *nx = Next::Rewrite as u16;
             } else if let Some(x) = later.get_mut(nlater) {
+                // The full path starts from this result (u32::MAX: none).
+                self.leaves[k] = lb;
                 *x = k as u16;
                 nlater += 1;
             }
@@ -240,7 +241,8 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     continue;
                 };
                 let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
-                match lookup6(dst, &mut last6, t6.as_deref()) {
+                // What the fast loop found for it.
+                match Some(self.leaves[k]).filter(|&lb| lb != u32::MAX) {
                     Some(lb) => lb,
                     None if dst >> 120 == 0xff => {
                         // Link-scope multicast (all-nodes, solicited-node,
@@ -287,10 +289,9 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     };
                     continue;
                 }
-                match staged {
-                    true if !Mtrie4::is_ply(self.leaves[k]) => self.leaves[k],
-                    _ => self.mtrie.lookup(dst),
-                }
+                // What the fast loop found for it (a unicast destination in
+                // a whole header always has a result).
+                self.leaves[k]
             };
             let Some(l) = fwd.lbs.get(lb as usize) else {
                 frame.nexts[k] = Next::Drop as u16;
