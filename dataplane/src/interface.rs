@@ -31,6 +31,16 @@ pub enum RxMode {
 }
 
 impl RxMode {
+    /// The mode a CLI word names.
+    pub fn parse(w: &str) -> Option<RxMode> {
+        match w {
+            "polling" => Some(RxMode::Polling),
+            "interrupt" => Some(RxMode::Interrupt),
+            "adaptive" => Some(RxMode::Adaptive),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RxMode::Polling => "polling",

@@ -83,6 +83,17 @@ impl Input {
         Input { words: tokenize(args), pos: 0, line: args.to_string(), command: command.to_string() }
     }
 
+    /// The rx mode after `keyword` (`mode`, `rx-mode`), or an error naming
+    /// the word that is not one.
+    pub fn rx_mode(&mut self, keyword: &str) -> Result<crate::interface::RxMode, CliError> {
+        let cmd = self.command.clone();
+        match self.next() {
+            Some(w) => crate::interface::RxMode::parse(&w)
+                .ok_or_else(|| CliError(format!("{cmd}: {keyword} '{w}' is not polling, interrupt or adaptive"))),
+            None => Err(CliError(format!("{cmd}: expected polling, interrupt or adaptive after {keyword}"))),
+        }
+    }
+
     /// The command's name, for error messages.
     pub fn command(&self) -> &str {
         &self.command

@@ -189,15 +189,7 @@ impl HostIfConfig {
             } else if i.keyword("tx-per-block") {
                 c.tx_per_block = ranged(i, "tx-per-block", 1, 4096)?;
             } else if i.keyword("mode") {
-                c.mode = match i.next().as_deref() {
-                    Some("polling") => RxMode::Polling,
-                    Some("interrupt") => RxMode::Interrupt,
-                    Some("adaptive") => RxMode::Adaptive,
-                    Some(w) => {
-                        return Err(CliError(format!("{cmd}: mode '{w}' is not polling, interrupt or adaptive")))
-                    }
-                    None => return Err(CliError(format!("{cmd}: expected polling, interrupt or adaptive after mode"))),
-                };
+                c.mode = i.rx_mode("mode")?;
             } else {
                 return i.unexpected();
             }

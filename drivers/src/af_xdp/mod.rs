@@ -239,17 +239,7 @@ impl AfXdpConfig {
                     None => return Err(CliError(format!("{cmd}: expected native or skb after mode"))),
                 };
             } else if i.keyword("rx-mode") {
-                c.rx_mode = match i.next().as_deref() {
-                    Some("polling") => RxMode::Polling,
-                    Some("interrupt") => RxMode::Interrupt,
-                    Some("adaptive") => RxMode::Adaptive,
-                    Some(w) => {
-                        return Err(CliError(format!("{cmd}: rx-mode '{w}' is not polling, interrupt or adaptive")))
-                    }
-                    None => {
-                        return Err(CliError(format!("{cmd}: expected polling, interrupt or adaptive after rx-mode")))
-                    }
-                };
+                c.rx_mode = i.rx_mode("rx-mode")?;
             } else if i.keyword("prog") {
                 return Err(CliError(format!(
                     "{cmd}: 'prog' is not supported: the built-in program redirects every queue to its socket"

@@ -196,15 +196,7 @@ impl IfConfig {
                     None => return Err(CliError(format!("{cmd}: expected ip or ethernet after mode"))),
                 };
             } else if i.keyword("rx-mode") {
-                c.rx_mode = match i.next().as_deref() {
-                    Some("polling") => RxMode::Polling,
-                    Some("interrupt") => RxMode::Interrupt,
-                    Some("adaptive") => RxMode::Adaptive,
-                    Some(w) => {
-                        return Err(CliError(format!("{cmd}: rx-mode '{w}' is not polling, interrupt or adaptive")))
-                    }
-                    None => return Err(CliError(format!("{cmd}: expected polling, interrupt or adaptive"))),
-                };
+                c.rx_mode = i.rx_mode("rx-mode")?;
             } else if i.keyword("hw-addr") {
                 let w = i.expect("MAC address")?;
                 c.mac = Some(parse_mac(&w).ok_or_else(|| CliError(format!("{cmd}: '{w}' is not a MAC address")))?);
