@@ -59,6 +59,19 @@ impl<const IP6: bool> IpRewrite<IP6> {
     }
 }
 
+/// TTL / hop limit minus one, the IPv4 header checksum updated to match.
+/// `d` holds a whole header.
+#[inline(always)]
+fn decrement_ttl<const IP6: bool>(d: &mut [u8]) {
+    if IP6 {
+        d[7] -= 1;
+    } else {
+        d[8] -= 1;
+        let ck = checksum::ttl_decremented([d[10], d[11]]);
+        d[10..12].copy_from_slice(&ck);
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     expired: u64,
@@ -107,11 +120,7 @@ fn slow<const IP6: bool>(
     }
     if !local {
         // Sent with the TTL it was built with when locally originated.
-        d[ttl_at] -= 1;
-        if !IP6 {
-            let ck = checksum::ttl_decremented([d[10], d[11]]);
-            d[10..12].copy_from_slice(&ck);
-        }
+        decrement_ttl::<IP6>(d);
     }
     let rw = adj.rewrite();
     let (rl, st) = (rw.len(), head.len());
@@ -153,8 +162,8 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
             let adj = adjs.get(m.opaque[OPAQUE_ADJ] as usize);
             let st = head.len();
             // The common case in one test: a complete adjacency (its
-            // `fast_mtu` is 0 otherwise), a whole header, TTL left, within
-            // the MTU, room for any rewrite.
+            // `fast_mtu` is 0 otherwise), a whole header, TTL left, not
+            // locally originated, within the MTU, room for any rewrite.
             let fast = match adj {
                 Some(a) => {
                     let len = d.len() + m.total_length_not_including_first_buffer as usize;
@@ -173,11 +182,7 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
                 }
                 continue;
             };
-            d[ttl_at] -= 1;
-            if !IP6 {
-                let ck = checksum::ttl_decremented([d[10], d[11]]);
-                d[10..12].copy_from_slice(&ck);
-            }
+            decrement_ttl::<IP6>(d);
             // The whole right-aligned rewrite area: bytes before the
             // rewrite land in headroom nobody uses.
             head[st - REWRITE_MAX..].copy_from_slice(&adj.rewrite);
