@@ -259,8 +259,8 @@ impl Graph {
     /// has nothing pending: the two queues swap storage. Returns false when
     /// the caller must scatter instead.
     #[inline(always)]
-    fn hand_off(nodes: &mut [NodeRt], from: usize, pkts: &mut Vec<BufferIndex>, nexts: &[u16]) -> bool {
-        if !Self::uniform(nexts) {
+    fn hand_off(nodes: &mut [NodeRt], from: usize, pkts: &mut Vec<BufferIndex>, nexts: &[u16], uniform: bool) -> bool {
+        if !uniform {
             return false;
         }
         if nexts[0] == crate::device::NEXT_CONSUMED {
@@ -287,7 +287,7 @@ impl Graph {
         }
         let mut extra = std::mem::take(&mut vm.extra);
         for &(nx, bi) in &extra {
-            Self::scatter(nodes, from, std::slice::from_ref(&bi), std::slice::from_ref(&nx), vm);
+            Self::scatter(nodes, from, std::slice::from_ref(&bi), std::slice::from_ref(&nx), true, vm);
         }
         extra.clear();
         vm.extra = extra;
@@ -295,10 +295,8 @@ impl Graph {
 
     /// Moves runs of equal nexts into the next nodes' queues.
     #[inline]
-    fn scatter(nodes: &mut [NodeRt], from: usize, pkts: &[BufferIndex], nexts: &[u16], vm: &mut Vm) {
+    fn scatter(nodes: &mut [NodeRt], from: usize, pkts: &[BufferIndex], nexts: &[u16], uniform: bool, vm: &mut Vm) {
         let n = pkts.len();
-        // One next for all (the usual case, and cheap to see): one run.
-        let uniform = Self::uniform(nexts);
         let mut s = 0;
         while s < n {
             let nx = nexts[s];
@@ -379,10 +377,13 @@ impl Graph {
                 vm.trace.take_budget(NodeIndex(i as u32), marked as u32);
             }
         }
-        if n == FRAME_SIZE && Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n]) {
+        // One next for all (the usual case, and cheap to see): the frame
+        // moves as one run, or whole without a copy.
+        let uniform = Self::uniform(&self.nexts[..n]);
+        if n == FRAME_SIZE && Self::hand_off(&mut self.nodes, i, &mut self.scratch, &self.nexts[..n], uniform) {
             // The full frame moved to the next node without a copy.
         } else if n > 0 {
-            Self::scatter(&mut self.nodes, i, &self.scratch[..n], &self.nexts[..n], vm);
+            Self::scatter(&mut self.nodes, i, &self.scratch[..n], &self.nexts[..n], uniform, vm);
         }
         Self::scatter_extra(&mut self.nodes, i, vm);
         let st = &mut self.nodes[i].stats;
@@ -412,8 +413,9 @@ impl Graph {
                     let len = work.len();
                     let mut frame = Frame { pkts: &mut work[..], nexts: &mut self.nexts[..len] };
                     self.nodes[i].node.process(vm, &mut frame);
-                    if !Self::hand_off(&mut self.nodes, i, &mut work, &self.nexts[..len]) {
-                        Self::scatter(&mut self.nodes, i, &work, &self.nexts[..len], vm);
+                    let uniform = Self::uniform(&self.nexts[..len]);
+                    if !Self::hand_off(&mut self.nodes, i, &mut work, &self.nexts[..len], uniform) {
+                        Self::scatter(&mut self.nodes, i, &work, &self.nexts[..len], uniform, vm);
                     }
                     Self::scatter_extra(&mut self.nodes, i, vm);
                     let st = &mut self.nodes[i].stats;
@@ -432,7 +434,8 @@ impl Graph {
                     let len = chunk.len();
                     let mut frame = Frame { pkts: chunk, nexts: &mut self.nexts[..len] };
                     self.nodes[i].node.process(vm, &mut frame);
-                    Self::scatter(&mut self.nodes, i, chunk, &self.nexts[..len], vm);
+                    let uniform = Self::uniform(&self.nexts[..len]);
+                    Self::scatter(&mut self.nodes, i, chunk, &self.nexts[..len], uniform, vm);
                     Self::scatter_extra(&mut self.nodes, i, vm);
                     let st = &mut self.nodes[i].stats;
                     st.calls += 1;
