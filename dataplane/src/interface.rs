@@ -311,6 +311,12 @@ impl InterfaceTable {
         self.ifs.iter().find(|i| !i.deleted && i.name == name).map(|i| i.sw_if_index)
     }
 
+    /// The driver of an interface's device (None: no such interface, or no
+    /// device, as local0 and sub-interfaces).
+    pub fn driver_of(&self, sw: SwIfIndex) -> Option<&'static str> {
+        self.get(sw).and_then(|f| f.device.as_ref()).map(|d| d.driver())
+    }
+
     /// Live interfaces in index order.
     pub fn iter(&self) -> impl Iterator<Item = &Interface> {
         self.ifs.iter().filter(|i| !i.deleted)

@@ -77,8 +77,7 @@ fn delete(e: &mut Engine, i: &mut Input, driver: &'static str) -> Result<String,
     i.keyword("intfc");
     let sw = rvpp_dataplane::cli::builtin::parse_interface(e, i)?;
     i.done()?;
-    let ok = e.interfaces.get(sw).and_then(|f| f.device.as_ref()).is_some_and(|d| d.driver() == driver);
-    if !ok {
+    if e.interfaces.driver_of(sw) != Some(driver) {
         return err(format!("{}: not a {driver} interface", i.command()));
     }
     e.delete_interface(sw);

@@ -485,7 +485,7 @@ pub fn delete(e: &mut Engine, host_if: &str) -> Result<(), AfPacketError> {
     let sw = e
         .interfaces
         .by_name(&name)
-        .filter(|&sw| e.interfaces.get(sw).and_then(|f| f.device.as_ref()).is_some_and(|d| d.driver() == DRIVER))
+        .filter(|&sw| e.interfaces.driver_of(sw) == Some(DRIVER))
         .ok_or_else(|| AfPacketError::NotFound(host_if.to_string()))?;
     e.delete_interface(sw);
     Ok(())

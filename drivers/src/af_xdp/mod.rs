@@ -505,7 +505,7 @@ pub fn delete(e: &mut Engine, name: &str) -> Result<(), AfXdpError> {
     let sw = e
         .interfaces
         .by_name(name)
-        .filter(|&sw| e.interfaces.get(sw).and_then(|f| f.device.as_ref()).is_some_and(|d| d.driver() == DRIVER))
+        .filter(|&sw| e.interfaces.driver_of(sw) == Some(DRIVER))
         .ok_or_else(|| AfXdpError::NotFound(name.to_string()))?;
     e.delete_interface(sw);
     Ok(())
