@@ -28,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// `<sent> <sha256 sent> <received> <sha256 received>`. `hold`: connects,
 /// sees 4 bytes echoed, prints `open <local port>` and waits to be killed.
 /// `connect`: prints `refused` or `connected`.
-const CLIENT: &str = r#"
+pub(super) const CLIENT: &str = r#"
 import hashlib, random, socket, sys, threading, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -32,40 +32,14 @@ use rvpp_tests::{require_host, run_with_timeout, wait_until, Daemon, TempDir};
 const PORT: u16 = 7778;
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The kernel side: `<host> <port> <n>` sends n pseudo-random bytes while
-/// reading the echo, half-closes, reads to EOF, prints
-/// `<sent> <sha256 sent> <received> <sha256 received>`.
-const CLIENT: &str = r#"
-import hashlib, random, socket, sys, threading
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-s.settimeout(60)
-s.connect((host, port))
-data = random.Random(11).randbytes(n)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-h = hashlib.sha256()
-got = 0
-while True:
-    b = s.recv(1 << 18)
-    if not b:
-        break
-    h.update(b)
-    got += len(b)
-t.join()
-s.close()
-print(len(data), hashlib.sha256(data).hexdigest(), got, h.hexdigest())
-"#;
+/// The kernel side: tcp_echo's client in its `echo` mode.
+use super::tcp_echo::CLIENT;
 
 /// Runs the client against `to`; asserts every byte came back as sent and
 /// returns the seconds it took.
 fn echo(d: &Daemon, ns: &Ns, script: &str, to: &str, bytes: usize) -> f64 {
     let t0 = Instant::now();
-    let out = ns.exec(&["timeout", "300", PYTHON, script, to, &PORT.to_string(), &bytes.to_string()]);
+    let out = ns.exec(&["timeout", "300", PYTHON, script, "echo", to, &PORT.to_string(), &bytes.to_string()]);
     let secs = t0.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let diag = || {
