@@ -499,6 +499,16 @@ impl Daemon {
         process_cpu_time(self.pid())
     }
 
+    /// CPU used over the next `window` (this call sleeps through it), in
+    /// percent of one core: ~0 for a daemon whose threads sleep, ~100 per
+    /// thread that spins.
+    pub fn cpu_percent(&self, window: Duration) -> f64 {
+        let (cpu0, t0) = (self.cpu_time(), std::time::Instant::now());
+        std::thread::sleep(window);
+        let (cpu1, t1) = (self.cpu_time(), std::time::Instant::now());
+        100.0 * (cpu1 - cpu0).as_secs_f64() / (t1 - t0).as_secs_f64()
+    }
+
     /// Sends SIGTERM and waits (up to [`STOP_TIMEOUT`]) for the exit status;
     /// panics, after SIGKILL, if the daemon does not stop.
     pub fn stop(mut self) -> ExitStatus {

@@ -439,19 +439,26 @@ impl TwoSubnets {
         }
     }
 
-    /// The startup-config lines that make rvpp the router between them.
+    /// The startup-config lines that make rvpp the router between them,
+    /// on af_packet host-interfaces.
     pub fn startup_config(&self) -> String {
+        self.startup_config_with(|side, ns| {
+            (format!("create host-interface name {} hw-addr {}", ns.veth, self.rvpp_mac(side)), ns.host_if())
+        })
+    }
+
+    /// The same on interfaces of another driver: `create(side, ns)` gives
+    /// the line that makes the interface on `ns`'s veth and rvpp's name
+    /// for it; each is then set up and given side's addresses.
+    pub fn startup_config_with(&self, create: impl Fn(u8, &Ns) -> (String, String)) -> String {
         let mut s = String::new();
         for side in [1, 2] {
-            let ns = self.side(side);
-            let hif = ns.host_if();
+            let (line, name) = create(side, self.side(side));
             s.push_str(&format!(
-                "create host-interface name {} hw-addr {}\n\
-                 set interface state {hif} up\n\
-                 set interface ip address {hif} {}/24\n\
-                 set interface ip address {hif} {}/64\n",
-                ns.veth,
-                self.rvpp_mac(side),
+                "{line}\n\
+                 set interface state {name} up\n\
+                 set interface ip address {name} {}/24\n\
+                 set interface ip address {name} {}/64\n",
                 self.rvpp4(side),
                 self.rvpp6(side)
             ));
@@ -467,6 +474,65 @@ impl TwoSubnets {
         self.a.wait_ping(&["-6"], &self.host6(2), timeout);
         self.b.wait_ping(&["-6"], &self.host6(1), timeout);
     }
+
+    /// `count` pings at 20 per second each way, each family, across rvpp
+    /// (after [`wait_paths`](Self::wait_paths)); asserts none is lost and
+    /// returns the four RTT summaries on one line.
+    pub fn ping_both_ways(&self, what: &str, count: u32) -> String {
+        let mut rtts = Vec::new();
+        for (from, to) in
+            [(&self.a, self.host4(2)), (&self.b, self.host4(1)), (&self.a, self.host6(2)), (&self.b, self.host6(1))]
+        {
+            let mut args: Vec<&str> = if to.contains(':') { vec!["-6"] } else { vec![] };
+            args.extend_from_slice(&["-i", "0.05", "-W", "2"]);
+            let r = from.ping(&args, &to, count);
+            assert_eq!((r.transmitted, r.received), (count, count), "{what}: ping {to} lost packets:\n{}", r.text);
+            rtts.push(format!("{to}: {}", r.rtt_line()));
+        }
+        rtts.join("; ")
+    }
+}
+
+/// Waits until a TCP listener is on `port` in `ns`; panics after `timeout`.
+pub fn wait_listening(ns: &Ns, port: u16, timeout: Duration) {
+    let listening = wait_until(timeout, || {
+        let out = ns.exec(&["ss", "-Hltn", &format!("sport = :{port}")]);
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    });
+    assert!(listening, "nothing listens on port {port} in {}", ns.name);
+}
+
+/// One iperf3 run through rvpp: the server in `server` (one test, then it
+/// exits), the client in `client` towards `to` with `args` (`-t 5`, `-R`,
+/// `-u -b 100M`...), both given `timeout`. A failed run panics with the
+/// programs' output and rvpp's `show errors` and `show hardware-interfaces`.
+pub fn iperf3(
+    d: &crate::Daemon,
+    client: &Ns,
+    server: &Ns,
+    to: &str,
+    port: u16,
+    args: &[&str],
+    timeout: Duration,
+) -> Iperf {
+    let p = port.to_string();
+    let mut srv = server.spawn(&["iperf3", "-s", "-1", "-p", &p], d.dir(), &format!("iperf3-{port}"));
+    wait_listening(server, port, timeout);
+    let mut v = vec!["iperf3", "-c", to, "-p", &p, "--json", "--connect-timeout", "5000"];
+    v.extend_from_slice(args);
+    let out = crate::run_with_timeout(client.cmd(&v), None, timeout);
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "iperf3 {args:?} to {to} failed:\n{}\nserver: {}{}\nrvpp:\n{}\n{}",
+        text(&out),
+        srv.stdout(),
+        srv.stderr(),
+        d.ctl_ok("show errors"),
+        d.ctl_ok("show hardware-interfaces")
+    );
+    srv.stop("TERM", Duration::from_secs(5));
+    Iperf::parse(&json).unwrap_or_else(|| panic!("no end summary in iperf3's json:\n{json}"))
 }
 
 /// The count of `show errors` rows for `node` whose reason is `reason`.
@@ -529,6 +595,17 @@ impl Iperf {
     /// `1.23 Gbit/s`.
     pub fn rate(&self) -> String {
         format!("{:.2} Gbit/s", self.received_bps / 1e9)
+    }
+
+    /// Asserts a TCP run moved data: `0 < received <= sent` with at most a
+    /// tenth of it in flight at the end (iperf3 3.12's receiver stops
+    /// counting when the sender signals the end).
+    pub fn assert_tcp(&self, what: &str) {
+        let r = self;
+        assert!(r.sent_bytes > 0 && r.received_bytes > 0, "{what}: nothing crossed: {r:?}");
+        assert!(r.received_bytes <= r.sent_bytes, "{what}: received more than sent: {r:?}");
+        let gap = r.sent_bytes - r.received_bytes;
+        assert!(gap <= r.sent_bytes / 10, "{what}: {gap} bytes sent were never received: {r:?}");
     }
 }
 

@@ -20,58 +20,25 @@
 //! Subnets: 10.221.{1,2}.0/24 (native), 10.222.{1,2}.0/24 (skb),
 //! 10.223.{1,2}.0/24 (two queues), and the matching fd00:22x:{1,2}::/64.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rvpp_tests::netns::{text, Iperf, Ns, TwoSubnets, PEER};
-use rvpp_tests::{require_host, run_with_timeout, wait_until, Daemon};
+use rvpp_tests::netns::{self, text, Iperf, Ns, TwoSubnets, PEER};
+use rvpp_tests::{require_host, wait_until, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
 const RUN: Duration = Duration::from_secs(60);
 
 /// The startup lines: one af_xdp interface per side on its veth, in `mode`.
 fn startup_config(t: &TwoSubnets, mode: &str, queues: u32) -> String {
-    let mut s = String::new();
-    for side in [1, 2] {
-        let v = &t.side(side).veth;
-        s.push_str(&format!(
-            "create interface af_xdp host-if {v} mode {mode} num-rx-queues {queues}\n\
-             set interface state {v} up\n\
-             set interface ip address {v} {}/24\n\
-             set interface ip address {v} {}/64\n",
-            t.rvpp4(side),
-            t.rvpp6(side)
-        ));
-    }
-    s
+    t.startup_config_with(|_, ns| {
+        (format!("create interface af_xdp host-if {} mode {mode} num-rx-queues {queues}", ns.veth), ns.veth.clone())
+    })
 }
 
+/// An iperf3 TCP run across rvpp that must move its data.
 fn iperf3(d: &Daemon, client: &Ns, server: &Ns, to: &str, port: u16, args: &[&str]) -> Iperf {
-    let p = port.to_string();
-    let mut srv = server.spawn(&["iperf3", "-s", "-1", "-p", &p], d.dir(), &format!("iperf3-{port}"));
-    let listening = wait_until(WAIT, || {
-        let out = server.exec(&["ss", "-Hltn", &format!("sport = :{port}")]);
-        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-    });
-    assert!(listening, "iperf3 never listened on {port} in {}", server.name);
-    let mut v = vec!["iperf3", "-c", to, "-p", &p, "--json", "--connect-timeout", "5000"];
-    v.extend_from_slice(args);
-    let out = run_with_timeout(client.cmd(&v), None, RUN);
-    let json = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "iperf3 {args:?} to {to} failed:\n{}\nserver: {}{}\nrvpp:\n{}\n{}",
-        text(&out),
-        srv.stdout(),
-        srv.stderr(),
-        d.ctl_ok("show errors"),
-        d.ctl_ok("show hardware-interfaces")
-    );
-    srv.stop("TERM", Duration::from_secs(5));
-    let r = Iperf::parse(&json).unwrap_or_else(|| panic!("no end summary in iperf3's json:\n{json}"));
-    assert!(r.sent_bytes > 0 && r.received_bytes > 0, "iperf3 {args:?} to {to}: nothing crossed: {r:?}");
-    assert!(r.received_bytes <= r.sent_bytes, "iperf3 {args:?}: received more than sent: {r:?}");
-    let gap = r.sent_bytes - r.received_bytes;
-    assert!(gap <= r.sent_bytes / 10, "iperf3 {args:?}: {gap} bytes sent were never received: {r:?}");
+    let r = netns::iperf3(d, client, server, to, port, args, RUN);
+    r.assert_tcp(&format!("iperf3 {args:?} to {to}"));
     r
 }
 
@@ -125,16 +92,7 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
     assert_eq!(hwi.matches(hw).count(), 2, "{hwi}");
     t.wait_paths(WAIT);
 
-    let mut rtts = Vec::new();
-    for (from, to) in [(&t.a, t.host4(2)), (&t.b, t.host4(1)), (&t.a, t.host6(2)), (&t.b, t.host6(1))] {
-        let fam: &[&str] = if to.contains(':') { &["-6"] } else { &[] };
-        let mut args = fam.to_vec();
-        args.extend_from_slice(&["-i", "0.05", "-W", "2"]);
-        let r = from.ping(&args, &to, 20);
-        assert_eq!((r.transmitted, r.received), (20, 20), "{mode}: ping {to} lost packets:\n{}", r.text);
-        rtts.push(format!("{to}: {}", r.rtt_line()));
-    }
-    eprintln!("af_xdp {mode} ping across rvpp: {}", rtts.join("; "));
+    eprintln!("af_xdp {mode} ping across rvpp: {}", t.ping_both_ways(mode, 20));
 
     let port = 5200 + n as u16 * 10;
     let fwd = iperf3(&d, &t.a, &t.b, &t.host4(2), port, &["-t", "5"]);
@@ -177,9 +135,7 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
     }
 
     // Idle after traffic: the threads sleep on the sockets.
-    let (cpu0, t0) = (d.cpu_time(), Instant::now());
-    std::thread::sleep(Duration::from_secs(2));
-    let cpu = 100.0 * (d.cpu_time() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
+    let cpu = d.cpu_percent(Duration::from_secs(2));
     assert!(cpu < 5.0, "{mode}: idle rvpp used {cpu:.1} % CPU");
 
     // Deleting an interface detaches the program.
@@ -190,9 +146,7 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
     // the interface deletable.
     rvpp_tests::netns::ok(&["ip", "link", "del", &t.b.veth]);
     let _ = t.a.exec(&["ping", "-c", "3", "-i", "0.1", "-W", "1", &t.host4(2)]);
-    let (cpu0, t0) = (d.cpu_time(), Instant::now());
-    std::thread::sleep(Duration::from_secs(2));
-    let cpu = 100.0 * (d.cpu_time() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
+    let cpu = d.cpu_percent(Duration::from_secs(2));
     assert!(cpu < 5.0, "{mode}: rvpp used {cpu:.1} % CPU after its veth was removed");
     let hwi = d.ctl_ok("show hardware-interfaces");
     assert!(hwi.contains(&format!("af_xdp host-if {}", t.b.veth)), "{hwi}");

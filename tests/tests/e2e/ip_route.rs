@@ -17,48 +17,14 @@
 
 use std::time::Duration;
 
-use rvpp_tests::netns::{text, Iperf, Ns, TwoSubnets, PYTHON};
+use rvpp_tests::netns::{self, text, wait_listening, Iperf, Ns, TwoSubnets, PYTHON};
 use rvpp_tests::{require_host, run_with_timeout, wait_until, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
 const RUN: Duration = Duration::from_secs(90);
 
-/// Waits until a TCP listener is on `port` in `ns`.
-fn wait_listening(ns: &Ns, port: u16) {
-    let listening = wait_until(WAIT, || {
-        let out = ns.exec(&["ss", "-Hltn", &format!("sport = :{port}")]);
-        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-    });
-    assert!(listening, "nothing listens on port {port} in {}", ns.name);
-}
-
-/// One iperf3 run: the server in `server` (one test, then it exits), the
-/// client in `client` with `args`.
 fn iperf3(d: &Daemon, client: &Ns, server: &Ns, to: &str, port: u16, args: &[&str]) -> Iperf {
-    let p = port.to_string();
-    let mut srv = server.spawn(&["iperf3", "-s", "-1", "-p", &p], d.dir(), &format!("iperf3-{port}"));
-    wait_listening(server, port);
-    let mut v = vec!["iperf3", "-c", to, "-p", &p, "--json", "--connect-timeout", "5000"];
-    v.extend_from_slice(args);
-    let out = run_with_timeout(client.cmd(&v), None, RUN);
-    let json = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "iperf3 {args:?} to {to} failed:\n{}\nserver: {}{}\nrvpp errors:\n{}",
-        text(&out),
-        srv.stdout(),
-        srv.stderr(),
-        d.ctl_ok("show errors")
-    );
-    srv.stop("TERM", Duration::from_secs(5));
-    Iperf::parse(&json).unwrap_or_else(|| panic!("no end summary in iperf3's json:\n{json}"))
-}
-
-fn assert_tcp(r: &Iperf, what: &str) {
-    assert!(r.sent_bytes > 0 && r.received_bytes > 0, "{what}: nothing crossed: {r:?}");
-    assert!(r.received_bytes <= r.sent_bytes, "{what}: received more than sent: {r:?}");
-    let gap = r.sent_bytes - r.received_bytes;
-    assert!(gap <= r.sent_bytes / 10, "{what}: {gap} bytes sent were never received: {r:?}");
+    netns::iperf3(d, client, server, to, port, args, RUN)
 }
 
 /// A byte-exact TCP transfer of `bytes` pseudo-random bytes from `client`
@@ -99,7 +65,7 @@ print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
     let n = bytes.to_string();
     let bind = if to.contains(':') { "::" } else { "0.0.0.0" };
     let mut srv = server.spawn(&[PYTHON, "-c", SERVER, bind, &p], d.dir(), &format!("exact-{port}"));
-    wait_listening(server, port);
+    wait_listening(server, port, WAIT);
     let out = run_with_timeout(client.cmd(&[PYTHON, "-c", CLIENT, to, &p, &n]), None, RUN);
     assert!(out.status.success(), "exact transfer to {to} failed:\n{}\nserver: {}", text(&out), srv.stderr());
     let sent = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -119,24 +85,15 @@ fn two_namespaces_route_through_rvpp() {
     t.wait_paths(WAIT);
 
     // Ping both ways, both families, no loss.
-    let mut rtts = Vec::new();
-    for (from, to) in [(&t.a, t.host4(2)), (&t.b, t.host4(1)), (&t.a, t.host6(2)), (&t.b, t.host6(1))] {
-        let fam: &[&str] = if to.contains(':') { &["-6"] } else { &[] };
-        let mut args = fam.to_vec();
-        args.extend_from_slice(&["-i", "0.05", "-W", "2"]);
-        let r = from.ping(&args, &to, 20);
-        assert_eq!((r.transmitted, r.received), (20, 20), "ping {to} lost packets:\n{}", r.text);
-        rtts.push(format!("{to}: {}", r.rtt_line()));
-    }
-    eprintln!("ip_route ping across rvpp: {}", rtts.join("; "));
+    eprintln!("ip_route ping across rvpp: {}", t.ping_both_ways("ip_route", 20));
 
     // TCP: iperf3 5 s each way (IPv4), and forward over IPv6.
     let fwd = iperf3(&d, &t.a, &t.b, &t.host4(2), 5212, &["-t", "5"]);
-    assert_tcp(&fwd, "iperf3 TCP a -> b");
+    fwd.assert_tcp("iperf3 TCP a -> b");
     let rev = iperf3(&d, &t.a, &t.b, &t.host4(2), 5213, &["-t", "5", "-R"]);
-    assert_tcp(&rev, "iperf3 TCP b -> a (-R)");
+    rev.assert_tcp("iperf3 TCP b -> a (-R)");
     let fwd6 = iperf3(&d, &t.a, &t.b, &t.host6(2), 5214, &["-t", "5"]);
-    assert_tcp(&fwd6, "iperf3 TCP6 a -> b");
+    fwd6.assert_tcp("iperf3 TCP6 a -> b");
     eprintln!(
         "ip_route iperf3 TCP 5 s: a->b {} ({} of {} bytes counted by the receiver, {:?} retransmits), \
          b->a {} ({} of {}), IPv6 a->b {} ({} of {})",
