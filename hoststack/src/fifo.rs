@@ -10,6 +10,11 @@
 //! default) so the session layer can place it in a shared-memory segment;
 //! positions are `u32` (an index in the ring plus wrapping byte counters),
 //! never pointers. No method panics on any input.
+//!
+//! [`dgram`] frames datagrams (UDP) in the same fifos: a fixed header
+//! before each payload, queued and taken whole.
+
+pub mod dgram;
 
 use thiserror::Error;
 
