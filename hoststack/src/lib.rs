@@ -1,9 +1,10 @@
 //! rvpp's hoststack: session layer, TCP and UDP, built-in apps, and the app
 //! API on `@vpp/session`. So far: the byte fifos sessions exchange data
-//! through ([`fifo`]), the TCP protocol engine ([`tcp`]), the per-worker
-//! session layer with its built-in echo server ([`session`]) and the graph
-//! nodes driving it ([`nodes`]: `tcp4-input`, `tcp6-input`,
-//! `session-queue`).
+//! through, with datagram framing for UDP ([`fifo`]), the TCP protocol
+//! engine ([`tcp`]), UDP's wire format and session transport ([`udp`]),
+//! the per-worker session layer with its built-in echo server and client
+//! ([`session`]) and the graph nodes driving it ([`nodes`]: `tcp4-input`,
+//! `tcp6-input`, `udp4-input`, `udp6-input`, `session-queue`).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod nodes;
 pub mod session;
 pub mod tcp;
+pub mod udp;
 
 use std::sync::Arc;
 
@@ -20,13 +22,15 @@ use rvpp_dataplane::graph::NodeReg;
 use rvpp_graph_nodes::ip::local::IpProtocols;
 use rvpp_graph_nodes::ip::proto;
 
+use nodes::output::PathMtu;
 use nodes::session_queue::SessionQueue;
 use nodes::tcp_input::TcpInput;
+use nodes::udp_input::UdpInput;
 use nodes::{Clock, SessionLayer};
 
-/// Registers the hoststack's nodes and commands: TCP over IPv4 and IPv6
-/// from `ip4-local` / `ip6-local`, the session layer's timer node, and the
-/// session commands.
+/// Registers the hoststack's nodes and commands: TCP and UDP over IPv4
+/// and IPv6 from `ip4-local` / `ip6-local`, the session layer's timer node,
+/// and the session commands.
 /// The `session { }` / `tcp { }` sections apply here; the daemon checks
 /// them first with [`config::parse`] so a bad one stops it with a message.
 pub fn register_all(r: &mut Registrar) {
@@ -35,21 +39,46 @@ pub fn register_all(r: &mut Registrar) {
         layer.set_enabled(c.enabled);
         layer.set_tcp_config(c.tcp);
     }
-    let (l4, l6, lq) = (layer.clone(), layer.clone(), layer);
+    // IPv6 datagrams are checked against the egress MTU the FIB knows.
+    let mtu = PathMtu::new(rvpp_graph_nodes::ip::fib::fib(r.ext));
+    let (l, m) = (layer.clone(), mtu.clone());
     r.node(NodeReg {
         name: TcpInput::<false>::NAME,
-        factory: Arc::new(move |init| Box::new(TcpInput::<false>::new(l4.clone(), init.thread_index, Clock::new()))),
+        factory: Arc::new(move |init| {
+            Box::new(TcpInput::<false>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
     });
+    let (l, m) = (layer.clone(), mtu.clone());
     r.node(NodeReg {
         name: TcpInput::<true>::NAME,
-        factory: Arc::new(move |init| Box::new(TcpInput::<true>::new(l6.clone(), init.thread_index, Clock::new()))),
+        factory: Arc::new(move |init| {
+            Box::new(TcpInput::<true>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
+    });
+    let (l, m) = (layer.clone(), mtu.clone());
+    r.node(NodeReg {
+        name: UdpInput::<false>::NAME,
+        factory: Arc::new(move |init| {
+            Box::new(UdpInput::<false>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
+    });
+    let (l, m) = (layer.clone(), mtu.clone());
+    r.node(NodeReg {
+        name: UdpInput::<true>::NAME,
+        factory: Arc::new(move |init| {
+            Box::new(UdpInput::<true>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
     });
     r.node(NodeReg {
         name: SessionQueue::NAME,
-        factory: Arc::new(move |init| Box::new(SessionQueue::new(&lq, init.thread_index, Clock::new()))),
+        factory: Arc::new(move |init| {
+            Box::new(SessionQueue::new(&layer, init.thread_index, Clock::new()).with_path_mtu(mtu.clone()))
+        }),
     });
     IpProtocols::add(r, false, proto::TCP, TcpInput::<false>::NAME);
     IpProtocols::add(r, true, proto::TCP, TcpInput::<true>::NAME);
+    IpProtocols::add(r, false, proto::UDP, UdpInput::<false>::NAME);
+    IpProtocols::add(r, true, proto::UDP, UdpInput::<true>::NAME);
     session::commands::register(r);
     http::register(r);
 }

@@ -21,7 +21,7 @@ use rvpp_dataplane::engine::{Engine, Registrar};
 use super::request::Limits;
 use super::server::{Activity, HttpServer, ServerConfig, Shared};
 use crate::nodes::{lock, SessionLayer};
-use crate::session::{AppIndex, Uri};
+use crate::session::{AppIndex, Transport, Uri};
 
 const CMD: &str = "http static server";
 
@@ -63,6 +63,9 @@ fn http_static_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError>
         } else if i.keyword("uri") {
             let w = i.expect("uri")?;
             uri = Uri::parse(&w).map_err(|x| bad(x.to_string()))?;
+            if uri.transport != Transport::Tcp {
+                return Err(bad(format!("'{w}': http runs over tcp, not udp")));
+            }
             uri_text = w;
         } else if i.keyword("cache-size") {
             cache_size = size_arg(i, "cache size")?;

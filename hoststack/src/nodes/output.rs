@@ -1,16 +1,28 @@
-//! Segment departure: each segment becomes a fresh buffer holding the IP
-//! header, the TCP header and the payload copied straight from the
-//! connection's tx fifo, with both checksums computed in software, marked
-//! locally originated and emitted to `ip4-lookup` / `ip6-lookup`. Buffer
-//! exhaustion and oversize segments are counted drops (TCP resends).
+//! Segment and datagram departure: each TCP segment becomes a fresh buffer
+//! holding the IP header, the TCP header and the payload copied straight
+//! from the connection's tx fifo; each UDP datagram the IP and UDP headers
+//! and its payload from the session's tx fifo, over a chain of buffers when
+//! it is larger than one. Checksums are computed in software; packets are
+//! marked locally originated and emitted to `ip4-lookup` / `ip6-lookup`.
+//! Buffer exhaustion and oversize segments are counted drops (TCP resends).
+//!
+//! Datagrams larger than the path MTU: over IPv4 they leave with DF clear
+//! and `ip4-rewrite` hands them to `ip4-frag`, which fragments them (a
+//! datagram of up to 65,507 bytes). Over IPv6 routers never fragment and
+//! rvpp does not fragment at the source, so a datagram bigger than the
+//! egress MTU (looked up in the FIB when it exceeds 1280 bytes) is refused
+//! here with a counted error.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use rvpp_dataplane::buffer::{flags, HEADROOM};
-use rvpp_dataplane::{checksum, Vm};
+use rvpp_dataplane::publish::Published;
+use rvpp_dataplane::{checksum, BufferIndex, CounterDesc, Vm};
+use rvpp_graph_nodes::ip::fib::{Fib, Forwarding, Table6};
 
 use crate::session::{FiveTuple, SegmentSink};
 use crate::tcp::{TcpPacket, TcpRepr};
+use crate::udp::{self, UdpPacket, PROTO_UDP};
 
 /// Segments one node call may emit. The lookup's queue holds 1024; with
 /// 512, a connection to our own address (tcp4-input feeding itself through
@@ -25,6 +37,83 @@ pub struct OutputCounts {
     pub sent: u64,
     pub no_buffer: u64,
     pub too_big: u64,
+    pub dgram_sent: u64,
+    pub dgram_no_buffer: u64,
+    /// Beyond UDP's limit, the buffer chain's, or (IPv6) the path MTU.
+    pub dgram_too_big: u64,
+    /// From an unspecified address (a wildcard listener writing to a peer
+    /// it never heard from) or across families.
+    pub dgram_no_source: u64,
+}
+
+impl OutputCounts {
+    /// Adds another sink's counts.
+    pub fn add(&mut self, o: &OutputCounts) {
+        self.sent += o.sent;
+        self.no_buffer += o.no_buffer;
+        self.too_big += o.too_big;
+        self.dgram_sent += o.dgram_sent;
+        self.dgram_no_buffer += o.dgram_no_buffer;
+        self.dgram_too_big += o.dgram_too_big;
+        self.dgram_no_source += o.dgram_no_source;
+    }
+
+    /// Counts on the current node, whose [`COUNTERS`] start at `base`.
+    pub fn count(&self, vm: &mut Vm, base: usize) {
+        let v = [
+            self.sent,
+            self.no_buffer,
+            self.too_big,
+            self.dgram_sent,
+            self.dgram_no_buffer,
+            self.dgram_too_big,
+            self.dgram_no_source,
+        ];
+        for (k, n) in v.into_iter().enumerate() {
+            vm.count(base + k, n);
+        }
+    }
+}
+
+/// The output counters every node that drives the session layer declares,
+/// in this order, from the index it passes to [`OutputCounts::count`]
+/// (any node's drain of the app events can send both TCP and UDP).
+pub const COUNTERS: [CounterDesc; 7] = [
+    CounterDesc::info("segments sent"),
+    CounterDesc::error("no buffer for a tcp segment"),
+    CounterDesc::error("tcp segment too big for a buffer"),
+    CounterDesc::info("datagrams sent"),
+    CounterDesc::error("no buffer for a datagram"),
+    CounterDesc::error("datagram too big (udp limit or ip6 path mtu)"),
+    CounterDesc::error("datagram without a source address"),
+];
+
+/// Buffers one datagram may span (65,535 bytes in 2 KiB buffers is 33).
+const MAX_CHAIN: usize = 64;
+/// IPv6's minimum MTU: datagrams up to it need no path MTU look-up.
+const IP6_MIN_MTU: usize = 1280;
+
+/// The egress MTU toward an IPv6 destination, from the FIB the lookup
+/// nodes use.
+#[derive(Clone)]
+pub struct PathMtu {
+    table6: Published<Table6>,
+    fwd: Published<Forwarding>,
+}
+
+impl PathMtu {
+    /// A view of `fib`'s published tables.
+    pub fn new(fib: &Fib) -> Self {
+        PathMtu { table6: fib.table6.clone(), fwd: fib.fwd.clone() }
+    }
+
+    /// The MTU of the adjacency `dst` routes to; None without a route.
+    pub fn mtu6(&self, dst: &Ipv6Addr) -> Option<u16> {
+        let lb = self.table6.load().lookup(u128::from_be_bytes(dst.octets()))?;
+        let fwd = self.fwd.load();
+        let ai = fwd.lbs.get(lb as usize)?.pick(0);
+        fwd.adjs.get(ai as usize).map(|a| a.mtu)
+    }
 }
 
 /// Builds and emits segments for the node currently running.
@@ -36,13 +125,75 @@ pub struct PacketSink<'a> {
     pub room: usize,
     pub ip_id: &'a mut u16,
     pub counts: OutputCounts,
+    /// IPv6 path MTUs for datagrams over 1280 bytes; without it (unit
+    /// tests) they go unchecked.
+    pub path_mtu: Option<&'a PathMtu>,
 }
 
 impl<'a> PacketSink<'a> {
     /// A sink with the per-call budget.
     pub fn new(vm: &'a mut Vm, next4: u16, next6: u16, ip_id: &'a mut u16) -> Self {
-        PacketSink { vm, next4, next6, room: OUTPUT_BUDGET, ip_id, counts: OutputCounts::default() }
+        PacketSink { vm, next4, next6, room: OUTPUT_BUDGET, ip_id, counts: OutputCounts::default(), path_mtu: None }
     }
+}
+
+/// Writes the IPv4 or IPv6 + UDP headers of a datagram of `tuple` with
+/// `payload` into `d` (20 + 8 or 40 + 8 bytes), the UDP checksum taken over
+/// the payload where it lies; returns the header length, or None when the
+/// families differ, the local address is unspecified or the datagram is
+/// too big for UDP.
+pub fn build_udp_headers(d: &mut [u8; 48], tuple: &FiveTuple, payload: (&[u8], &[u8]), ip_id: u16) -> Option<usize> {
+    let plen = payload.0.len() + payload.1.len();
+    let (hl, max) = match (tuple.local.ip(), tuple.remote.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => (20, udp::MAX_PAYLOAD4),
+        (IpAddr::V6(_), IpAddr::V6(_)) => (40, udp::MAX_PAYLOAD6),
+        _ => return None,
+    };
+    if plen > max || tuple.local.ip().is_unspecified() {
+        return None;
+    }
+    let udp_len = (8 + plen) as u16;
+    let mut uh = [0u8; 8];
+    UdpPacket::new_unchecked(&mut uh[..]).set_header(tuple.local.port(), tuple.remote.port(), udp_len);
+    let ck = match (tuple.local.ip(), tuple.remote.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(t)) => {
+            let (s, t) = (s.octets(), t.octets());
+            let total = (20 + udp_len as usize) as u16;
+            d[..12].copy_from_slice(&[
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                (ip_id >> 8) as u8,
+                ip_id as u8,
+                0, // DF clear: ip4-frag cuts what exceeds the MTU
+                0,
+                64,
+                PROTO_UDP,
+                0,
+                0,
+            ]);
+            d[12..16].copy_from_slice(&s);
+            d[16..20].copy_from_slice(&t);
+            let c = checksum::checksum(&d[..20]);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+            udp::checksum_parts(checksum::pseudo4(&s, &t, PROTO_UDP, udp_len), &[&uh, payload.0, payload.1])
+        }
+        (IpAddr::V6(s), IpAddr::V6(t)) => {
+            let (s, t) = (s.octets(), t.octets());
+            d[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+            d[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            d[6] = PROTO_UDP;
+            d[7] = 64;
+            d[8..24].copy_from_slice(&s);
+            d[24..40].copy_from_slice(&t);
+            udp::checksum_parts(checksum::pseudo6(&s, &t, PROTO_UDP, udp_len as u32), &[&uh, payload.0, payload.1])
+        }
+        _ => return None,
+    };
+    UdpPacket::new_unchecked(&mut uh[..]).set_checksum(ck);
+    d[hl..hl + 8].copy_from_slice(&uh);
+    Some(hl + 8)
 }
 
 /// Writes the IPv4 or IPv6 + TCP packet for `repr` into `d`; returns its
@@ -106,6 +257,44 @@ pub fn build_packet(
     Some(total)
 }
 
+impl PacketSink<'_> {
+    /// Copies `pieces` back to back over the buffers `bis` (each filled to
+    /// the data size but the last), links them into one chain and returns
+    /// the first buffer's length.
+    fn fill_chain(&mut self, bis: &[BufferIndex], pieces: [&[u8]; 3], sw_if_index: u32) -> usize {
+        let ds = self.vm.bufs.data_size();
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let (mut piece, mut at) = (0usize, 0usize);
+        let mut first_len = 0;
+        for (k, &bi) in bis.iter().enumerate() {
+            let n = (total - k * ds).min(ds);
+            let (m, raw) = self.vm.bufs.split_mut(bi);
+            m.reset_rx(n as u16, sw_if_index);
+            if let Some(&next) = bis.get(k + 1) {
+                m.flags |= flags::NEXT_PRESENT;
+                m.next_buffer = next.0;
+            }
+            if k == 0 {
+                first_len = n;
+                m.total_length_not_including_first_buffer = (total - n) as u32;
+            }
+            let mut out = &mut raw[HEADROOM..HEADROOM + n];
+            while !out.is_empty() {
+                let src = &pieces[piece][at..];
+                let c = src.len().min(out.len());
+                out[..c].copy_from_slice(&src[..c]);
+                out = &mut out[c..];
+                at += c;
+                if at == pieces[piece].len() {
+                    piece += 1;
+                    at = 0;
+                }
+            }
+        }
+        first_len
+    }
+}
+
 impl SegmentSink for PacketSink<'_> {
     fn room(&self) -> usize {
         self.room
@@ -132,5 +321,47 @@ impl SegmentSink for PacketSink<'_> {
         self.counts.sent += 1;
         let next = if tuple.is_ip6() { self.next6 } else { self.next4 };
         self.vm.emit(next, bi);
+    }
+
+    fn datagram(&mut self, tuple: &FiveTuple, sw_if_index: u32, payload: (&[u8], &[u8])) {
+        self.room = self.room.saturating_sub(1);
+        *self.ip_id = self.ip_id.wrapping_add(1);
+        let mut hdr = [0u8; 48];
+        let Some(hl) = build_udp_headers(&mut hdr, tuple, payload, *self.ip_id) else {
+            let other_family = tuple.local.is_ipv4() != tuple.remote.is_ipv4();
+            if other_family || tuple.local.ip().is_unspecified() {
+                self.counts.dgram_no_source += 1;
+            } else {
+                self.counts.dgram_too_big += 1;
+            }
+            return;
+        };
+        let total = hl + payload.0.len() + payload.1.len();
+        if let (Some(pm), IpAddr::V6(dst)) = (self.path_mtu, tuple.remote.ip()) {
+            if total > IP6_MIN_MTU && pm.mtu6(&dst).is_some_and(|mtu| total > mtu as usize) {
+                self.counts.dgram_too_big += 1;
+                return;
+            }
+        }
+        let nbufs = total.div_ceil(self.vm.bufs.data_size().max(1));
+        if nbufs > MAX_CHAIN {
+            self.counts.dgram_too_big += 1;
+            return;
+        }
+        let mut bis = [BufferIndex(0); MAX_CHAIN];
+        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
+        if got < nbufs {
+            self.vm.bufs.free(&bis[..got]);
+            self.counts.dgram_no_buffer += 1;
+            return;
+        }
+        self.fill_chain(&bis[..nbufs], [&hdr[..hl], payload.0, payload.1], sw_if_index);
+        let m = self.vm.bufs.meta_mut(bis[0]);
+        m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID | flags::L4_HDR_VALID;
+        m.l3_hdr_offset = 0;
+        m.l4_hdr_offset = (hl - 8) as i16;
+        self.counts.dgram_sent += 1;
+        let next = if tuple.is_ip6() { self.next6 } else { self.next4 };
+        self.vm.emit(next, bis[0]);
     }
 }

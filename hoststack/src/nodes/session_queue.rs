@@ -12,25 +12,22 @@ use rvpp_dataplane::node::{Idle, NodeKind};
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 use rvpp_graph_nodes::ip::names;
 
-use super::output::PacketSink;
+use super::output::{self, PacketSink, PathMtu};
 use super::{lock, Clock, SessionLayer};
 use crate::session::SessionTable;
 
 #[repr(usize)]
 #[derive(Clone, Copy)]
 enum Counter {
-    Sent,
-    NoBuffer,
-    TooBig,
     Runs,
+    /// The first of [`output::COUNTERS`].
+    Output,
 }
 
-static COUNTERS: [CounterDesc; 4] = [
-    CounterDesc::info("segments sent"),
-    CounterDesc::error("no buffer for a tcp segment"),
-    CounterDesc::error("tcp segment too big for a buffer"),
-    CounterDesc::info("timer and deferred-output runs"),
-];
+static COUNTERS: [CounterDesc; 8] = {
+    let o = output::COUNTERS;
+    [CounterDesc::info("timer and deferred-output runs"), o[0], o[1], o[2], o[3], o[4], o[5], o[6]]
+};
 
 /// The session layer's per-thread timer and output node.
 pub struct SessionQueue {
@@ -38,6 +35,7 @@ pub struct SessionQueue {
     table: Arc<Mutex<SessionTable>>,
     clock: Clock,
     ip_id: u16,
+    path_mtu: Option<PathMtu>,
 }
 
 impl SessionQueue {
@@ -50,7 +48,14 @@ impl SessionQueue {
             clock,
             // Apart from tcp-input's ids on the same thread.
             ip_id: 0x8000,
+            path_mtu: None,
         }
+    }
+
+    /// Checks IPv6 datagrams the apps send against the path MTU.
+    pub fn with_path_mtu(mut self, p: PathMtu) -> Self {
+        self.path_mtu = Some(p);
+        self
     }
 }
 
@@ -75,12 +80,11 @@ impl Node for SessionQueue {
             return 0;
         }
         let mut sink = PacketSink::new(vm, 1, 2, &mut self.ip_id);
+        sink.path_mtu = self.path_mtu.as_ref();
         t.poll(now, &mut sink);
         let c = sink.counts;
         vm.count(Counter::Runs as usize, 1);
-        vm.count(Counter::Sent as usize, c.sent);
-        vm.count(Counter::NoBuffer as usize, c.no_buffer);
-        vm.count(Counter::TooBig as usize, c.too_big);
+        c.count(vm, Counter::Output as usize);
         0
     }
     fn idle(&self) -> Idle {

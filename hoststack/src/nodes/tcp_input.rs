@@ -7,17 +7,16 @@
 //! layer disabled, segments get ICMP port unreachable as before.
 
 use std::any::Any;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use rvpp_dataplane::buffer::{flags, HEADROOM};
+use rvpp_dataplane::buffer::flags;
 use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
-use rvpp_graph_nodes::ip::icmp::{set_error, Icmp};
 use rvpp_graph_nodes::ip::names;
 
-use super::output::{OutputCounts, PacketSink};
-use super::{lock, Clock, SessionLayer};
+use super::output::{self, OutputCounts, PacketSink, PathMtu};
+use super::{ip_info, lock, port_unreachable, Clock, SessionLayer};
 use crate::session::{FiveTuple, SessionTable};
 use crate::tcp::{TcpPacket, TcpRepr, WireError};
 
@@ -43,26 +42,32 @@ enum Counter {
     Delivered,
     ResetSent,
     Disabled,
-    NoBuffer,
-    TooBig,
-    Sent,
+    /// The first of [`output::COUNTERS`].
+    Output,
 }
 
-static COUNTERS: [CounterDesc; 13] = [
-    CounterDesc::error("bad tcp checksum"),
-    CounterDesc::error("segment shorter than the tcp header"),
-    CounterDesc::error("bad tcp data offset"),
-    CounterDesc::error("tcp option overruns the header"),
-    CounterDesc::error("bad tcp option length"),
-    CounterDesc::error("illegal tcp flag combination"),
-    CounterDesc::error("ip header not before the tcp header"),
-    CounterDesc::info("segments to sessions and listeners"),
-    CounterDesc::info("resets sent (no session or listener)"),
-    CounterDesc::info("session layer disabled: port unreachable"),
-    CounterDesc::error("no buffer for a tcp segment"),
-    CounterDesc::error("tcp segment too big for a buffer"),
-    CounterDesc::info("segments sent"),
-];
+static COUNTERS: [CounterDesc; 17] = {
+    let o = output::COUNTERS;
+    [
+        CounterDesc::error("bad tcp checksum"),
+        CounterDesc::error("segment shorter than the tcp header"),
+        CounterDesc::error("bad tcp data offset"),
+        CounterDesc::error("tcp option overruns the header"),
+        CounterDesc::error("bad tcp option length"),
+        CounterDesc::error("illegal tcp flag combination"),
+        CounterDesc::error("ip header not before the tcp header"),
+        CounterDesc::info("segments to sessions and listeners"),
+        CounterDesc::info("resets sent (no session or listener)"),
+        CounterDesc::info("session layer disabled: port unreachable"),
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        o[4],
+        o[5],
+        o[6],
+    ]
+};
 
 fn wire_counter(e: WireError) -> Counter {
     match e {
@@ -72,13 +77,6 @@ fn wire_counter(e: WireError) -> Counter {
         WireError::BadOptionLength { .. } => Counter::BadOptionLength,
         WireError::IllegalFlags { .. } => Counter::IllegalFlags,
     }
-}
-
-/// Counts a sink's output on the current node.
-pub(crate) fn count_output(vm: &mut Vm, c: OutputCounts) {
-    vm.count(Counter::Sent as usize, c.sent);
-    vm.count(Counter::NoBuffer as usize, c.no_buffer);
-    vm.count(Counter::TooBig as usize, c.too_big);
 }
 
 /// The TCP input node of one family.
@@ -91,6 +89,7 @@ pub struct TcpInput<const IP6: bool> {
     /// buffers can be allocated meanwhile).
     scratch: Vec<u8>,
     ip_id: u16,
+    path_mtu: Option<PathMtu>,
 }
 
 impl<const IP6: bool> TcpInput<IP6> {
@@ -104,41 +103,14 @@ impl<const IP6: bool> TcpInput<IP6> {
             clock,
             scratch: Vec::with_capacity(64 * 1024),
             ip_id: 0,
+            path_mtu: None,
         }
     }
 
-    /// The source and destination addresses from the IP header before the
-    /// TCP header.
-    fn addrs(vm: &Vm, bi: BufferIndex) -> Option<(IpAddr, IpAddr)> {
-        let m = vm.bufs.meta(bi);
-        let hl = if IP6 { 40 } else { 20 };
-        let l3 = HEADROOM as isize + m.l3_hdr_offset as isize;
-        let l4 = HEADROOM as isize + m.current_data as isize;
-        if m.flags & flags::L3_HDR_VALID == 0 || l3 < 0 || l4 - l3 < hl {
-            return None;
-        }
-        let h = vm.bufs.raw(bi).get(l3 as usize..l3 as usize + hl as usize)?;
-        if IP6 {
-            let s: [u8; 16] = h[8..24].try_into().ok()?;
-            let d: [u8; 16] = h[24..40].try_into().ok()?;
-            Some((IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d))))
-        } else {
-            let s: [u8; 4] = h[12..16].try_into().ok()?;
-            let d: [u8; 4] = h[16..20].try_into().ok()?;
-            Some((IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d))))
-        }
-    }
-
-    /// Puts the IP header back in front and marks port unreachable.
-    fn unreachable(vm: &mut Vm, bi: BufferIndex) -> u16 {
-        let m = vm.bufs.meta(bi);
-        let back = m.l3_hdr_offset as i32 - m.current_data as i32;
-        if back > 0 || back < i16::MIN as i32 || !vm.bufs.advance(bi, back as i16) {
-            return Next::Drop as u16;
-        }
-        let (t, c) = if IP6 { Icmp::PORT_UNREACHABLE6 } else { Icmp::PORT_UNREACHABLE4 };
-        set_error(vm.bufs.meta_mut(bi), t, c, 0);
-        Next::IcmpError as u16
+    /// Checks IPv6 datagrams the apps send against the path MTU.
+    pub fn with_path_mtu(mut self, p: PathMtu) -> Self {
+        self.path_mtu = Some(p);
+        self
     }
 
     /// Checks and parses one segment into `self.scratch`; the drop reason
@@ -190,10 +162,11 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
             }
             if !enabled {
                 vm.count(Counter::Disabled as usize, 1);
-                frame.nexts[k] = Self::unreachable(vm, bi);
+                let icmp = port_unreachable::<IP6>(vm, bi);
+                frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
                 continue;
             }
-            let Some((src, dst)) = Self::addrs(vm, bi) else {
+            let Some((src, dst)) = ip_info::<IP6>(vm, bi).map(|i| (i.src, i.dst)) else {
                 vm.count(Counter::BadIpHeader as usize, 1);
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
@@ -213,12 +186,11 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
             // wait on the pending list for session-queue.
             let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
             sink.room = room;
+            sink.path_mtu = self.path_mtu.as_ref();
             let wanted = table.tcp_input(now, tuple, rx, &repr, &self.scratch[hl..], &mut sink);
             let c = sink.counts;
             room = sink.room;
-            out.sent += c.sent;
-            out.no_buffer += c.no_buffer;
-            out.too_big += c.too_big;
+            out.add(&c);
             vm.count(if wanted { Counter::Delivered } else { Counter::ResetSent } as usize, 1);
             frame.nexts[k] = NEXT_CONSUMED;
             frame.pkts.swap(consumed, k);
@@ -229,12 +201,10 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         vm.bufs.free(&frame.pkts[..consumed]);
         let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
         sink.room = room;
+        sink.path_mtu = self.path_mtu.as_ref();
         table.drain_events(now, &mut sink);
-        let c = sink.counts;
-        out.sent += c.sent;
-        out.no_buffer += c.no_buffer;
-        out.too_big += c.too_big;
-        count_output(vm, out);
+        out.add(&sink.counts);
+        out.count(vm, Counter::Output as usize);
         self.ip_id = ip_id;
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {

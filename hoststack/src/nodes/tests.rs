@@ -132,7 +132,7 @@ fn a_listener_answers_with_a_syn_ack_and_the_handshake_makes_a_session() {
     let t = lock(&t);
     let tuple = FiveTuple::tcp("10.0.0.1:80".parse().unwrap(), "10.0.0.2:40000".parse::<SocketAddr>().unwrap());
     let s = t.lookup(&tuple).and_then(|i| t.session(i)).expect("a session for the tuple");
-    assert_eq!(s.conn.state(), crate::tcp::State::Established);
+    assert_eq!(s.conn.tcp().map(|c| c.state()), Some(crate::tcp::State::Established));
     drop(t);
     // The echo went out with the ACK.
     let out = h.take_emitted();

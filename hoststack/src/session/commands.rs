@@ -1,7 +1,8 @@
 //! The session layer's commands: `session enable|disable`, `test echo
-//! server uri <uri>`, `show session [verbose]`, `show tcp stats`,
-//! `clear session`. Each runs its work on every thread (the tables are
-//! per worker) through the engine's per-thread command rings.
+//! server uri <uri>`, `test echo client uri <uri>` (TCP or UDP), `show
+//! session [verbose]`, `show tcp stats`, `clear session`. Each runs its
+//! work on every thread (the tables are per worker) through the engine's
+//! per-thread command rings.
 
 use std::fmt::Write;
 
@@ -18,7 +19,8 @@ use rvpp_graph_nodes::ip::addr_bits;
 use rvpp_graph_nodes::ip::fib::{fib, AdjKind};
 
 use super::echo::{EchoClient, EchoClientReport, EchoServer};
-use super::{SessionIndex, Uri};
+use super::udp_echo::UdpEchoClient;
+use super::{App, SessionIndex, Transport, Uri};
 use crate::nodes::{lock, SessionLayer};
 use crate::tcp::State;
 
@@ -87,7 +89,9 @@ fn test_echo_server(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
             return i.unexpected();
         }
     }
-    let Some(uri) = uri else { return err("test echo server: expected uri tcp://<addr>/<port>") };
+    let Some(uri) = uri else {
+        return err("test echo server: expected uri tcp://<addr>/<port> or udp://<addr>/<port>");
+    };
     let l = layer(e);
     if !l.enabled() {
         return err("test echo server: session layer is disabled (use 'session enable')");
@@ -165,7 +169,9 @@ fn test_echo_client(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
             return i.unexpected();
         }
     }
-    let Some(uri) = uri else { return err("test echo client: expected uri tcp://<addr>/<port>") };
+    let Some(uri) = uri else {
+        return err("test echo client: expected uri tcp://<addr>/<port> or udp://<addr>/<port>");
+    };
     if !(1..=1000).contains(&nclients) || bytes == 0 || !(0.1..=3600.0).contains(&timeout) {
         return err("test echo client: nclients must be 1..1000, bytes > 0 and test-timeout 0.1..3600 s");
     }
@@ -182,16 +188,25 @@ fn test_echo_client(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let (r2, l2) = (report.clone(), l.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     let t0 = Instant::now();
+    let transport = uri.transport;
     e.on_thread(
         thread,
         Box::new(move |w| {
             let t = l2.table(w.index);
             let mut t = lock(&t);
-            let app = t.attach(Box::new(EchoClient::new(bytes, r2)));
+            let client: Box<dyn App> = match transport {
+                Transport::Tcp => Box::new(EchoClient::new(bytes, r2)),
+                Transport::Udp => Box::new(UdpEchoClient::new(bytes, r2)),
+            };
+            let app = t.attach(client);
             let now = crate::nodes::Clock::new().ns(rvpp_dataplane::arch::rdtsc());
             let mut res = Ok(app);
             for _ in 0..nclients {
-                if let Err(x) = t.connect(now, app, src, remote, sw) {
+                let opened = match transport {
+                    Transport::Tcp => t.connect(now, app, src, remote, sw),
+                    Transport::Udp => t.connect_udp(app, src, remote, sw),
+                };
+                if let Err(x) = opened {
                     res = Err(x.to_string());
                     break;
                 }
@@ -248,7 +263,23 @@ fn test_echo_client(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     }
     let mut out = String::new();
     let hs = handshakes_at.map_or(secs, |d| d.as_secs_f64());
-    let _ = writeln!(out, "{} three-way handshakes in {hs:.2} seconds {:.2}/s", r.connected, r.connected as f64 / hs);
+    match transport {
+        Transport::Tcp => {
+            let _ = writeln!(
+                out,
+                "{} three-way handshakes in {hs:.2} seconds {:.2}/s",
+                r.connected,
+                r.connected as f64 / hs
+            );
+        }
+        Transport::Udp => {
+            let _ = writeln!(
+                out,
+                "{} udp sessions, {} datagrams sent, {} received back",
+                r.connected, r.datagrams_sent, r.datagrams_received
+            );
+        }
+    }
     let total = r.bytes_sent + r.bytes_received;
     let _ = writeln!(out, " {total} bytes ({} mbytes, {} gbytes) in {secs:.2} seconds", total >> 20, total >> 30);
     let _ = writeln!(out, " {:.2} bytes/second full-duplex", total as f64 / secs);
@@ -279,9 +310,11 @@ fn show_session(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
                 li.endpoint,
                 std::net::SocketAddr::new(super::unspecified(&li.endpoint.ip()), 0)
             );
-            let _ = writeln!(out, "{name:<60}{:<15}{:<10}{:<10}", "LISTEN", 0, 0);
-            if verbose {
+            let _ = writeln!(out, "{name:<60}{:<15}{:<10}{:<10}", "LISTEN", li.rx_len, li.tx_len);
+            if verbose && li.detail.is_empty() {
                 let _ = writeln!(out, "  app {} half-open {}", li.app, li.half_open);
+            } else if verbose {
+                let _ = writeln!(out, "  {}", li.detail);
             }
         }
         for s in sessions {
@@ -292,7 +325,7 @@ fn show_session(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
                 s.tuple.local,
                 s.tuple.remote
             );
-            let _ = writeln!(out, "{name:<60}{:<15}{:<10}{:<10}", state_name(s.state), s.rx_len, s.tx_len);
+            let _ = writeln!(out, "{name:<60}{:<15}{:<10}{:<10}", s.state, s.rx_len, s.tx_len);
             if verbose {
                 let _ = writeln!(out, "  {}", s.detail);
             }
@@ -390,10 +423,10 @@ fn clear_session(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 pub fn register(r: &mut Registrar) {
     r.ext.get_or_default::<SessionLayer>();
     r.cli.add("session", "session enable|disable", session_enable);
-    r.cli.add("test echo server", "test echo server uri tcp://<addr>/<port> [fifo-size <KiB>]", test_echo_server);
+    r.cli.add("test echo server", "test echo server uri tcp|udp://<addr>/<port> [fifo-size <KiB>]", test_echo_server);
     r.cli.add(
         "test echo client",
-        "test echo client uri tcp://<addr>/<port> [bytes <n>] [nclients <n>] [test-timeout <s>]",
+        "test echo client uri tcp|udp://<addr>/<port> [bytes <n>] [nclients <n>] [test-timeout <s>]",
         test_echo_client,
     );
     r.cli.add("show session", "show session [verbose]", show_session);

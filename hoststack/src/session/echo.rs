@@ -1,6 +1,9 @@
-//! The built-in echo server (`test echo server uri tcp://0.0.0.0/<port>`):
-//! every byte received is written back; once the peer closes and all its
-//! bytes went back, the server closes too.
+//! The built-in echo server (`test echo server uri tcp://0.0.0.0/<port>`,
+//! `udp://0.0.0.0/<port>`): every byte received is written back; once the
+//! peer closes and all its bytes went back, the server closes too. Over
+//! UDP every datagram goes back whole to its source (the listener hears
+//! many peers). The TCP echo client is here too; UDP's is in
+//! [`super::udp_echo`].
 
 use hashbrown::HashSet;
 
@@ -80,23 +83,23 @@ fn spread(i: u64) -> u8 {
 const PATTERN_PERIOD: usize = 65_521;
 
 /// One period of [`pattern`], offsets `0..PATTERN_PERIOD`.
-struct PatternTable(Box<[u8]>);
+pub(super) struct PatternTable(Box<[u8]>);
 
 impl PatternTable {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         PatternTable((0..PATTERN_PERIOD as u64).map(spread).collect())
     }
 
     /// Up to `max` stream bytes from offset `off` on, as far as they run
     /// contiguously in the table (never empty when `max > 0`).
-    fn run(&self, off: u64, max: usize) -> &[u8] {
+    pub(super) fn run(&self, off: u64, max: usize) -> &[u8] {
         let at = (off % PATTERN_PERIOD as u64) as usize;
         &self.0[at..at + max.min(PATTERN_PERIOD - at)]
     }
 
     /// How many of `data`'s bytes (stream offset `off` on) differ from the
     /// pattern.
-    fn mismatches(&self, off: u64, data: &[u8]) -> u64 {
+    pub(super) fn mismatches(&self, off: u64, data: &[u8]) -> u64 {
         let mut at = (off % PATTERN_PERIOD as u64) as usize;
         let mut bad = 0u64;
         let mut rest = data;
@@ -128,6 +131,9 @@ pub struct EchoClientReport {
     pub bytes_received: u64,
     /// Received bytes that differ from what was sent at their offset.
     pub mismatches: u64,
+    /// UDP: datagrams sent and datagrams that came back.
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
 }
 
 impl EchoClientReport {

@@ -5,15 +5,20 @@
 //! (a slab of [`Session`]s plus a hashbrown index), listeners on
 //! (address, port, protocol) where an unspecified address is the wildcard
 //! of its family, and ephemeral ports for active opens. A session owns its
-//! [`tcp::Connection`]; the connection's rx/tx fifos are the session's.
+//! transport ([`TransportConn`]: a [`tcp::Connection`] or a
+//! [`crate::udp::UdpSession`]); the transport's rx/tx fifos are the
+//! session's. UDP fifos carry whole datagrams, each behind a header naming
+//! its peer ([`crate::fifo::dgram`]); a UDP listener is a session of its
+//! own that hears every peer, and a UDP active open is connected to one.
 //! A flow stays on the worker that created it: for now the worker whose
 //! `tcp4-input` saw the SYN (there is no hand-off between workers yet, so
 //! with several workers a flow's packets must arrive on the worker that
 //! owns it — true for one rx queue per interface).
 //!
-//! Applications never see TCP: they get [`AppEvent`]s (accepted, connected,
-//! rx, tx-space, disconnected, reset, closed) through a per-table queue and
-//! act on a session through [`AppSession`] (read, write, close). Built-in
+//! Applications never see TCP or UDP: they get [`AppEvent`]s (accepted,
+//! connected, rx, tx-space, disconnected, reset, closed) through a
+//! per-table queue and act on a session through [`AppSession`] (read,
+//! write, close; datagrams with their peers on UDP). Built-in
 //! apps implement [`App`] and are called as the queue drains; an external
 //! app API would drain the same queue into its shared-memory event queue
 //! and reach the same fifos, with nothing here changing.
@@ -28,18 +33,23 @@ pub mod echo;
 mod table;
 #[cfg(test)]
 mod tests;
+pub mod udp_echo;
+#[cfg(test)]
+mod udp_tests;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use thiserror::Error;
 
 pub use app::{App, AppEvent, AppSession};
-pub use table::{ListenerInfo, Session, SessionInfo, SessionTable, TableStats};
+pub use table::{ListenerInfo, Session, SessionInfo, SessionTable, TableStats, TransportConn, UdpDelivery};
 
 use crate::tcp::TcpRepr;
 
 /// The IP protocol of TCP sessions.
 pub const PROTO_TCP: u8 = 6;
+/// The IP protocol of UDP sessions.
+pub const PROTO_UDP: u8 = 17;
 
 /// First ephemeral port (RFC 6335 dynamic range).
 pub const EPHEMERAL_FIRST: u16 = 49152;
@@ -70,6 +80,11 @@ impl FiveTuple {
         FiveTuple { local, remote, proto: PROTO_TCP }
     }
 
+    /// A UDP tuple.
+    pub fn udp(local: SocketAddr, remote: SocketAddr) -> Self {
+        FiveTuple { local, remote, proto: PROTO_UDP }
+    }
+
     /// Whether the tuple is IPv6.
     pub fn is_ip6(&self) -> bool {
         self.local.is_ipv6()
@@ -80,6 +95,7 @@ impl FiveTuple {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Tcp,
+    Udp,
 }
 
 impl Transport {
@@ -87,19 +103,21 @@ impl Transport {
     pub fn proto(self) -> u8 {
         match self {
             Transport::Tcp => PROTO_TCP,
+            Transport::Udp => PROTO_UDP,
         }
     }
-    /// The letter `show session` prints (`[T]`).
+    /// The letter `show session` prints (`[T]`, `[U]`).
     pub fn letter(proto: u8) -> char {
         match proto {
             PROTO_TCP => 'T',
-            17 => 'U',
+            PROTO_UDP => 'U',
             _ => '?',
         }
     }
 }
 
-/// A parsed `tcp://<addr>/<port>` (VPP's session URI).
+/// A parsed `tcp://<addr>/<port>` or `udp://<addr>/<port>` (VPP's session
+/// URI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Uri {
     pub transport: Transport,
@@ -113,7 +131,7 @@ pub enum SessionError {
     #[error("'{uri}' is not a session uri: {why}")]
     BadUri { uri: String, why: &'static str },
     /// The transport is not one rvpp has.
-    #[error("transport '{0}' is not supported (tcp)")]
+    #[error("transport '{0}' is not supported (tcp, udp)")]
     UnknownTransport(String),
     /// Someone listens there already.
     #[error("{0} is already listened on")]
@@ -130,6 +148,9 @@ pub enum SessionError {
     /// The transport refused the parameters.
     #[error("cannot open a connection: {0}")]
     Connect(#[from] crate::tcp::ConnectError),
+    /// A session's fifos could not be made (their configured size).
+    #[error("cannot make the session's fifos: {0}")]
+    Fifo(#[from] crate::fifo::FifoError),
     /// The session layer is disabled (`session enable`).
     #[error("session layer is disabled (use 'session enable')")]
     Disabled,
@@ -137,12 +158,13 @@ pub enum SessionError {
 
 impl Uri {
     /// Parses `tcp://0.0.0.0/80`, `tcp://10.0.0.1/7777`, `tcp://::/80`,
-    /// `tcp://[fd00::1]/80`.
+    /// `tcp://[fd00::1]/80`, `udp://0.0.0.0/53`, `udp://[::]/53`.
     pub fn parse(s: &str) -> Result<Uri, SessionError> {
         let bad = |why| SessionError::BadUri { uri: s.to_string(), why };
         let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("expected '<proto>://'"))?;
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "tcp" => Transport::Tcp,
+            "udp" => Transport::Udp,
             other => return Err(SessionError::UnknownTransport(other.to_string())),
         };
         let (addr, port) = rest.rsplit_once('/').ok_or_else(|| bad("expected '<addr>/<port>'"))?;
@@ -161,8 +183,8 @@ pub fn unspecified(ip: &IpAddr) -> IpAddr {
     }
 }
 
-/// Where a table's segments go: the graph nodes build and send a packet,
-/// tests hand it to another table.
+/// Where a table's segments and datagrams go: the graph nodes build and
+/// send a packet, tests hand it to another table.
 pub trait SegmentSink {
     /// Segments this sink can still take now; a table stops and resumes
     /// a session's output later (its next flush) when this reaches 0.
@@ -171,4 +193,9 @@ pub trait SegmentSink {
     /// one or two slices. `sw_if_index` is the interface the flow came in
     /// on. Failures (no buffer) are the sink's counted drops.
     fn segment(&mut self, tuple: &FiveTuple, sw_if_index: u32, repr: &TcpRepr, payload: (&[u8], &[u8]));
+    /// Sends one UDP datagram of `tuple` (local → remote) with `payload`
+    /// given as one or two slices; `sw_if_index` is the interface the peer
+    /// was heard on (`u32::MAX`: unknown). Failures (no buffer, bigger than
+    /// the path allows, no source address) are the sink's counted drops.
+    fn datagram(&mut self, tuple: &FiveTuple, sw_if_index: u32, payload: (&[u8], &[u8]));
 }

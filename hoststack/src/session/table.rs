@@ -1,4 +1,10 @@
-//! One worker's sessions, listeners, apps, event queue and timers.
+//! One worker's sessions, listeners, apps, event queue and timers. TCP
+//! sessions are here; UDP's share the slab, index, apps and event queue
+//! through [`udp`].
+
+mod udp;
+
+pub use udp::UdpDelivery;
 
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
@@ -11,9 +17,11 @@ use hashbrown::HashMap;
 use super::app::{App, AppEvent, AppSession};
 use super::{
     unspecified, AppIndex, FiveTuple, ListenerIndex, SegmentSink, SessionError, SessionIndex, EPHEMERAL_FIRST,
-    PROTO_TCP,
+    PROTO_TCP, PROTO_UDP,
 };
-use crate::tcp::{self, Connection, ListenAction, Listener, Seq, State, TcpRepr};
+use crate::fifo::Fifo;
+use crate::tcp::{self, Connection, ListenAction, Listener, Seq, TcpRepr};
+use crate::udp::{UdpSession, UdpState, UdpStats};
 
 /// Half-open handshakes a listener queues before answering with cookies.
 const MAX_HALF_OPEN: usize = 1024;
@@ -23,11 +31,64 @@ pub const MAX_SESSIONS: usize = 100_000;
 /// App events handled per drain before the rest wait for the next one.
 const MAX_EVENTS_PER_DRAIN: usize = 4096;
 
+/// A session's transport: a TCP connection or a UDP session, each owning
+/// the session's two fifos. TCP's is held inline, as before UDP came: a
+/// box would add a pointer chase to every segment, and the bytes a UDP
+/// session leaves unused (under 600) are small next to its two fifos.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum TransportConn {
+    Tcp(Connection),
+    Udp(UdpSession),
+}
+
+impl TransportConn {
+    /// The TCP connection, if this is one.
+    pub fn tcp(&self) -> Option<&Connection> {
+        match self {
+            TransportConn::Tcp(c) => Some(c),
+            TransportConn::Udp(_) => None,
+        }
+    }
+
+    /// The UDP session, if this is one.
+    pub fn udp(&self) -> Option<&UdpSession> {
+        match self {
+            TransportConn::Udp(u) => Some(u),
+            TransportConn::Tcp(_) => None,
+        }
+    }
+
+    /// The fifo the app reads.
+    pub fn rx_fifo(&self) -> &Fifo {
+        match self {
+            TransportConn::Tcp(c) => c.rx_fifo(),
+            TransportConn::Udp(u) => u.rx_fifo(),
+        }
+    }
+
+    /// The fifo the app writes.
+    pub fn tx_fifo(&self) -> &Fifo {
+        match self {
+            TransportConn::Tcp(c) => c.tx_fifo(),
+            TransportConn::Udp(u) => u.tx_fifo(),
+        }
+    }
+
+    /// Resets a TCP connection; closes a UDP session at once.
+    pub fn abort(&mut self) {
+        match self {
+            TransportConn::Tcp(c) => c.abort(),
+            TransportConn::Udp(u) => u.abort(),
+        }
+    }
+}
+
 /// A session: its tuple, its transport connection and its app.
 #[derive(Debug)]
 pub struct Session {
     pub tuple: FiveTuple,
-    pub conn: Connection,
+    pub conn: TransportConn,
     pub app: AppIndex,
     /// Interface the flow arrived on (the lookup's RX for replies).
     pub sw_if_index: u32,
@@ -37,6 +98,22 @@ pub struct Session {
     pending: bool,
     /// The transport reported Closed; freed once the app heard it.
     closed: bool,
+    /// An Rx event is queued and not yet delivered (UDP: one per burst).
+    rx_event: bool,
+}
+
+impl Session {
+    fn new(tuple: FiveTuple, conn: TransportConn, app: AppIndex, sw_if_index: u32) -> Self {
+        Session { tuple, conn, app, sw_if_index, timer: None, pending: false, closed: false, rx_event: false }
+    }
+}
+
+/// What listens: TCP's handshake machine, or the UDP session (in the
+/// session slab) that hears every peer.
+#[derive(Debug)]
+enum ListenKind {
+    Tcp(Box<Listener<FiveTuple>>),
+    Udp { session: u32 },
 }
 
 #[derive(Debug)]
@@ -44,7 +121,7 @@ struct ListenEntry {
     endpoint: SocketAddr,
     proto: u8,
     app: AppIndex,
-    tcp: Listener<FiveTuple>,
+    kind: ListenKind,
     next_timeout: Option<u64>,
 }
 
@@ -63,6 +140,8 @@ pub struct TableStats {
     pub output_deferred: u64,
     /// Handshakes reset and connects refused at the session limit.
     pub sessions_refused: u64,
+    /// UDP counters, freed sessions' and live ones'.
+    pub udp: UdpStats,
 }
 
 /// A session as `show session` prints it.
@@ -70,7 +149,8 @@ pub struct TableStats {
 pub struct SessionInfo {
     pub index: u32,
     pub tuple: FiveTuple,
-    pub state: State,
+    /// VPP's name of the state (`ESTABLISHED`, `OPENED`...).
+    pub state: &'static str,
     pub rx_len: u32,
     pub tx_len: u32,
     pub detail: String,
@@ -84,6 +164,12 @@ pub struct ListenerInfo {
     pub proto: u8,
     pub app: String,
     pub half_open: usize,
+    /// Bytes in a UDP listener's fifos (TCP listeners have none).
+    pub rx_len: u32,
+    pub tx_len: u32,
+    /// `show session verbose`'s line for a UDP listener (its session's
+    /// counters); empty for TCP.
+    pub detail: String,
 }
 
 /// One worker's session layer.
@@ -195,6 +281,8 @@ impl SessionTable {
         for (p, e) in eps {
             self.unlisten(p, e);
         }
+        // Its UDP sessions have no peer to end them: they close now.
+        self.close_udp_of(app);
         self.apps.get_mut(app.0 as usize).and_then(|a| a.take()).is_some()
     }
 
@@ -205,6 +293,9 @@ impl SessionTable {
 
     /// Listens on `endpoint` for `app`. An unspecified address listens on
     /// every address of its family.
+    ///
+    /// A UDP listener is a session of its own (in [`SessionTable::sessions`]'
+    /// slab, not listed as one) whose fifos carry every peer's datagrams.
     pub fn listen(&mut self, app: AppIndex, proto: u8, endpoint: SocketAddr) -> Result<ListenerIndex, SessionError> {
         if self.app(app).is_none() {
             return Err(SessionError::NoApp(app.0));
@@ -212,13 +303,11 @@ impl SessionTable {
         if self.listen_by.contains_key(&(proto, endpoint)) {
             return Err(SessionError::AddressInUse(endpoint));
         }
-        let e = ListenEntry {
-            endpoint,
-            proto,
-            app,
-            tcp: Listener::new(self.cfg.clone(), MAX_HALF_OPEN),
-            next_timeout: None,
+        let kind = match proto {
+            PROTO_UDP => ListenKind::Udp { session: self.udp_listener_session(app, endpoint)? },
+            _ => ListenKind::Tcp(Box::new(Listener::new(self.cfg.clone(), MAX_HALF_OPEN))),
         };
+        let e = ListenEntry { endpoint, proto, app, kind, next_timeout: None };
         let i = match self.listeners.iter().position(|l| l.is_none()) {
             Some(i) => {
                 self.listeners[i] = Some(e);
@@ -234,10 +323,13 @@ impl SessionTable {
     }
 
     /// Stops listening on `endpoint` (its half-open handshakes are dropped).
+    /// A UDP listener's session closes (its app hears Closed).
     pub fn unlisten(&mut self, proto: u8, endpoint: SocketAddr) -> bool {
         let Some(i) = self.listen_by.remove(&(proto, endpoint)) else { return false };
-        if let Some(l) = self.listeners.get_mut(i as usize).and_then(|l| l.take()) {
-            add_listen_stats(&mut self.stats.listen, l.tcp.stats());
+        match self.listeners.get_mut(i as usize).and_then(|l| l.take()).map(|l| l.kind) {
+            Some(ListenKind::Tcp(l)) => add_listen_stats(&mut self.stats.listen, l.stats()),
+            Some(ListenKind::Udp { session }) => self.close_udp(session),
+            None => {}
         }
         true
     }
@@ -257,7 +349,9 @@ impl SessionTable {
         Seq(((now / 4000) as u32).wrapping_add(self.secret.hash_one(t) as u32))
     }
 
-    fn alloc(&mut self, s: Session) -> u32 {
+    /// Puts a session in the slab and (unless `indexed` is false: a UDP
+    /// listener, found through its listener) the tuple index.
+    fn alloc(&mut self, s: Session, indexed: bool) -> u32 {
         let t = s.tuple;
         let i = match self.free.pop() {
             Some(i) => {
@@ -269,18 +363,40 @@ impl SessionTable {
                 self.sessions.len() as u32 - 1
             }
         };
-        self.by_tuple.insert(t, i);
+        if indexed {
+            self.by_tuple.insert(t, i);
+        }
         self.stats.sessions_opened += 1;
         i
     }
 
     fn release(&mut self, i: u32) {
         if let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.take()) {
-            self.by_tuple.remove(&s.tuple);
-            add_tcp_stats(&mut self.stats.tcp, s.conn.stats());
+            if self.by_tuple.get(&s.tuple) == Some(&i) {
+                self.by_tuple.remove(&s.tuple);
+            }
+            match &s.conn {
+                TransportConn::Tcp(c) => add_tcp_stats(&mut self.stats.tcp, c.stats()),
+                TransportConn::Udp(u) => self.stats.udp.add(u.stats()),
+            }
             self.free.push(i);
             self.stats.sessions_closed += 1;
         }
+    }
+
+    /// A free local port toward `remote` for `proto`: the next in the
+    /// ephemeral range that no session to `remote` and no listener holds.
+    fn ephemeral(&mut self, proto: u8, local_ip: std::net::IpAddr, remote: SocketAddr) -> Option<FiveTuple> {
+        let span = (u16::MAX - EPHEMERAL_FIRST) as u32 + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
+            let t = FiveTuple { local: SocketAddr::new(local_ip, port), remote, proto };
+            if !self.by_tuple.contains_key(&t) && self.find_listener(proto, t.local).is_none() {
+                return Some(t);
+            }
+        }
+        None
     }
 
     /// Opens a connection from `local_ip` (port picked from the ephemeral
@@ -300,21 +416,10 @@ impl SessionTable {
             self.stats.sessions_refused += 1;
             return Err(SessionError::TooManySessions(self.max_sessions));
         }
-        let span = (u16::MAX - EPHEMERAL_FIRST) as u32 + 1;
-        let mut found = None;
-        for _ in 0..span {
-            let port = self.next_port;
-            self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
-            let t = FiveTuple::tcp(SocketAddr::new(local_ip, port), remote);
-            if !self.by_tuple.contains_key(&t) && self.find_listener(PROTO_TCP, t.local).is_none() {
-                found = Some(t);
-                break;
-            }
-        }
-        let t = found.ok_or(SessionError::NoPort(remote))?;
+        let t = self.ephemeral(PROTO_TCP, local_ip, remote).ok_or(SessionError::NoPort(remote))?;
         let iss = self.iss(now, &t);
         let conn = Connection::connect(self.cfg.clone(), t.local.port(), remote.port(), iss)?;
-        let i = self.alloc(Session { tuple: t, conn, app, sw_if_index, timer: None, pending: false, closed: false });
+        let i = self.alloc(Session::new(t, TransportConn::Tcp(conn), app, sw_if_index), true);
         self.mark_pending(i);
         Ok(SessionIndex(i))
     }
@@ -341,8 +446,8 @@ impl SessionTable {
         sink: &mut dyn SegmentSink,
     ) -> bool {
         if let Some(&i) = self.by_tuple.get(&tuple) {
-            if let Some(s) = self.sessions[i as usize].as_mut() {
-                s.conn.handle_segment(now, seg, payload);
+            if let Some(TransportConn::Tcp(c)) = self.sessions[i as usize].as_mut().map(|s| &mut s.conn) {
+                c.handle_segment(now, seg, payload);
             }
             self.flush(now, i, sink);
             return true;
@@ -354,8 +459,9 @@ impl SessionTable {
         let iss = if seg.flags.syn() { self.iss(now, &tuple) } else { Seq(0) };
         let Some(l) = self.listeners[li as usize].as_mut() else { return false };
         let app = l.app;
-        let action = l.tcp.on_segment(now, tuple, seg, payload, iss);
-        l.next_timeout = l.tcp.poll_timeout();
+        let ListenKind::Tcp(tl) = &mut l.kind else { return false };
+        let action = tl.on_segment(now, tuple, seg, payload, iss);
+        l.next_timeout = tl.poll_timeout();
         match action {
             ListenAction::None => {}
             ListenAction::Reply(r) => {
@@ -373,15 +479,7 @@ impl SessionTable {
                 }
             }
             ListenAction::Accept(conn) => {
-                let i = self.alloc(Session {
-                    tuple,
-                    conn: *conn,
-                    app,
-                    sw_if_index,
-                    timer: None,
-                    pending: false,
-                    closed: false,
-                });
+                let i = self.alloc(Session::new(tuple, TransportConn::Tcp(*conn), app, sw_if_index), true);
                 self.flush(now, i, sink);
             }
         }
@@ -407,6 +505,10 @@ impl SessionTable {
     /// queues its events for the app and re-arms its timer.
     fn flush(&mut self, now: u64, i: u32, sink: &mut dyn SegmentSink) {
         let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { return };
+        let TransportConn::Tcp(conn) = &mut s.conn else {
+            self.flush_udp(i, sink);
+            return;
+        };
         loop {
             if sink.room() == 0 {
                 self.stats.output_deferred += 1;
@@ -416,20 +518,20 @@ impl SessionTable {
                 }
                 break;
             }
-            let Some(t) = s.conn.poll_transmit(now) else { break };
+            let Some(t) = conn.poll_transmit(now) else { break };
             if t.repr.flags.rst() {
                 self.stats.resets_sent += 1;
             }
-            let payload = s.conn.payload(&t);
+            let payload = conn.payload(&t);
             sink.segment(&s.tuple, s.sw_if_index, &t.repr, payload);
         }
-        while let Some(e) = s.conn.poll_event() {
+        while let Some(e) = conn.poll_event() {
             if e == tcp::Event::Closed {
                 s.closed = true;
             }
             self.events.push_back((SessionIndex(i), AppEvent::from_tcp(e)));
         }
-        if let Some(d) = s.conn.poll_timeout() {
+        if let Some(d) = conn.poll_timeout() {
             if s.timer.is_none_or(|t| d < t) {
                 s.timer = Some(d);
                 self.timers.push(Reverse((d, i)));
@@ -443,6 +545,9 @@ impl SessionTable {
             let Some((si, ev)) = self.events.pop_front() else { break };
             let i = si.0;
             let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { continue };
+            if ev == AppEvent::Rx {
+                s.rx_event = false;
+            }
             if let Some(app) = self.apps.get_mut(s.app.0 as usize).and_then(|a| a.as_mut()) {
                 let mut h = AppSession {
                     index: si,
@@ -480,10 +585,11 @@ impl SessionTable {
                 continue; // superseded by an earlier deadline
             }
             s.timer = None;
-            match s.conn.poll_timeout() {
+            let TransportConn::Tcp(conn) = &mut s.conn else { continue };
+            match conn.poll_timeout() {
                 Some(t) if t <= now => {
                     self.stats.timer_expirations += 1;
-                    s.conn.handle_timeout(now);
+                    conn.handle_timeout(now);
                 }
                 _ => {}
             }
@@ -494,11 +600,12 @@ impl SessionTable {
             if l.next_timeout.is_none_or(|t| t > now) {
                 continue;
             }
+            let ListenKind::Tcp(tl) = &mut l.kind else { continue };
             while sink.room() > 0 {
-                let Some((tuple, r)) = l.tcp.poll_transmit(now) else { break };
+                let Some((tuple, r)) = tl.poll_transmit(now) else { break };
                 sink.segment(&tuple, u32::MAX, &r, (&[], &[]));
             }
-            l.next_timeout = l.tcp.poll_timeout();
+            l.next_timeout = tl.poll_timeout();
         }
         let pending = std::mem::take(&mut self.pending);
         for &i in &pending {
@@ -528,8 +635,8 @@ impl SessionTable {
         }
     }
 
-    /// Resets every session (`clear session`); the RSTs leave on the next
-    /// poll. Returns how many.
+    /// Resets every session (`clear session`): TCP's RSTs leave on the
+    /// next poll, UDP sessions close (listeners stay). Returns how many.
     pub fn abort_all(&mut self) -> usize {
         let idx: Vec<u32> = self.by_tuple.values().copied().collect();
         for &i in &idx {
@@ -544,6 +651,9 @@ impl SessionTable {
     /// Resets one session; false when there is none at `i`.
     pub fn abort(&mut self, i: SessionIndex) -> bool {
         let Some(s) = self.sessions.get_mut(i.0 as usize).and_then(|s| s.as_mut()) else { return false };
+        if s.conn.udp().is_some_and(|u| u.state() == UdpState::Listening) {
+            return false; // a listener goes with its listener
+        }
         s.conn.abort();
         self.mark_pending(i.0);
         true
@@ -560,15 +670,31 @@ impl SessionTable {
         }
     }
 
-    /// The sessions, for `show session`.
+    /// The sessions, for `show session` (UDP listeners are listed with
+    /// the listeners).
     pub fn sessions(&self, verbose: bool) -> Vec<SessionInfo> {
+        let app_name = |s: &Session| self.app(s.app).map_or("-", |a| a.name());
         let mut v: Vec<SessionInfo> = self
             .sessions
             .iter()
             .enumerate()
             .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+            .filter(|(_, s)| !s.conn.udp().is_some_and(|u| u.state() == UdpState::Listening))
             .map(|(k, s)| {
-                let c = &s.conn;
+                let c = match &s.conn {
+                    TransportConn::Tcp(c) => c,
+                    TransportConn::Udp(u) => {
+                        let detail = if verbose { udp_detail(u, app_name(s)) } else { String::new() };
+                        return SessionInfo {
+                            index: k as u32,
+                            tuple: s.tuple,
+                            state: udp_state_name(u.state()),
+                            rx_len: u.rx_fifo().len(),
+                            tx_len: u.tx_fifo().len(),
+                            detail,
+                        };
+                    }
+                };
                 let detail = if verbose {
                     let (ws, sack, ts) = c.negotiated();
                     format!(
@@ -586,7 +712,7 @@ impl SessionTable {
                         ws.map_or("off".to_string(), |(s, r)| format!("{s}/{r}")),
                         if sack { "on" } else { "off" },
                         if ts { "on" } else { "off" },
-                        self.app(s.app).map_or("-", |a| a.name()),
+                        app_name(s),
                     )
                 } else {
                     String::new()
@@ -594,7 +720,7 @@ impl SessionTable {
                 SessionInfo {
                     index: k as u32,
                     tuple: s.tuple,
-                    state: c.state(),
+                    state: super::commands::state_name(c.state()),
                     rx_len: c.rx_fifo().len(),
                     tx_len: c.tx_fifo().len(),
                     detail,
@@ -611,12 +737,25 @@ impl SessionTable {
             .iter()
             .enumerate()
             .filter_map(|(k, l)| l.as_ref().map(|l| (k, l)))
-            .map(|(k, l)| ListenerInfo {
-                index: k as u32,
-                endpoint: l.endpoint,
-                proto: l.proto,
-                app: self.app(l.app).map_or("-".to_string(), |a| a.name().to_string()),
-                half_open: l.tcp.half_open_len(),
+            .map(|(k, l)| {
+                let app = self.app(l.app).map_or("-", |a| a.name());
+                let (half_open, rx_len, tx_len, detail) = match &l.kind {
+                    ListenKind::Tcp(tl) => (tl.half_open_len(), 0, 0, String::new()),
+                    ListenKind::Udp { session } => match self.session(SessionIndex(*session)).map(|s| &s.conn) {
+                        Some(TransportConn::Udp(u)) => (0, u.rx_fifo().len(), u.tx_fifo().len(), udp_detail(u, app)),
+                        _ => (0, 0, 0, String::new()),
+                    },
+                };
+                ListenerInfo {
+                    index: k as u32,
+                    endpoint: l.endpoint,
+                    proto: l.proto,
+                    app: app.to_string(),
+                    half_open,
+                    rx_len,
+                    tx_len,
+                    detail,
+                }
             })
             .collect()
     }
@@ -626,10 +765,15 @@ impl SessionTable {
     pub fn stats(&self) -> TableStats {
         let mut st = self.stats;
         for s in self.sessions.iter().flatten() {
-            add_tcp_stats(&mut st.tcp, s.conn.stats());
+            match &s.conn {
+                TransportConn::Tcp(c) => add_tcp_stats(&mut st.tcp, c.stats()),
+                TransportConn::Udp(u) => st.udp.add(u.stats()),
+            }
         }
         for l in self.listeners.iter().flatten() {
-            add_listen_stats(&mut st.listen, l.tcp.stats());
+            if let ListenKind::Tcp(tl) = &l.kind {
+                add_listen_stats(&mut st.listen, tl.stats());
+            }
         }
         st
     }
@@ -638,6 +782,35 @@ impl SessionTable {
     pub fn clear_stats(&mut self) {
         self.stats = TableStats::default();
     }
+}
+
+/// VPP's names of UDP session states.
+fn udp_state_name(s: UdpState) -> &'static str {
+    match s {
+        UdpState::Listening => "LISTEN",
+        UdpState::Opened => "OPENED",
+        UdpState::Closing => "CLOSING",
+        UdpState::Closed => "CLOSED",
+    }
+}
+
+/// `show session verbose`'s line for a UDP session.
+fn udp_detail(u: &UdpSession, app: &str) -> String {
+    let st = u.stats();
+    format!(
+        "datagrams in {} out {} bytes in {} out {} rx dropped (fifo full) {} tx refused (fifo full) {} \
+         rx fifo {}/{} tx fifo {}/{} app {app}",
+        st.dgrams_in,
+        st.dgrams_out,
+        st.bytes_in,
+        st.bytes_out,
+        st.rx_dropped,
+        st.tx_refused,
+        u.rx_fifo().len(),
+        u.rx_fifo().size(),
+        u.tx_fifo().len(),
+        u.tx_fifo().size(),
+    )
 }
 
 fn add_tcp_stats(a: &mut tcp::Stats, b: &tcp::Stats) {

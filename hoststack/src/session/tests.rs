@@ -1,22 +1,24 @@
-//! Two session tables wired back to back in simulated time: segments go
-//! through the real packet builder (IP + TCP headers, checksums) and are
-//! parsed and verified on the other side, as the graph nodes do.
+//! Two session tables wired back to back in simulated time: segments and
+//! datagrams go through the real packet builders (IP + TCP / UDP headers,
+//! checksums) and are parsed and verified on the other side, as the graph
+//! nodes do. UDP's own table tests are in `udp_tests.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use super::echo::EchoServer;
 use super::*;
-use crate::nodes::output::build_packet;
+use crate::nodes::output::{build_packet, build_udp_headers};
 use crate::tcp::{self, TcpPacket, TcpRepr};
+use crate::udp::UdpPacket;
 
-const MS: u64 = 1_000_000;
+pub(super) const MS: u64 = 1_000_000;
 
-/// Segments a table sent, as packets.
+/// Segments and datagrams a table sent, as packets.
 #[derive(Default)]
-struct Wire {
-    packets: Vec<(u32, Vec<u8>)>,
-    room: usize,
+pub(super) struct Wire {
+    pub packets: Vec<(u32, Vec<u8>)>,
+    pub room: usize,
 }
 
 impl SegmentSink for Wire {
@@ -30,11 +32,53 @@ impl SegmentSink for Wire {
         buf.truncate(n);
         self.packets.push((sw, buf));
     }
+    fn datagram(&mut self, tuple: &FiveTuple, sw: u32, payload: (&[u8], &[u8])) {
+        self.room -= 1;
+        let mut h = [0u8; 48];
+        let n = build_udp_headers(&mut h, tuple, payload, 1).expect("a sendable datagram");
+        self.packets.push((sw, [&h[..n], payload.0, payload.1].concat()));
+    }
+}
+
+/// The IP protocol of a packet.
+fn protocol(pkt: &[u8]) -> u8 {
+    if pkt[0] >> 4 == 4 {
+        pkt[9]
+    } else {
+        pkt[6]
+    }
+}
+
+/// Parses and verifies a UDP packet the way udp4-input/udp6-input do;
+/// returns the tuple seen by the receiver (local = destination) and the
+/// payload.
+pub(super) fn receive_udp(pkt: &[u8]) -> (FiveTuple, Vec<u8>) {
+    let (src, dst, l4): (IpAddr, IpAddr, &[u8]) = if pkt[0] >> 4 == 4 {
+        assert_eq!(rvpp_dataplane::checksum::checksum(&pkt[..20]), 0, "ip4 header checksum");
+        assert_eq!(pkt[6] & 0x40, 0, "DF clear");
+        let s: [u8; 4] = pkt[12..16].try_into().unwrap();
+        let d: [u8; 4] = pkt[16..20].try_into().unwrap();
+        (s.into(), d.into(), &pkt[20..])
+    } else {
+        let s: [u8; 16] = pkt[8..24].try_into().unwrap();
+        let d: [u8; 16] = pkt[24..40].try_into().unwrap();
+        (s.into(), d.into(), &pkt[40..])
+    };
+    assert_eq!(protocol(pkt), PROTO_UDP);
+    let p = UdpPacket::new_checked(l4).expect("a valid udp header");
+    assert_eq!(p.len() as usize, l4.len());
+    let ok = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => p.checksum() != 0 && p.verify_checksum4(&s.octets(), &d.octets()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => p.verify_checksum6(&s.octets(), &d.octets()),
+        _ => false,
+    };
+    assert!(ok, "udp checksum");
+    (FiveTuple::udp(SocketAddr::new(dst, p.dst_port()), SocketAddr::new(src, p.src_port())), p.payload().to_vec())
 }
 
 /// Parses and verifies a packet the way tcp4-input/tcp6-input do; returns
 /// the tuple seen by the receiver (local = destination).
-fn receive(pkt: &[u8]) -> (FiveTuple, TcpRepr, Vec<u8>) {
+pub(super) fn receive(pkt: &[u8]) -> (FiveTuple, TcpRepr, Vec<u8>) {
     let (src, dst, l4): (IpAddr, IpAddr, &[u8]) = if pkt[0] >> 4 == 4 {
         assert_eq!(rvpp_dataplane::checksum::checksum(&pkt[..20]), 0, "ip4 header checksum");
         let s: [u8; 4] = pkt[12..16].try_into().unwrap();
@@ -108,14 +152,14 @@ impl App for Client {
     }
 }
 
-fn small_fifos() -> tcp::Config {
+pub(super) fn small_fifos() -> tcp::Config {
     tcp::Config { rx_fifo_size: 64 * 1024, tx_fifo_size: 64 * 1024, ..tcp::Config::default() }
 }
 
 /// Runs both tables until `done` or 60 simulated seconds, delivering every
 /// packet (and the packets it causes) within the millisecond it was sent.
 /// Table `a` owns `a_ip`. Returns the time reached.
-fn run(
+pub(super) fn run(
     a: &mut SessionTable,
     b: &mut SessionTable,
     a_ip: IpAddr,
@@ -134,9 +178,17 @@ fn run(
         while let Some((sw, pkt)) = q.pop_front() {
             steps += 1;
             assert!(steps < 1_000_000, "a packet storm");
+            let mut w = Wire { room: 256, ..Wire::default() };
+            if protocol(&pkt) == PROTO_UDP {
+                let (t, payload) = receive_udp(&pkt);
+                let to = if t.local.ip() == a_ip { &mut *a } else { &mut *b };
+                to.udp_input(t.local, t.remote, sw, &[&payload]);
+                to.drain_events(now, &mut w);
+                q.extend(w.packets);
+                continue;
+            }
             let (t, r, payload) = receive(&pkt);
             let to = if t.local.ip() == a_ip { &mut *a } else { &mut *b };
-            let mut w = Wire { room: 256, ..Wire::default() };
             to.tcp_input(now, t, sw, &r, &payload, &mut w);
             to.drain_events(now, &mut w);
             q.extend(w.packets);

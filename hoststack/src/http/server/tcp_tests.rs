@@ -25,6 +25,9 @@ impl SegmentSink for Wire {
     fn segment(&mut self, tuple: &FiveTuple, sw: u32, repr: &TcpRepr, payload: (&[u8], &[u8])) {
         self.segs.push((*tuple, sw, *repr, [payload.0, payload.1].concat()));
     }
+    fn datagram(&mut self, _: &FiveTuple, _: u32, _: (&[u8], &[u8])) {
+        unreachable!("http runs over tcp only");
+    }
 }
 
 /// Sends its requests once connected, keeps every byte that comes back,

@@ -1,0 +1,247 @@
+//! `udp4-input` / `udp6-input`: UDP datagrams addressed to rvpp, handed
+//! over by `ip4-local` / `ip6-local` with `current_data` at the UDP header.
+//! Each is checked (the length field against the IP payload; the checksum,
+//! where zero means "none" over IPv4 and is invalid over IPv6) and queued,
+//! payload and a header naming its peer, in the rx fifo of its connected
+//! session or of the listener on its port. A datagram nobody wants gets
+//! ICMP port unreachable, as `ip-local` answered before UDP was
+//! registered; one that does not fit the session's rx fifo is dropped.
+//! Every drop is counted by reason. What the apps send in answer leaves
+//! through [`PacketSink`] to the IP lookup.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use rvpp_dataplane::buffer::{flags, RX};
+use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
+use rvpp_dataplane::{CounterDesc, Frame, Node};
+use rvpp_graph_nodes::ip::names;
+
+use super::output::{self, PacketSink, PathMtu};
+use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
+use crate::session::{SessionTable, UdpDelivery};
+use crate::udp::{UdpError, UdpPacket, HEADER_LEN};
+
+#[repr(u16)]
+#[derive(Clone, Copy)]
+enum Next {
+    Drop = 0,
+    Lookup4 = 1,
+    Lookup6 = 2,
+    IcmpError = 3,
+}
+
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Counter {
+    BadChecksum,
+    ZeroChecksum6,
+    Truncated,
+    LengthBelowHeader,
+    LengthBeyondPayload,
+    BadIpHeader,
+    Trailing,
+    Delivered,
+    NoSession,
+    RxFull,
+    Disabled,
+    /// The first of [`output::COUNTERS`].
+    Output,
+}
+
+static COUNTERS: [CounterDesc; 18] = {
+    let o = output::COUNTERS;
+    [
+        CounterDesc::error("bad udp checksum"),
+        CounterDesc::error("udp6 checksum zero"),
+        CounterDesc::error("datagram shorter than the udp header"),
+        CounterDesc::error("udp length below the udp header"),
+        CounterDesc::error("udp length beyond the ip payload"),
+        CounterDesc::error("ip header not before the udp header"),
+        CounterDesc::info("bytes after the udp length ignored"),
+        CounterDesc::info("datagrams to sessions and listeners"),
+        CounterDesc::info("no session or listener: port unreachable"),
+        CounterDesc::error("session rx fifo full"),
+        CounterDesc::info("session layer disabled: port unreachable"),
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        o[4],
+        o[5],
+        o[6],
+    ]
+};
+
+/// A checked datagram: its ports, where its payload lies, and whether the
+/// IP payload ran past its length field.
+struct Checked {
+    src_port: u16,
+    dst_port: u16,
+    payload: Range<usize>,
+    trailing: bool,
+}
+
+/// Checks one datagram (`d`: the IP payload, from the UDP header on).
+fn check<const IP6: bool>(d: &[u8], ip: &IpInfo) -> Result<Checked, Counter> {
+    let p = UdpPacket::new_checked(d).map_err(|e| match e {
+        UdpError::Truncated { .. } => Counter::Truncated,
+        UdpError::LengthBelowHeader { .. } => Counter::LengthBelowHeader,
+        UdpError::LengthBeyondPayload { .. } => Counter::LengthBeyondPayload,
+    })?;
+    let ok = match (ip.src, ip.dst) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(t)) => p.verify_checksum4(&s.octets(), &t.octets()),
+        (std::net::IpAddr::V6(s), std::net::IpAddr::V6(t)) => {
+            if p.checksum() == 0 {
+                return Err(Counter::ZeroChecksum6);
+            }
+            p.verify_checksum6(&s.octets(), &t.octets())
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(Counter::BadChecksum);
+    }
+    let len = p.len() as usize;
+    Ok(Checked { src_port: p.src_port(), dst_port: p.dst_port(), payload: HEADER_LEN..len, trailing: len < d.len() })
+}
+
+/// The UDP input node of one family.
+pub struct UdpInput<const IP6: bool> {
+    nexts: [&'static str; 4],
+    table: Arc<Mutex<SessionTable>>,
+    layer: SessionLayer,
+    clock: Clock,
+    /// A chained datagram (reassembled from fragments), copied out whole.
+    scratch: Vec<u8>,
+    ip_id: u16,
+    path_mtu: Option<PathMtu>,
+}
+
+impl<const IP6: bool> UdpInput<IP6> {
+    pub const NAME: &'static str = if IP6 { "udp6-input" } else { "udp4-input" };
+
+    pub fn new(layer: SessionLayer, thread: usize, clock: Clock) -> Self {
+        UdpInput {
+            nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup, names(IP6).icmp_error],
+            table: layer.table(thread),
+            layer,
+            clock,
+            scratch: Vec::with_capacity(64 * 1024),
+            // Apart from tcp-input's and session-queue's ids.
+            ip_id: 0x4000,
+            path_mtu: None,
+        }
+    }
+
+    /// Checks IPv6 datagrams the apps send against the path MTU.
+    pub fn with_path_mtu(mut self, p: PathMtu) -> Self {
+        self.path_mtu = Some(p);
+        self
+    }
+}
+
+impl<const IP6: bool> Node for UdpInput<IP6> {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn next_nodes(&self) -> &[&'static str] {
+        &self.nexts
+    }
+    fn counters(&self) -> &'static [CounterDesc] {
+        &COUNTERS
+    }
+    fn process(&mut self, vm: &mut rvpp_dataplane::Vm, frame: &mut Frame) {
+        let now = self.clock.ns(vm.now);
+        let enabled = self.layer.enabled();
+        let table = self.table.clone();
+        let mut table = lock(&table);
+        let mut consumed = 0;
+        let mut trailing = 0u64;
+        for k in 0..frame.len() {
+            let bi = frame.pkts[k];
+            if vm.tracing() && vm.is_traced(bi) {
+                let line = trace_line(vm.bufs.data(bi));
+                vm.trace(bi, |_| line);
+            }
+            if !enabled {
+                vm.count(Counter::Disabled as usize, 1);
+                let icmp = port_unreachable::<IP6>(vm, bi);
+                frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
+                continue;
+            }
+            let Some(ip) = ip_info::<IP6>(vm, bi) else {
+                vm.count(Counter::BadIpHeader as usize, 1);
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            };
+            let rx = vm.bufs.meta(bi).sw_if_index[RX];
+            let outcome = {
+                let d: &[u8] = if vm.bufs.meta(bi).flags & flags::NEXT_PRESENT != 0 {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(&vm.bufs.chain_bytes(bi));
+                    &self.scratch
+                } else {
+                    vm.bufs.data(bi)
+                };
+                // The IP payload: what the IP header says, of what is here.
+                let d = &d[..ip.l4_len.min(d.len())];
+                check::<IP6>(d, &ip).map(|c| {
+                    let local = SocketAddr::new(ip.dst, c.dst_port);
+                    let remote = SocketAddr::new(ip.src, c.src_port);
+                    (table.udp_input(local, remote, rx, &[&d[c.payload]]), c.trailing)
+                })
+            };
+            match outcome {
+                Err(c) => {
+                    vm.count(c as usize, 1);
+                    frame.nexts[k] = Next::Drop as u16;
+                }
+                Ok((delivery, t)) => {
+                    trailing += t as u64;
+                    match delivery {
+                        UdpDelivery::Delivered => {
+                            vm.count(Counter::Delivered as usize, 1);
+                            frame.nexts[k] = NEXT_CONSUMED;
+                            frame.pkts.swap(consumed, k);
+                            frame.nexts.swap(consumed, k);
+                            consumed += 1;
+                        }
+                        UdpDelivery::RxFull => {
+                            vm.count(Counter::RxFull as usize, 1);
+                            frame.nexts[k] = Next::Drop as u16;
+                        }
+                        UdpDelivery::NoSession => {
+                            vm.count(Counter::NoSession as usize, 1);
+                            let icmp = port_unreachable::<IP6>(vm, bi);
+                            frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
+                        }
+                    }
+                }
+            }
+        }
+        vm.count(Counter::Trailing as usize, trailing);
+        // Delivered buffers were moved to the front; their bytes are in the
+        // fifos, so they go back at once.
+        vm.bufs.free(&frame.pkts[..consumed]);
+        let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut self.ip_id);
+        sink.path_mtu = self.path_mtu.as_ref();
+        table.drain_events(now, &mut sink);
+        let c = sink.counts;
+        c.count(vm, Counter::Output as usize);
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// `UDP: 40000 -> 7777 length 1408 checksum 0x1c2d`.
+fn trace_line(d: &[u8]) -> String {
+    if d.len() < HEADER_LEN {
+        return format!("UDP: truncated ({} bytes)", d.len());
+    }
+    let p = UdpPacket::new_unchecked(d);
+    format!("UDP: {} -> {} length {} checksum {:#06x}", p.src_port(), p.dst_port(), p.len(), p.checksum())
+}
