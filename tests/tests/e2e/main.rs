@@ -21,4 +21,5 @@ mod lifecycle;
 mod memif;
 mod tcp_echo;
 mod tcp_loss;
+mod udp_echo;
 mod workers;

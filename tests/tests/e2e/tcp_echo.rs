@@ -110,7 +110,7 @@ fn echo(ns: &Ns, script: &str, to: &str) -> (usize, String, usize, String, f64) 
 }
 
 /// `show session` rows: (connection, state).
-fn sessions(d: &Daemon) -> Vec<(String, String)> {
+pub(super) fn sessions(d: &Daemon) -> Vec<(String, String)> {
     d.ctl_ok("show session")
         .lines()
         .filter(|l| l.starts_with('['))
