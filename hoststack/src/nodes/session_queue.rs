@@ -34,7 +34,6 @@ pub struct SessionQueue {
     nexts: [&'static str; 3],
     table: Arc<Mutex<SessionTable>>,
     clock: Clock,
-    ip_id: u16,
     path_mtu: Option<PathMtu>,
 }
 
@@ -46,8 +45,6 @@ impl SessionQueue {
             nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup],
             table: layer.table(thread),
             clock,
-            // Apart from tcp-input's ids on the same thread.
-            ip_id: 0x8000,
             path_mtu: None,
         }
     }
@@ -79,10 +76,12 @@ impl Node for SessionQueue {
         if !t.busy() && t.next_deadline().is_none_or(|d| d > now) {
             return 0;
         }
-        let mut sink = PacketSink::new(vm, 1, 2, &mut self.ip_id);
+        let mut ip_id = t.ip_id();
+        let mut sink = PacketSink::new(vm, 1, 2, &mut ip_id);
         sink.path_mtu = self.path_mtu.as_ref();
         t.poll(now, &mut sink);
         let c = sink.counts;
+        t.set_ip_id(ip_id);
         vm.count(Counter::Runs as usize, 1);
         c.count(vm, Counter::Output as usize);
         0

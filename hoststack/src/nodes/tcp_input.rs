@@ -88,7 +88,6 @@ pub struct TcpInput<const IP6: bool> {
     /// The segment being handled (copied out of its buffer so output
     /// buffers can be allocated meanwhile).
     scratch: Vec<u8>,
-    ip_id: u16,
     path_mtu: Option<PathMtu>,
 }
 
@@ -102,7 +101,6 @@ impl<const IP6: bool> TcpInput<IP6> {
             layer,
             clock,
             scratch: Vec::with_capacity(64 * 1024),
-            ip_id: 0,
             path_mtu: None,
         }
     }
@@ -150,7 +148,7 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         let enabled = self.layer.enabled();
         let table = self.table.clone();
         let mut table = lock(&table);
-        let mut ip_id = self.ip_id;
+        let mut ip_id = table.ip_id();
         let mut out = OutputCounts::default();
         let mut consumed = 0;
         let mut room = super::output::OUTPUT_BUDGET;
@@ -205,7 +203,7 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         table.drain_events(now, &mut sink);
         out.add(&sink.counts);
         out.count(vm, Counter::Output as usize);
-        self.ip_id = ip_id;
+        table.set_ip_id(ip_id);
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self

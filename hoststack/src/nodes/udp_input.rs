@@ -116,7 +116,6 @@ pub struct UdpInput<const IP6: bool> {
     clock: Clock,
     /// A chained datagram (reassembled from fragments), copied out whole.
     scratch: Vec<u8>,
-    ip_id: u16,
     path_mtu: Option<PathMtu>,
 }
 
@@ -130,8 +129,6 @@ impl<const IP6: bool> UdpInput<IP6> {
             layer,
             clock,
             scratch: Vec::with_capacity(64 * 1024),
-            // Apart from tcp-input's and session-queue's ids.
-            ip_id: 0x4000,
             path_mtu: None,
         }
     }
@@ -226,10 +223,12 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
         // Delivered buffers were moved to the front; their bytes are in the
         // fifos, so they go back at once.
         vm.bufs.free(&frame.pkts[..consumed]);
-        let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut self.ip_id);
+        let mut ip_id = table.ip_id();
+        let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
         sink.path_mtu = self.path_mtu.as_ref();
         table.drain_events(now, &mut sink);
         let c = sink.counts;
+        table.set_ip_id(ip_id);
         c.count(vm, Counter::Output as usize);
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {

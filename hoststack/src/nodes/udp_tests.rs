@@ -124,6 +124,13 @@ fn a_listener_echoes_a_datagram_to_its_source_over_ip4_and_ip6() {
         let out = h.take_emitted();
         assert_eq!(out.len(), 2);
         let mut got = Vec::new();
+        if lookup == "ip4-lookup" {
+            // The thread's one identification counter numbers them.
+            let id = |bi| u16::from_be_bytes([h.bytes(bi)[4], h.bytes(bi)[5]]);
+            assert_eq!(id(out[1].1), id(out[0].1).wrapping_add(1));
+            let t = layer.table(0);
+            assert_eq!(lock(&t).ip_id(), id(out[1].1));
+        }
         for &(next, bi) in &out {
             assert_eq!(h.next_name(next), lookup);
             let (hdr, payload) = emitted(&h, bi);

@@ -189,6 +189,9 @@ pub struct SessionTable {
     next_port: u16,
     max_sessions: usize,
     stats: TableStats,
+    /// The last IPv4 identification this thread's nodes sent (one counter
+    /// for all of them, so fragmented datagrams never share one soon).
+    ip_id: u16,
 }
 
 impl SessionTable {
@@ -213,7 +216,20 @@ impl SessionTable {
             secret,
             max_sessions: MAX_SESSIONS,
             stats: TableStats::default(),
+            ip_id: start as u16,
         }
+    }
+
+    /// The last IPv4 identification sent by this thread's nodes; a node
+    /// takes it, counts on from it while it holds the table, and puts it
+    /// back with [`SessionTable::set_ip_id`].
+    pub fn ip_id(&self) -> u16 {
+        self.ip_id
+    }
+
+    /// Records the last IPv4 identification sent.
+    pub fn set_ip_id(&mut self, id: u16) {
+        self.ip_id = id;
     }
 
     /// The worker this table belongs to.
