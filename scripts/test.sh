@@ -6,7 +6,8 @@
 # On a fresh Debian 12 machine run it as root: it first installs what is
 # missing (a C linker, procps for `kill`, the end-to-end tests' peers —
 # iproute2, iputils-ping, iperf3, traceroute, tshark, python3-scapy,
-# ethtool, netsniff-ng, curl, wrk, nftables —, the Rust toolchain via rustup, rustfmt, clippy,
+# ethtool, netsniff-ng, curl, wrk, nftables, dpdk-dev —, pkg-config, libclang-dev
+# and clang for the DPDK driver, the Rust toolchain via rustup, rustfmt, clippy,
 # cargo-nextest). When everything is present it installs nothing and does
 # not touch apt.
 #
@@ -44,8 +45,13 @@ type -P curl >/dev/null || peer_packages+=(curl)
 type -P wrk >/dev/null || peer_packages+=(wrk)
 # nftables: the random loss of tests/tests/e2e/tcp_loss.rs.
 type -P nft >/dev/null || [ -x /usr/sbin/nft ] || peer_packages+=(nftables)
-# dpdk-testpmd and the net_memif PMD (the memif tests' peer).
+# dpdk-testpmd and the net_memif PMD (the memif tests' peer); with
+# pkg-config and libclang-dev (bindgen) and clang, also what rvpp's DPDK
+# driver (cargo feature dpdk) builds against.
 type -P dpdk-testpmd >/dev/null || peer_packages+=(dpdk-dev)
+type -P pkg-config >/dev/null || peer_packages+=(pkg-config)
+dpkg -s libclang-dev >/dev/null 2>&1 || peer_packages+=(libclang-dev)
+type -P clang >/dev/null || peer_packages+=(clang)
 /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1 || peer_packages+=(python3-scapy)
 
 if [ ${#peer_packages[@]} -gt 0 ]; then
@@ -92,19 +98,30 @@ fi
 
 failed=()
 
+# The DPDK driver is built and tested whenever the system DPDK and libclang
+# are there (they are once the packages above are in); its tests then must
+# not skip (RVPP_REQUIRE_DPDK).
+features=()
+if pkg-config --exists libdpdk 2>/dev/null && dpkg -s libclang-dev >/dev/null 2>&1; then
+    features=(--features rvpp-drivers/dpdk)
+    export RVPP_REQUIRE_DPDK=1
+else
+    echo "WARNING: no system DPDK or libclang-dev: building without the dpdk driver; its tests skip" >&2
+fi
+
 say "cargo fmt --all -- --check"
 cargo fmt --all -- --check || failed+=("cargo fmt")
 
-say "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
+say "cargo clippy --workspace --all-targets ${features[*]} -- -D warnings"
+cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings || failed+=("cargo clippy")
 
-say "cargo build --release --bins"
-cargo build --release --bins
+say "cargo build --release --bins ${features[*]}"
+cargo build --release --bins "${features[@]}"
 
 # The end-to-end tests run these binaries; --release shares this build.
 export RVPP_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
-say "cargo nextest run --workspace --release --no-fail-fast"
-cargo nextest run --workspace --release --no-fail-fast || failed+=("cargo nextest")
+say "cargo nextest run --workspace --release --no-fail-fast ${features[*]}"
+cargo nextest run --workspace --release --no-fail-fast "${features[@]}" || failed+=("cargo nextest")
 scripts/fuzz.sh || failed+=("fuzz")
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -96,14 +96,35 @@ fn warn_unsupported(cfg: &StartupConfig) {
         }
     }
     for s in &cfg.sections {
-        if matches!(s.name.as_str(), "dpdk") {
-            crate::warn!("line {}: section 'dpdk': this rvpp was built without the dpdk driver; ignored", s.line);
+        if s.name == "dpdk" && !rvpp_drivers::HAS_DPDK {
+            crate::warn!(
+                "line {}: section 'dpdk': this rvpp was built without the dpdk driver (cargo feature dpdk); ignored",
+                s.line
+            );
         }
     }
     if !cfg.unix.nodaemon && !cfg.unix.interactive {
         crate::info!(
             "rvpp runs in the foreground (as with unix {{ nodaemon }}); use your service manager to background it"
         );
+    }
+}
+
+/// Brings up the DPDK ports the `dpdk` section asks for; a failing device
+/// is logged by name and the daemon goes on without it.
+fn start_dpdk(e: &mut Engine, cfg: &rvpp_drivers::dpdk::config::DpdkConfig) {
+    if !cfg.present || !rvpp_drivers::HAS_DPDK {
+        return;
+    }
+    let st = rvpp_drivers::dpdk::init(e, cfg);
+    for x in st.notes {
+        crate::info!("{x}");
+    }
+    for x in st.errors {
+        crate::error!("{x}");
+    }
+    if !st.interfaces.is_empty() {
+        crate::info!("dpdk: interfaces {}", st.interfaces.join(", "));
     }
 }
 
@@ -116,7 +137,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             return Ok(());
         }
         Args::Version => {
-            println!("rvpp v{}", env!("CARGO_PKG_VERSION"));
+            let dpdk = if rvpp_drivers::HAS_DPDK { " (with dpdk)" } else { "" };
+            println!("rvpp v{}{dpdk}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
         _ => {}
@@ -132,6 +154,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         _ => anyhow::anyhow!("startup config {e}"),
     })?;
     for (line, w) in &hoststack.warnings {
+        crate::warn!("line {line}: {w}");
+    }
+    // The `dpdk { }` section: checked whether or not this build has DPDK.
+    let dpdk = rvpp_drivers::dpdk::config::parse(&cfg).map_err(|e| match &a {
+        Args::File(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        _ => anyhow::anyhow!("startup config {e}"),
+    })?;
+    for (line, w) in &dpdk.warnings {
         crate::warn!("line {line}: {w}");
     }
     let sock = socket_path(&cfg)?;
@@ -152,6 +182,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             return Err(x.into());
         }
     };
+    start_dpdk(&mut engine, &dpdk);
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
     {
@@ -184,6 +215,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         engine.run_main_loop();
     }
     engine.shutdown();
+    rvpp_drivers::dpdk::shutdown();
     let _ = std::fs::remove_file(&sock);
     crate::info!("stopped");
     Ok(())

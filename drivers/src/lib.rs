@@ -1,11 +1,13 @@
 //! rvpp's drivers: pg (packet generator), null and loopback devices; real
-//! NIC drivers (af_packet, tap, memif, AF_XDP, DPDK) plug in the same way:
+//! NIC drivers (af_packet, tap, memif, AF_XDP, DPDK with the `dpdk` feature)
+//! plug in the same way:
 //! a [`rvpp_dataplane::device::Device`] per interface, an input node, and a
 //! tx queue per thread.
 
 pub mod af_packet;
 pub mod af_xdp;
 pub mod discard;
+pub mod dpdk;
 pub mod memif;
 pub mod pg;
 pub mod tap;
@@ -20,7 +22,12 @@ pub fn register_all(r: &mut Registrar) {
     af_xdp::register(r);
     tap::register(r);
     memif::register(r);
+    #[cfg(feature = "dpdk")]
+    dpdk::register(r);
 }
+
+/// Whether this build has the DPDK driver (cargo feature `dpdk`).
+pub const HAS_DPDK: bool = cfg!(feature = "dpdk");
 
 /// A locally administered MAC for the n-th interface a driver makes
 /// (`02:fe:<driver>:00:<n>`).

@@ -66,6 +66,11 @@ pub mod frame;
 pub mod offload;
 mod rx;
 mod sys;
+
+/// Sets a kernel interface administratively up (`SIOCSIFFLAGS`), as
+/// `create host-interface` does; also used by drivers over kernel
+/// interfaces of their own (DPDK's net_af_packet).
+pub use sys::set_if_up as set_kernel_if_up;
 mod tx;
 
 use std::any::Any;

@@ -5,6 +5,7 @@ mod af_xdp;
 mod cli_garbage;
 mod clients;
 mod config_errors;
+mod dpdk;
 mod ethernet_drops;
 mod http_static;
 mod idle;

@@ -19,7 +19,7 @@ const TESTPMD: &str = "dpdk-testpmd";
 
 /// A testpmd with one net_memif port in io forwarding (loop topology:
 /// whatever it receives it sends back). Killed on drop.
-struct Testpmd {
+pub(super) struct Testpmd {
     child: Child,
     prefix: String,
     log: PathBuf,
@@ -27,7 +27,7 @@ struct Testpmd {
 
 impl Testpmd {
     /// `role` is net_memif's `client` or `server`; `extra` more devargs.
-    fn start(dir: &Path, tag: &str, role: &str, socket: &Path, extra: &str) -> Testpmd {
+    pub(super) fn start(dir: &Path, tag: &str, role: &str, socket: &Path, extra: &str) -> Testpmd {
         Testpmd::start_with(dir, tag, role, socket, extra, &[])
     }
 
@@ -50,7 +50,7 @@ impl Testpmd {
         Testpmd { child, prefix, log }
     }
 
-    fn output(&self) -> String {
+    pub(super) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -88,13 +88,13 @@ fn wait_state(d: &Daemon, ifname: &str, want: &str, peer: Option<&Testpmd>) {
     );
 }
 
-fn counter(d: &Daemon, ifname: &str, name: &str) -> u64 {
+pub(super) fn counter(d: &Daemon, ifname: &str, name: &str) -> u64 {
     let c = parse_interface_counters(&d.ctl_ok("show interface"));
     c.get(&(ifname.to_string(), name.to_string())).copied().unwrap_or(0)
 }
 
 /// pg0 cross-connected both ways with `ifname`, both up.
-fn loop_through(d: &Daemon, ifname: &str) {
+pub(super) fn loop_through(d: &Daemon, ifname: &str) {
     for cmd in [
         "create packet-generator interface pg0".to_string(),
         "set int state pg0 up".into(),
@@ -107,9 +107,14 @@ fn loop_through(d: &Daemon, ifname: &str) {
 }
 
 /// Sends `n` 64-byte frames from pg0 out of `ifname` at a modest rate and
-/// checks every frame the memif sent came back: rx == tx on the memif, what
-/// it could not queue counted as tx-error, and most frames really went.
-fn stream_comes_back(d: &Daemon, ifname: &str, name: &str, n: u64, peer: &Testpmd) {
+/// checks every frame the interface sent came back: rx == tx on it, what
+/// it could not queue counted as tx-error, most frames really went, and no
+/// node of the driver (`memif`, `dpdk`...) counted an error.
+pub(super) fn stream_comes_back(d: &Daemon, ifname: &str, name: &str, n: u64, peer: &Testpmd) {
+    stream_comes_back_on(d, ifname, name, n, peer, "memif")
+}
+
+pub(super) fn stream_comes_back_on(d: &Daemon, ifname: &str, name: &str, n: u64, peer: &Testpmd, driver: &str) {
     d.ctl_ok("clear interfaces");
     let s = PgStream::new(name, "pg0", n);
     let cmd = s.command().replace(" size ", " rate 20000 size ");
@@ -126,15 +131,15 @@ fn stream_comes_back(d: &Daemon, ifname: &str, name: &str, n: u64, peer: &Testpm
     assert!(
         settled,
         "{ifname}: {tx} frames sent, {rx} came back:\n{show}\n{}\ntestpmd:\n{}",
-        d.ctl_ok("show memif"),
+        d.ctl_ok("show hardware-interfaces"),
         peer.output()
     );
     assert_eq!(tx + txe, n, "every frame is sent or counted as a tx error:\n{show}");
     assert!(tx >= n / 2, "most frames must really cross ({tx} of {n}):\n{show}");
     assert_eq!(counter(d, "pg0", "tx packets"), rx, "what came back leaves on pg0:\n{show}");
     let errors = d.errors();
-    let bad: Vec<_> = errors.iter().filter(|((node, _), &c)| node.starts_with("memif") && c > 0).collect();
-    assert!(bad.is_empty(), "memif counted errors: {bad:?}");
+    let bad: Vec<_> = errors.iter().filter(|((node, _), &c)| node.starts_with(driver) && c > 0).collect();
+    assert!(bad.is_empty(), "{driver} counted errors: {bad:?}");
 }
 
 #[test]

@@ -1,0 +1,548 @@
+//! Every call into DPDK and every raw pointer of the dpdk driver: EAL
+//! start-up, ports (ethdev), the mbuf pool, rx/tx bursts and the copies
+//! between mbufs and rvpp buffers. The rest of the driver sees safe
+//! functions and two owning types, [`Pool`] and [`Mbufs`].
+//!
+//! Invariants this module keeps (the reasons its `unsafe` blocks are sound):
+//! - The EAL is initialised once per process ([`eal_init`] refuses a second
+//!   time), and no other function here runs before it succeeded: each is
+//!   reached only through a port or pool made after it.
+//! - Strings handed to DPDK are NUL-terminated `CString`s that outlive the
+//!   call; the EAL's argv is leaked on purpose, as the EAL may keep
+//!   pointers into it for the life of the process.
+//! - An mbuf pointer in an [`Mbufs`] slot below its `len` is owned by this
+//!   code: it came from `rx_burst` or a bulk alloc and has not been given
+//!   to `tx_burst` or freed. Slots are freed or sent exactly once, then the
+//!   count drops below them.
+//! - Mbuf fields are read and written only at the offsets the C shim
+//!   reported with `offsetof` for this DPDK build ([`layout`]), with
+//!   unaligned accesses of the field's own width. Data bytes are touched
+//!   only inside `[buf_addr + data_off, + data_len)` after checking
+//!   `data_off + data_len <= buf_len`, so a bad mbuf cannot make a copy run
+//!   outside its buffer.
+//! - DPDK mempools are safe to use from several threads at once; a thread
+//!   that is not an EAL lcore registers itself ([`register_thread`]) before
+//!   its first burst so it gets a per-lcore mempool cache.
+
+#![allow(unsafe_code)]
+
+use std::cell::Cell;
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use rvpp_dpdk_sys as ffi;
+
+/// Most packets in one burst: a frame.
+pub const BURST: usize = 256;
+/// `RTE_ETH_TX_OFFLOAD_MULTI_SEGS` (`RTE_BIT64(15)`, a macro bindgen cannot
+/// evaluate).
+const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
+/// Most segments of one received packet that are followed.
+const MAX_SEGS: usize = 64;
+
+/// Where the mbuf fields the driver uses lie, from the C shim.
+struct Layout {
+    buf_addr: usize,
+    data_off: usize,
+    nb_segs: usize,
+    pkt_len: usize,
+    data_len: usize,
+    buf_len: usize,
+    next: usize,
+}
+
+fn layout() -> &'static Layout {
+    static L: OnceLock<Layout> = OnceLock::new();
+    L.get_or_init(|| {
+        let mut l = ffi::rvpp_dpdk_mbuf_layout::default();
+        // SAFETY: the shim only stores offsetof/sizeof values into `l`.
+        unsafe { ffi::rvpp_dpdk_mbuf_layout(&mut l) };
+        Layout {
+            buf_addr: l.buf_addr as usize,
+            data_off: l.data_off as usize,
+            nb_segs: l.nb_segs as usize,
+            pkt_len: l.pkt_len as usize,
+            data_len: l.data_len as usize,
+            buf_len: l.buf_len as usize,
+            next: l.next as usize,
+        }
+    })
+}
+
+/// DPDK's last error (`rte_errno`) and its text.
+pub fn last_error() -> String {
+    // SAFETY: reads a thread-local integer.
+    let e = unsafe { ffi::rvpp_dpdk_errno() };
+    error_text(e)
+}
+
+/// The text of a DPDK or errno error number (either sign).
+pub fn error_text(e: i32) -> String {
+    // SAFETY: rte_strerror returns a pointer to a NUL-terminated string
+    // (static or thread-local) valid until the next call on this thread.
+    let s = unsafe { CStr::from_ptr(ffi::rte_strerror(e.abs())) };
+    format!("{} ({})", s.to_string_lossy(), e.abs())
+}
+
+/// Starts the EAL with `args` (argv[0] first). The calling thread's CPU
+/// affinity is put back afterwards: the EAL pins its main lcore, but
+/// rvpp's main thread keeps the placement rvpp gave it.
+pub fn eal_init(args: &[String]) -> Result<(), String> {
+    static TRIED: AtomicBool = AtomicBool::new(false);
+    if TRIED.swap(true, Ordering::AcqRel) {
+        return Err("the EAL can be started once per process".into());
+    }
+    let mut argv: Vec<*mut c_char> = Vec::with_capacity(args.len() + 1);
+    for a in args {
+        let c = CString::new(a.as_str()).map_err(|_| format!("EAL argument '{a}' holds a NUL byte"))?;
+        argv.push(c.into_raw());
+    }
+    argv.push(ptr::null_mut());
+    let argv: &'static mut [*mut c_char] = Vec::leak(argv);
+    // SAFETY: an all-zero cpu_set_t is a valid empty set, and
+    // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into it.
+    let mut saved: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pid 0 is the calling thread.
+    let have = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut saved) } == 0;
+    // SAFETY: argv is a NULL-terminated array of NUL-terminated strings
+    // leaked for the life of the process (the EAL may keep them); argc
+    // counts the strings before the NULL.
+    let ret = unsafe { ffi::rte_eal_init(args.len() as i32, argv.as_mut_ptr()) };
+    if have {
+        // SAFETY: restores the set read above for the calling thread.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &saved) };
+    }
+    if ret < 0 {
+        return Err(format!("rte_eal_init: {}", last_error()));
+    }
+    Ok(())
+}
+
+/// The EAL's runtime directory (`/var/run/dpdk/<file-prefix>`).
+pub fn runtime_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: returns a pointer to the EAL's own NUL-terminated string
+    // (empty before init).
+    let p = unsafe { ffi::rte_eal_get_runtime_dir() };
+    let s = cstr(p);
+    (!s.is_empty()).then(|| s.into())
+}
+
+/// Makes the calling thread known to DPDK (an lcore id, so mempool caches
+/// work) the first time it bursts. Threads the EAL made are known already.
+#[inline]
+pub fn register_thread() {
+    thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
+    if DONE.with(Cell::get) {
+        return;
+    }
+    DONE.with(|d| d.set(true));
+    // SAFETY: reads the thread's lcore id; registers it when it has none.
+    // Failing (no free lcore id) leaves the thread unregistered, which
+    // DPDK supports: its mempool gets and puts bypass the cache.
+    unsafe {
+        if ffi::rvpp_dpdk_lcore_id() == u32::MAX {
+            ffi::rte_thread_register();
+        }
+    }
+}
+
+/// Probes a virtual device (hotplug) from its devargs.
+pub fn probe(devargs: &str) -> Result<(), String> {
+    let c = CString::new(devargs).map_err(|_| "devargs hold a NUL byte".to_string())?;
+    // SAFETY: c is a NUL-terminated string that outlives the call.
+    let r = unsafe { ffi::rte_dev_probe(c.as_ptr()) };
+    if r < 0 {
+        return Err(error_text(r));
+    }
+    Ok(())
+}
+
+/// The ethdev ports, in order.
+pub fn ports() -> Vec<u16> {
+    let mut v = Vec::new();
+    // SAFETY: walks the port table; owner 0 is "no owner".
+    let mut p = unsafe { ffi::rte_eth_find_next_owned_by(0, 0) };
+    while p < ffi::RTE_MAX_ETHPORTS as u64 {
+        v.push(p as u16);
+        // SAFETY: as above.
+        p = unsafe { ffi::rte_eth_find_next_owned_by(p as u16 + 1, 0) };
+    }
+    v
+}
+
+/// What rvpp needs to know of a port.
+#[derive(Clone, Debug)]
+pub struct PortInfo {
+    pub name: String,
+    pub driver: String,
+    pub max_rx_queues: u16,
+    pub max_tx_queues: u16,
+    pub multi_seg_tx: bool,
+    pub mac: [u8; 6],
+    pub mtu: u16,
+}
+
+fn cstr(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: DPDK hands out NUL-terminated strings it owns for the port's life.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+pub fn port_info(port: u16) -> Result<PortInfo, String> {
+    let mut info = ffi::rte_eth_dev_info::default();
+    // SAFETY: info is a valid, writable rte_eth_dev_info.
+    let r = unsafe { ffi::rte_eth_dev_info_get(port, &mut info) };
+    if r != 0 {
+        return Err(format!("rte_eth_dev_info_get: {}", error_text(r)));
+    }
+    let mut name = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN as usize];
+    // SAFETY: name has RTE_ETH_NAME_MAX_LEN bytes, the most DPDK writes.
+    unsafe { ffi::rte_eth_dev_get_name_by_port(port, name.as_mut_ptr()) };
+    let mut mac = ffi::rte_ether_addr::default();
+    // SAFETY: mac is a valid, writable rte_ether_addr.
+    unsafe { ffi::rte_eth_macaddr_get(port, &mut mac) };
+    let mut mtu = 0u16;
+    // SAFETY: mtu is written on success.
+    if unsafe { ffi::rte_eth_dev_get_mtu(port, &mut mtu) } != 0 {
+        mtu = 1500;
+    }
+    Ok(PortInfo {
+        name: cstr(name.as_ptr()),
+        driver: cstr(info.driver_name),
+        max_rx_queues: info.max_rx_queues,
+        max_tx_queues: info.max_tx_queues,
+        multi_seg_tx: info.tx_offload_capa & TX_OFFLOAD_MULTI_SEGS != 0,
+        mac: mac.addr_bytes,
+        mtu,
+    })
+}
+
+/// A pool of mbufs (`rte_pktmbuf_pool_create`). Shared by the threads that
+/// burst on the ports using it; never freed (ports keep pointers into it
+/// until the process ends).
+pub struct Pool(NonNull<ffi::rte_mempool>);
+
+// SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the pointer
+// is never freed (see the type's doc), so sharing it across threads is sound.
+unsafe impl Send for Pool {}
+// SAFETY: as above.
+unsafe impl Sync for Pool {}
+
+impl Pool {
+    pub fn new(name: &str, n: u32, socket: i32) -> Result<Pool, String> {
+        let c = CString::new(name).map_err(|_| "pool name holds a NUL byte".to_string())?;
+        // SAFETY: c is NUL-terminated; the other arguments are plain values.
+        let p = unsafe {
+            ffi::rte_pktmbuf_pool_create(c.as_ptr(), n, 256, 0, ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16, socket)
+        };
+        NonNull::new(p).map(Pool).ok_or_else(|| format!("rte_pktmbuf_pool_create({n} mbufs): {}", last_error()))
+    }
+
+    fn as_ptr(&self) -> *mut ffi::rte_mempool {
+        self.0.as_ptr()
+    }
+
+    /// (available, in use) mbufs.
+    pub fn counts(&self) -> (u32, u32) {
+        // SAFETY: read-only queries of a live pool.
+        unsafe { (ffi::rte_mempool_avail_count(self.as_ptr()), ffi::rte_mempool_in_use_count(self.as_ptr())) }
+    }
+}
+
+/// Configures a port with `nrx` rx and `ntx` tx queues on `pool`.
+pub fn port_setup(
+    port: u16,
+    nrx: u16,
+    ntx: u16,
+    rx_desc: u16,
+    tx_desc: u16,
+    multi_seg: bool,
+    pool: &Pool,
+) -> Result<(), String> {
+    let mut conf = ffi::rte_eth_conf::default();
+    if multi_seg {
+        conf.txmode.offloads |= TX_OFFLOAD_MULTI_SEGS;
+    }
+    // SAFETY: conf is a valid rte_eth_conf the call only reads.
+    let r = unsafe { ffi::rte_eth_dev_configure(port, nrx, ntx, &conf) };
+    if r != 0 {
+        return Err(format!("rte_eth_dev_configure({nrx} rx, {ntx} tx queues): {}", error_text(r)));
+    }
+    // SAFETY: plain query.
+    let socket = unsafe { ffi::rte_eth_dev_socket_id(port) };
+    let socket = if socket < 0 { ffi::SOCKET_ID_ANY } else { socket };
+    for q in 0..nrx {
+        // SAFETY: a NULL rxconf means the driver's defaults; the pool
+        // outlives the port (never freed).
+        let r = unsafe { ffi::rte_eth_rx_queue_setup(port, q, rx_desc, socket as u32, ptr::null(), pool.as_ptr()) };
+        if r != 0 {
+            return Err(format!("rte_eth_rx_queue_setup(queue {q}, {rx_desc} descriptors): {}", error_text(r)));
+        }
+    }
+    for q in 0..ntx {
+        // SAFETY: a NULL txconf means the driver's defaults.
+        let r = unsafe { ffi::rte_eth_tx_queue_setup(port, q, tx_desc, socket as u32, ptr::null()) };
+        if r != 0 {
+            return Err(format!("rte_eth_tx_queue_setup(queue {q}, {tx_desc} descriptors): {}", error_text(r)));
+        }
+    }
+    // SAFETY: plain call on a configured port; promiscuous mode is best
+    // effort (not every vdev has it).
+    unsafe { ffi::rte_eth_promiscuous_enable(port) };
+    // SAFETY: plain call on a configured port.
+    let r = unsafe { ffi::rte_eth_dev_start(port) };
+    if r != 0 {
+        return Err(format!("rte_eth_dev_start: {}", error_text(r)));
+    }
+    Ok(())
+}
+
+/// Link state and speed (Mb/s) without waiting; an error (the device is
+/// gone, say) reads as down.
+pub fn link(port: u16) -> (bool, u32) {
+    let mut l = ffi::rte_eth_link::default();
+    // SAFETY: l is a valid, writable rte_eth_link.
+    let r = unsafe { ffi::rte_eth_link_get_nowait(port, &mut l) };
+    if r != 0 {
+        return (false, 0);
+    }
+    (l.link_status() != 0, l.link_speed)
+}
+
+/// Asks the port to bring its link up (a kernel interface under
+/// net_af_packet goes up); drivers without the operation ignore it.
+pub fn set_link_up(port: u16) {
+    // SAFETY: plain call on a started port; an error (ENOTSUP) is harmless.
+    unsafe { ffi::rte_eth_dev_set_link_up(port) };
+}
+
+/// The port's counters as DPDK keeps them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+pub fn port_stats(port: u16) -> Option<PortStats> {
+    let mut s = ffi::rte_eth_stats::default();
+    // SAFETY: s is a valid, writable rte_eth_stats.
+    if unsafe { ffi::rte_eth_stats_get(port, &mut s) } != 0 {
+        return None;
+    }
+    Some(PortStats {
+        ipackets: s.ipackets,
+        opackets: s.opackets,
+        ibytes: s.ibytes,
+        obytes: s.obytes,
+        imissed: s.imissed,
+        ierrors: s.ierrors,
+        oerrors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
+    })
+}
+
+/// A burst's worth of owned mbufs: slots `[0, len)` hold mbufs this code
+/// owns (see the module's invariants).
+pub struct Mbufs {
+    m: Box<[*mut ffi::rte_mbuf; BURST]>,
+    len: usize,
+}
+
+// SAFETY: the mbufs are owned by this value alone (not shared), and DPDK
+// allows an mbuf to be freed or sent from any thread.
+unsafe impl Send for Mbufs {}
+
+impl Default for Mbufs {
+    fn default() -> Self {
+        Mbufs { m: Box::new([ptr::null_mut(); BURST]), len: 0 }
+    }
+}
+
+impl Drop for Mbufs {
+    fn drop(&mut self) {
+        self.free_from(0);
+    }
+}
+
+impl Mbufs {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Receives up to `max` packets from a queue; returns how many.
+    #[inline]
+    pub fn rx_burst(&mut self, port: u16, queue: u16, max: usize) -> usize {
+        self.free_from(0);
+        // SAFETY: the array has room for `max` (≤ BURST) pointers, which
+        // the driver fills with mbufs it hands over to us.
+        let n = unsafe { ffi::rvpp_dpdk_rx_burst(port, queue, self.m.as_mut_ptr(), max.min(BURST) as u16) };
+        self.len = n as usize;
+        self.len
+    }
+
+    /// Allocates `n` fresh mbufs from `pool` (all or none).
+    #[inline]
+    pub fn alloc(&mut self, pool: &Pool, n: usize) -> bool {
+        self.free_from(0);
+        let n = n.min(BURST);
+        // SAFETY: the array has room for n pointers; on success each is a
+        // reset mbuf (one segment, empty) we own.
+        let r = unsafe { ffi::rvpp_dpdk_mbuf_alloc_bulk(pool.as_ptr(), self.m.as_mut_ptr(), n as u32) };
+        if r != 0 {
+            return false;
+        }
+        self.len = n;
+        true
+    }
+
+    /// Frees the mbufs of slots `[from, len)`.
+    #[inline]
+    pub fn free_from(&mut self, from: usize) {
+        if from < self.len {
+            // SAFETY: slots [from, len) are owned mbufs (invariant); they
+            // are given back once and the count drops below them.
+            unsafe { ffi::rte_pktmbuf_free_bulk(self.m.as_mut_ptr().add(from), (self.len - from) as u32) };
+        }
+        self.len = self.len.min(from);
+    }
+
+    /// Sends slots `[0, n)` on a tx queue; returns how many the driver took
+    /// (those are no longer ours). The slots not taken move to the front.
+    #[inline]
+    pub fn tx_burst(&mut self, port: u16, queue: u16, n: usize) -> usize {
+        let n = n.min(self.len);
+        // SAFETY: slots [0, n) are owned mbufs; the driver takes the first
+        // `sent` of them.
+        let sent = unsafe { ffi::rvpp_dpdk_tx_burst(port, queue, self.m.as_mut_ptr(), n as u16) } as usize;
+        self.m.copy_within(sent..self.len, 0);
+        self.len -= sent;
+        sent
+    }
+
+    /// Reads a field of slot `k` (k < len) at `off`, of type T.
+    #[inline(always)]
+    fn field<T: Copy>(&self, k: usize, off: usize) -> T {
+        debug_assert!(k < self.len);
+        // SAFETY: slot k is an owned mbuf (k < len, checked by callers) and
+        // `off` is the shim's offsetof a field of type T.
+        unsafe { ptr::read_unaligned(self.m[k].cast::<u8>().add(off).cast::<T>()) }
+    }
+
+    /// Copies the packet of slot `k` (all its segments) into `dst`; returns
+    /// its length, or `None` when it is longer than `dst`, inconsistent
+    /// (segment lengths not adding up to the packet length), or chained
+    /// past [`MAX_SEGS`].
+    #[inline]
+    pub fn copy_out(&self, k: usize, dst: &mut [u8]) -> Option<usize> {
+        if k >= self.len {
+            return None;
+        }
+        let l = layout();
+        let total = self.field::<u32>(k, l.pkt_len) as usize;
+        if total > dst.len() {
+            return None;
+        }
+        let mut at = 0usize;
+        let mut m = self.m[k];
+        for _ in 0..MAX_SEGS {
+            if m.is_null() {
+                break;
+            }
+            // SAFETY: m is the owned mbuf of slot k or a segment chained
+            // to it (owned with it); the reads are of fields at the shim's
+            // offsets.
+            let (base, off, len, blen, next) = unsafe {
+                let b = m.cast::<u8>();
+                (
+                    ptr::read_unaligned(b.add(l.buf_addr).cast::<*const u8>()),
+                    ptr::read_unaligned(b.add(l.data_off).cast::<u16>()) as usize,
+                    ptr::read_unaligned(b.add(l.data_len).cast::<u16>()) as usize,
+                    ptr::read_unaligned(b.add(l.buf_len).cast::<u16>()) as usize,
+                    ptr::read_unaligned(b.add(l.next).cast::<*mut ffi::rte_mbuf>()),
+                )
+            };
+            if base.is_null() || off + len > blen || at + len > total {
+                return None;
+            }
+            // SAFETY: [base + off, + len) lies inside the segment's buffer
+            // (checked against buf_len just above), dst has room for it
+            // (at + len <= total <= dst.len()), and the two cannot overlap
+            // (dst is an rvpp buffer).
+            unsafe { ptr::copy_nonoverlapping(base.add(off), dst.as_mut_ptr().add(at), len) };
+            at += len;
+            m = next;
+        }
+        (at == total && m.is_null()).then_some(total)
+    }
+
+    /// The data room of slot `k`'s (single-segment, fresh) mbuf.
+    #[inline]
+    pub fn room(&self, k: usize) -> usize {
+        let l = layout();
+        let blen = self.field::<u16>(k, l.buf_len) as usize;
+        let off = self.field::<u16>(k, l.data_off) as usize;
+        blen.saturating_sub(off)
+    }
+
+    /// Writes `src` at byte `at` of slot `k`'s (fresh, single-segment)
+    /// mbuf's data; false when it does not fit.
+    #[inline]
+    pub fn write_at(&mut self, k: usize, at: usize, src: &[u8]) -> bool {
+        if k >= self.len || at + src.len() > self.room(k) {
+            return false;
+        }
+        let l = layout();
+        let base = self.field::<*mut u8>(k, l.buf_addr);
+        let off = self.field::<u16>(k, l.data_off) as usize;
+        if base.is_null() {
+            return false;
+        }
+        // SAFETY: [base + off + at, + src.len()) lies inside the buffer
+        // (at + len <= buf_len - data_off, checked above); src is an rvpp
+        // buffer, not overlapping it.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), base.add(off + at), src.len()) };
+        true
+    }
+
+    /// Sets slot `k`'s (single-segment) packet length.
+    #[inline]
+    pub fn set_len(&mut self, k: usize, len: usize) {
+        if k >= self.len || len > self.room(k) {
+            return;
+        }
+        let l = layout();
+        let m = self.m[k].cast::<u8>();
+        // SAFETY: slot k is an owned single-segment mbuf; the writes are of
+        // its length fields at the shim's offsets, with their own widths.
+        unsafe {
+            ptr::write_unaligned(m.add(l.data_len).cast::<u16>(), len as u16);
+            ptr::write_unaligned(m.add(l.pkt_len).cast::<u32>(), len as u32);
+            ptr::write_unaligned(m.add(l.nb_segs).cast::<u16>(), 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shim_reports_a_plausible_mbuf_layout() {
+        let l = layout();
+        // buf_addr opens the struct; the second cache line holds `next`.
+        assert_eq!(l.buf_addr, 0);
+        assert!(l.data_off < 64 && l.pkt_len < 64 && l.data_len < 64 && l.buf_len < 64);
+        assert!(l.next >= 64);
+        assert_eq!(l.data_len, l.pkt_len + 4);
+    }
+}

@@ -1,0 +1,211 @@
+//! rvpp's DPDK driver against DPDK's own virtual devices and peers:
+//! - routing between two kernel namespaces with both rvpp interfaces on
+//!   `vdev net_af_packet<n>,iface=<veth>` ports (the ip_route topology):
+//!   ping both families both ways, iperf3 TCP 5 s each way and over IPv6;
+//!   then the veth under one port is deleted: that interface goes down and
+//!   the daemon keeps answering and routing on the other;
+//! - a memif exchange with `dpdk-testpmd` (net_memif server, io forwarding)
+//!   through rvpp's `vdev net_memif0,role=client`: every frame sent comes
+//!   back;
+//! - `net_null` and `net_ring` ports driving the input and tx nodes alone:
+//!   null0 cross-connected to null1 moves packets at full speed with rx ==
+//!   tx, and a pg stream out of a ring port (which loops tx to rx) comes
+//!   back whole;
+//! - bad devargs and a missing driver are errors naming the device, and
+//!   the daemon comes up with the other ports.
+//!
+//! These need an rvpp built with the `dpdk` feature (the README's test
+//! command builds it so). Without one they skip, loudly — unless
+//! RVPP_REQUIRE_DPDK=1 (set by that command), when that is a failure.
+
+use std::time::{Duration, Instant};
+
+use rvpp_tests::netns::{self, Iperf, Ns, TwoSubnets, PEER};
+use rvpp_tests::{bin, require_host, run_with_timeout, wait_until, Daemon, PgStream};
+
+use super::memif::{counter, loop_through, stream_comes_back_on, Testpmd};
+
+const WAIT: Duration = Duration::from_secs(30);
+const RUN: Duration = Duration::from_secs(60);
+
+/// Whether the rvpp under test has the DPDK driver; says why not.
+fn have_dpdk(test: &str) -> bool {
+    let mut c = std::process::Command::new(bin("rvpp"));
+    c.arg("--version");
+    let out = run_with_timeout(c, None, Duration::from_secs(10));
+    let v = String::from_utf8_lossy(&out.stdout).to_string();
+    if v.contains("(with dpdk)") {
+        return true;
+    }
+    if std::env::var("RVPP_REQUIRE_DPDK").is_ok_and(|x| x == "1") {
+        panic!("{test}: RVPP_REQUIRE_DPDK=1 but {} says '{}'", bin("rvpp").display(), v.trim());
+    }
+    eprintln!("SKIPPED {test}: this rvpp was built without the dpdk feature ({})", v.trim());
+    false
+}
+
+/// A daemon with this `dpdk { }` section and startup-config lines.
+fn daemon(tag: &str, workers: usize, dpdk: &str, startup: &str) -> Daemon {
+    Daemon::builder(tag)
+        .workers(workers)
+        .buffers(16384)
+        .extra(&format!("dpdk {{\n{dpdk}\n}}"))
+        .startup_config(startup)
+        .start()
+}
+
+/// The Link column of `show hardware-interfaces` for `ifname`.
+fn link_of(d: &Daemon, ifname: &str) -> String {
+    let t = d.ctl_ok("show hardware-interfaces");
+    t.lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(ifname)).then(|| w.nth(1).unwrap_or("").to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn iperf3(d: &Daemon, client: &Ns, server: &Ns, to: &str, port: u16, args: &[&str]) -> Iperf {
+    let r = netns::iperf3(d, client, server, to, port, args, RUN);
+    r.assert_tcp(&format!("iperf3 {args:?} to {to}"));
+    r
+}
+
+#[test]
+fn route_over_dpdk_af_packet_ports() {
+    require_host!("route_over_dpdk_af_packet_ports", &["ping", "iperf3", "ss", "ethtool"]);
+    if !have_dpdk("route_over_dpdk_af_packet_ports") {
+        return;
+    }
+    let t = TwoSubnets::new("dpk", 231);
+    // net_af_packet hands frames over as the kernel holds them: a veth peer
+    // sending with checksum offload would leave TCP checksums partial.
+    for ns in [&t.a, &t.b] {
+        ns.ok(&["ethtool", "-K", PEER, "tx", "off", "tso", "off", "gso", "off"]);
+    }
+    let section = format!(
+        "no-pci\nvdev net_af_packet0,iface={} {{ name dpa }}\nvdev net_af_packet1,iface={} {{ name dpb }}",
+        t.a.veth, t.b.veth
+    );
+    let names = ["dpa", "dpb"];
+    let startup = t.startup_config_with(|side, _| {
+        let n = names[side as usize - 1];
+        (format!("set interface mac address {n} {}", t.rvpp_mac(side)), n.to_string())
+    });
+    let d = daemon("dpdk-route", 1, &section, &startup);
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains("driver net_af_packet"), "{hwi}\n{}", d.stderr());
+    t.wait_paths(WAIT);
+    eprintln!("dpdk af_packet ping across rvpp: {}", t.ping_both_ways("dpdk", 20));
+    let fwd = iperf3(&d, &t.a, &t.b, &t.host4(2), 5231, &["-t", "5"]);
+    let rev = iperf3(&d, &t.a, &t.b, &t.host4(2), 5232, &["-t", "5", "-R"]);
+    let fwd6 = iperf3(&d, &t.b, &t.a, &t.host6(1), 5233, &["-t", "5"]);
+    eprintln!(
+        "dpdk af_packet iperf3 TCP 5 s: a->b {} ({:?} retransmits), b->a {} ({:?}), IPv6 b->a {} ({:?})",
+        fwd.rate(),
+        fwd.retransmits,
+        rev.rate(),
+        rev.retransmits,
+        fwd6.rate(),
+        fwd6.retransmits
+    );
+    assert!(counter(&d, "dpa", "rx packets") > 1000 && counter(&d, "dpb", "tx packets") > 1000);
+
+    // The veth under dpa goes away: dpa goes down, rvpp stays up and still
+    // answers on dpb.
+    assert_eq!(link_of(&d, "dpa"), "up");
+    netns::ok(&["ip", "link", "del", &t.a.veth]);
+    let down = wait_until(WAIT, || link_of(&d, "dpa") == "down");
+    assert!(down, "dpa stayed up:\n{}", d.ctl_ok("show hardware-interfaces"));
+    let r = t.b.ping(&["-i", "0.05", "-W", "2"], &t.rvpp4(2), 10);
+    assert_eq!(r.received, 10, "rvpp no longer answers on dpb:\n{}", r.text);
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
+
+#[test]
+fn dpdk_memif_client_loops_through_testpmd_server() {
+    require_host!("dpdk_memif_client_loops_through_testpmd_server", &["dpdk-testpmd"]);
+    if !have_dpdk("dpdk_memif_client_loops_through_testpmd_server") {
+        return;
+    }
+    let dir = rvpp_tests::TempDir::new("dpdk-memif-pmd");
+    let sock = dir.path().join("memif.sock");
+    let pmd = Testpmd::start(dir.path(), "dpdkm", "server", &sock, "");
+    // testpmd's server knows interface id 0 only once its port has started
+    // (it prints the port's MAC then); net_memif's client does not retry.
+    let ready = wait_until(WAIT, || sock.exists() && pmd.output().contains("Port 0: "));
+    assert!(ready, "testpmd never listened:\n{}", pmd.output());
+    let section =
+        format!("no-pci\nvdev net_memif0,role=client,socket={},socket-abstract=no {{ name dm0 }}", sock.display());
+    let d = daemon("dpdk-memif", 0, &section, "");
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains("driver net_memif"), "{hwi}\n{}", d.stderr());
+    loop_through(&d, "dm0");
+    let up = wait_until(WAIT, || link_of(&d, "dm0") == "up");
+    assert!(up, "dm0 never came up:\n{}\ntestpmd:\n{}", d.ctl_ok("show hardware-interfaces"), pmd.output());
+    stream_comes_back_on(&d, "dm0", "dm", 20000, &pmd, "dpdk");
+}
+
+#[test]
+fn dpdk_null_and_ring_ports_drive_input_and_tx() {
+    if !have_dpdk("dpdk_null_and_ring_ports_drive_input_and_tx") {
+        return;
+    }
+    let section = "no-pci\nvdev net_null0 { name n0 }\nvdev net_null1 { name n1 }\nvdev net_ring0 { name r0 }";
+    let startup = "set interface state n0 up\nset interface state n1 up\nset interface l2 xconnect n0 n1\n";
+    let d = daemon("dpdk-null", 0, section, startup);
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains("driver net_null") && hwi.contains("driver net_ring"), "{hwi}\n{}", d.stderr());
+
+    // null0 receives as fast as it is polled; everything leaves on null1.
+    let t0 = Instant::now();
+    d.ctl_ok("clear interfaces");
+    std::thread::sleep(Duration::from_secs(1));
+    d.ctl_ok("set interface state n0 down");
+    let secs = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(200));
+    let show = d.ctl_ok("show interface");
+    let (rx, tx) = (counter(&d, "n0", "rx packets"), counter(&d, "n1", "tx packets"));
+    assert!(rx > 100_000, "net_null0 moved only {rx} packets in {secs:.1} s:\n{show}");
+    assert_eq!(rx, tx, "rx on n0 vs tx on n1:\n{show}");
+    assert_eq!(counter(&d, "n1", "tx-error"), 0, "{show}");
+    eprintln!(
+        "dpdk net_null0 -> l2 xconnect -> net_null1: {:.2} Mpps (debug figure, not a benchmark)",
+        rx as f64 / secs / 1e6
+    );
+
+    // A ring port loops what it sends back to its rx.
+    loop_through(&d, "r0");
+    d.ctl_ok("clear interfaces");
+    let n = 50_000;
+    d.ctl_ok(&PgStream::new("ring", "pg0", n).command().replace(" size ", " rate 100000 size "));
+    d.ctl_ok("packet-generator enable-stream ring");
+    d.wait_stream_done("ring", n);
+    let back = wait_until(WAIT, || counter(&d, "r0", "rx packets") == n);
+    let show = d.ctl_ok("show interface");
+    assert!(back, "ring: not every frame came back:\n{show}\n{}", d.ctl_ok("show hardware-interfaces"));
+    assert_eq!(counter(&d, "r0", "tx packets"), n, "{show}");
+    assert_eq!(counter(&d, "pg0", "tx packets"), n, "what came back leaves on pg0:\n{show}");
+}
+
+#[test]
+fn dpdk_bad_devices_are_named_and_the_rest_come_up() {
+    if !have_dpdk("dpdk_bad_devices_are_named_and_the_rest_come_up") {
+        return;
+    }
+    let section =
+        "no-pci\nvdev net_af_packet0,iface=rvpp-no-such-veth\nvdev net_nosuchpmd0\nvdev net_null0 { name n0 }";
+    let d = daemon("dpdk-bad", 0, section, "");
+    let log = d.log() + &d.stderr();
+    assert!(log.contains("vdev net_af_packet0,iface=rvpp-no-such-veth: probe failed"), "{log}");
+    assert!(log.contains("vdev net_nosuchpmd0: probe failed"), "{log}");
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains("n0") && hwi.contains("driver net_null"), "{hwi}");
+    d.ctl_ok("set interface state n0 up");
+    assert!(d.ctl_ok("show version").contains("rvpp"), "the daemon answers");
+
+    // A bad section stops the daemon at start with the line and token.
+    let out = rvpp_tests::run_rvpp(&["dpdk", "{", "dev", "0000:zz:00.0", "}"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("'0000:zz:00.0'"), "{err}");
+}
