@@ -106,6 +106,22 @@ impl BufferMeta {
     }
 }
 
+/// Where the arena lies, for a driver that hands it to the kernel (AF_XDP
+/// registers it as UMEM): buffer `i` occupies `[base + i * stride, base +
+/// (i + 1) * stride)`, its metadata first, then [`HEADROOM`], then the data
+/// area at [`DATA_OFFSET`]. `base` is page aligned (2 MiB on hugepages) and
+/// `len` covers every buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct ArenaLayout {
+    pub base: *mut u8,
+    pub len: usize,
+    pub stride: usize,
+    pub count: u32,
+}
+
+/// Offset of a buffer's data area (`current_data` 0) from its start.
+pub const DATA_OFFSET: usize = META_SIZE + HEADROOM;
+
 /// Arena-wide figures for `show buffers`.
 #[derive(Clone, Debug, Default)]
 pub struct BufferStats {
@@ -238,6 +254,13 @@ impl Buffers {
     /// Whether the arena sits on hugepages.
     pub fn on_hugepages(&self) -> bool {
         self.hugepages
+    }
+
+    /// The arena's mapping and geometry. The mapping lives as long as this
+    /// `Buffers`; who may touch which buffer is still the ownership rule of
+    /// the module docs, whoever writes into it.
+    pub fn layout(&self) -> ArenaLayout {
+        ArenaLayout { base: self.map.base, len: self.map.len, stride: self.stride, count: self.count }
     }
 
     /// A per-thread handle with its own free cache.
