@@ -1,16 +1,18 @@
 //! AF_XDP: Linux network interfaces through XDP sockets — VPP's `af_xdp`.
 //!
 //! `create interface af_xdp host-if <ifname> [name <name>] [num-rx-queues
-//! <n>|all] [zero-copy|no-zero-copy] [mode native|skb] [rx-mode
-//! polling|interrupt|adaptive]` makes an interface named `<name>` (the
-//! kernel interface's name by default) with the kernel interface's MAC;
-//! `delete interface af_xdp <name>` removes it. `prog <file>` and `netns
-//! <ns>` are VPP's too and are refused with an error naming them.
+//! <n>|all] [netns <ns>] [zero-copy|no-zero-copy] [mode native|skb]
+//! [rx-mode polling|interrupt|adaptive] [hw-addr <mac>]` makes an interface
+//! named `<name>` (the kernel interface's name by default) with the kernel
+//! interface's MAC; `delete interface af_xdp <name>` removes it. `netns
+//! <ns>` opens the kernel interface in that network namespace (`ip netns`'s
+//! name, or a path such as `/proc/<pid>/ns/net`). `prog <file>` is VPP's too
+//! and is refused: rvpp attaches only its built-in program.
 //!
 //! # Sockets and the XDP program
 //!
 //! Each rx queue is one AF_XDP socket bound (with need-wakeup) to that
-//! queue of the interface, with its own UMEM and its four rings. A built-in
+//! queue of the interface, with its UMEM and its four rings. A built-in
 //! XDP program, six instructions assembled here and loaded with `bpf()`
 //! (no libbpf, no object file), redirects each frame to the socket of its
 //! rx queue through an XSKMAP, and passes it to the kernel stack when the
@@ -18,25 +20,32 @@
 //! first, generic (skb) mode when the driver refuses or `mode skb` says; the
 //! link never replaces a program someone else attached (that is an error),
 //! and it detaches when the interface is deleted or the daemon exits, even
-//! by a crash.
+//! by a crash. With `netns`, the sockets, the ioctls and the attachment are
+//! made on a short-lived thread that has entered the namespace; everything
+//! made there stays bound to it.
 //!
-//! # The UMEM: a copy, not yet the buffer arena
+//! # The UMEM: rvpp's buffer arena, one copy at most
 //!
-//! Each socket's UMEM is its own mapping of 4 KiB frames: the first
-//! [`RX_FRAMES`] live on the fill and rx rings, the next [`TX_FRAMES`] on
-//! the tx and completion rings. A received frame is copied into an arena
-//! buffer and its frame goes straight back on the fill ring; a transmitted
-//! packet is copied from its buffer chain into a free tx frame. Carving the
-//! UMEM out of the arena (zero copy into the graph) needs the arena to
-//! expose its mapping's base and stride, which it does not yet.
+//! By default (and with `no-zero-copy`) each socket registers the whole
+//! buffer arena as its UMEM and binds in copy mode: the kernel copies a
+//! received frame straight into an rvpp buffer, which enters the graph as
+//! it is, and transmits from the packet's own buffer (see `umem`). With
+//! `zero-copy` the driver's zero-copy mode is asked for: frames then land
+//! in a UMEM of the socket's own (4 KiB frames, [`RX_FRAMES`] for receive
+//! and [`TX_FRAMES`] for transmit) and rvpp copies them to and from its
+//! buffers; the same happens when the kernel refuses the arena (a stride
+//! above the page size, e.g. `buffers { default data-size 4096 }`). Either
+//! way a packet is copied once between the wire and the graph.
 //!
-//! # Interrupts and threads
+//! # Interrupts, threads and the link
 //!
 //! The socket's fd is what an idle thread sleeps on (interrupt and adaptive
 //! modes): it is readable when the rx ring holds descriptors. Rx queues are
 //! placed on workers round-robin. Each thread transmits through the socket
 //! of queue `thread % queues`, whose tx ring is shared under a lock by the
-//! threads mapped onto it.
+//! threads mapped onto it. Once a second the main thread looks the kernel
+//! interface up by index (in its namespace): its carrier is the link state,
+//! and when it has gone (a veth deleted) the interface goes admin down.
 //!
 //! # Offloads
 //!
@@ -50,45 +59,61 @@
 //!
 //! # Layout
 //!
-//! `rx` and `tx` are the data path, `sys` every system call and raw pointer
-//! (the only `unsafe` code); this file holds the device and the CLI.
+//! `rx` and `tx` are the data path, `umem` which addresses mean what, `sys`
+//! every system call and raw pointer (the only `unsafe` code); this file
+//! holds the device and the CLI.
 
 mod rx;
 mod sys;
 mod tx;
+mod umem;
 
 use std::any::Any;
 use std::fmt::Write;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rvpp_dataplane::cli::{CliError, Input};
 use rvpp_dataplane::device::{place_rx_queue, Device, DeviceInput, ErrorDrop, TxQueue};
 use rvpp_dataplane::engine::{Engine, Registrar};
-use rvpp_dataplane::interface::{parse_mac, RxMode};
+use rvpp_dataplane::interface::{parse_mac, RxMode, SwIfIndex};
+use rvpp_dataplane::{BufferIndex, Buffers};
 
 pub use rx::AfXdpRx;
 pub use tx::AfXdpTx;
 
-use sys::{Umem, XskSocket};
-use tx::TxHalf;
+use rx::{ArenaRx, OwnRx, RxParts, RxRings, RxUmem};
+use sys::{IfCtl, Umem, XskSocket};
+use tx::{ArenaTx, OwnTx, TxHalf, TxUmem};
+use umem::ArenaGeometry;
 
 /// The driver's input node.
 pub const INPUT_NODE: &str = "af-xdp-input";
 const DRIVER: &str = "af_xdp";
 
-/// UMEM frame (chunk) size: a page, so a frame holds 3840 bytes after the
-/// kernel's 256 bytes of XDP headroom.
+/// UMEM frame (chunk) size of a socket's own UMEM: a page, so a frame holds
+/// 3840 bytes after the kernel's 256 bytes of XDP headroom.
 pub const FRAME_SIZE: u32 = 4096;
-/// Frames on the fill and rx rings (ring sizes too).
+/// Fill and rx ring size; the frames of an own UMEM on them.
 pub const RX_FRAMES: u32 = 2048;
-/// Frames for transmit (tx and completion ring sizes too).
+/// Tx and completion ring size; the tx frames of an own UMEM.
 pub const TX_FRAMES: u32 = 1024;
+/// Arena buffers each queue keeps on its fill ring (at most an eighth of
+/// the arena): as many frames as a UMEM of its own has for receive.
+pub const ARENA_RX_BUFFERS: u32 = RX_FRAMES;
+/// Fewest arena buffers a queue starts with; fewer is an error.
+const MIN_ARENA_RX_BUFFERS: u32 = 64;
 const MAX_QUEUES: u32 = 64;
 /// Most buffers in one chain the tx path reads.
 const MAX_CHAIN: usize = 64;
+/// How often the main thread looks at the kernel interfaces.
+const LINK_CHECK: Duration = Duration::from_secs(1);
+/// The setup step whose failure sends a queue to a UMEM of its own.
+const ARENA_REG: &str = "XDP_UMEM_REG (buffer arena)";
 
 /// Per-queue counters (`show hardware-interfaces`).
 #[derive(Clone, Copy)]
@@ -105,13 +130,14 @@ pub(super) enum Stat {
     TxRingFull,
     TxTooLong,
     TxBadChain,
+    TxLinearized,
     TxBadCompletion,
     TxKickBusy,
     TxKickErrors,
 }
 
 impl Stat {
-    pub(super) const COUNT: usize = 14;
+    pub(super) const COUNT: usize = 15;
     const NAMES: [&'static str; Stat::COUNT] = [
         "rx packets",
         "rx bytes",
@@ -124,6 +150,7 @@ impl Stat {
         "tx ring full",
         "tx too-long drops",
         "tx bad-chain drops",
+        "tx chains linearized",
         "tx bad completions",
         "tx kick busy",
         "tx kick errors",
@@ -157,6 +184,10 @@ pub enum AfXdpError {
     NotFound(String),
     #[error("{ifname} has {have} rx queues; {want} asked")]
     Queues { ifname: String, have: u32, want: u32 },
+    #[error("netns {ns}: {source}")]
+    Netns { ns: String, source: io::Error },
+    #[error("{ifname}: {want} buffers wanted for a fill ring, {got} free (buffers {{ buffers-per-numa }})")]
+    Buffers { ifname: String, want: u32, got: u32 },
     #[error("{ifname}: {step}: {source}")]
     Setup { ifname: String, step: &'static str, source: io::Error },
 }
@@ -183,12 +214,16 @@ pub struct AfXdpConfig {
     pub host_if: String,
     pub name: Option<String>,
     pub queues: Queues,
-    /// `Some(true)`: zero-copy or fail; `Some(false)`: copy; `None`: the
-    /// kernel's choice.
+    /// `Some(true)`: the driver's zero-copy mode or fail (rvpp copies);
+    /// `Some(false)` and `None`: the kernel copies, into the buffer arena
+    /// when it takes it.
     pub zero_copy: Option<bool>,
     pub mode: XdpMode,
     pub rx_mode: RxMode,
     pub mac: Option<[u8; 6]>,
+    /// The network namespace of the kernel interface (`ip netns` name or a
+    /// path); rvpp's own when None.
+    pub netns: Option<String>,
 }
 
 impl AfXdpConfig {
@@ -201,6 +236,7 @@ impl AfXdpConfig {
             mode: XdpMode::Auto,
             rx_mode: RxMode::Interrupt,
             mac: None,
+            netns: None,
         }
     }
 
@@ -241,13 +277,19 @@ impl AfXdpConfig {
             } else if i.keyword("rx-mode") {
                 c.rx_mode = i.rx_mode("rx-mode")?;
             } else if i.keyword("prog") {
+                let f = i.expect("XDP program object file")?;
                 return Err(CliError(format!(
-                    "{cmd}: 'prog' is not supported: the built-in program redirects every queue to its socket"
+                    "{cmd}: prog {f}: loading external XDP programs is not supported \
+                     (rvpp attaches its built-in redirect program)"
                 )));
             } else if i.keyword("netns") {
-                return Err(CliError(format!(
-                    "{cmd}: 'netns' is not supported: the interface must be in rvpp's namespace"
-                )));
+                let ns = i.expect("network namespace")?;
+                if netns_path(&ns).is_none() {
+                    return Err(CliError(format!(
+                        "{cmd}: netns '{ns}' is neither a namespace name (ip netns) nor an absolute path"
+                    )));
+                }
+                c.netns = Some(ns);
             } else {
                 return i.unexpected();
             }
@@ -261,10 +303,28 @@ impl AfXdpConfig {
     }
 }
 
+/// Where a `netns` argument's namespace is: an absolute path as it is,
+/// a name under `ip netns`'s directory. None for anything else.
+fn netns_path(ns: &str) -> Option<PathBuf> {
+    if ns.starts_with('/') {
+        return Some(PathBuf::from(ns));
+    }
+    let ok = !ns.is_empty() && ns.len() <= 255 && !ns.contains('/') && ns != "." && ns != "..";
+    ok.then(|| {
+        let run = PathBuf::from("/run/netns").join(ns);
+        if run.exists() {
+            run
+        } else {
+            PathBuf::from("/var/run/netns").join(ns)
+        }
+    })
+}
+
 /// Main-thread view of one queue.
 struct QueueShared {
     sock: Arc<XskSocket>,
     stats: Arc<QueueStats>,
+    arena: bool,
 }
 
 /// An af_xdp interface. Field order is drop order: the link (detaching the
@@ -273,13 +333,30 @@ pub struct AfXdpDevice {
     _link: OwnedFd,
     _prog: OwnedFd,
     _map: OwnedFd,
+    /// Ioctls in the interface's namespace.
+    ctl: IfCtl,
     host_if: String,
+    netns: Option<String>,
     ifindex: u32,
     native: bool,
     zero_copy: bool,
     mtu: u32,
+    /// Buffers each arena queue started with on its fill ring.
+    arena_rx_buffers: u32,
     queues: Vec<QueueShared>,
     tx: Vec<Arc<Mutex<TxHalf>>>,
+    /// The kernel interface has disappeared.
+    gone: AtomicBool,
+}
+
+/// What the main thread finds of a kernel interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KernelLink {
+    /// There, with or without carrier (`IFF_RUNNING`).
+    Present {
+        running: bool,
+    },
+    Gone,
 }
 
 impl AfXdpDevice {
@@ -290,6 +367,22 @@ impl AfXdpDevice {
     /// Whether the program is attached in native (driver) mode.
     pub fn is_native(&self) -> bool {
         self.native
+    }
+    /// Whether every queue's UMEM is the buffer arena (no copy in rvpp).
+    pub fn uses_arena(&self) -> bool {
+        self.queues.iter().all(|q| q.arena)
+    }
+
+    /// Looks the kernel interface up by index in its namespace.
+    fn kernel_link(&self) -> KernelLink {
+        match self.ctl.name_of(self.ifindex) {
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => KernelLink::Gone,
+            Err(_) => KernelLink::Present { running: true },
+            Ok(name) => {
+                let running = self.ctl.flags(&name).map(|f| f & libc::IFF_RUNNING != 0).unwrap_or(true);
+                KernelLink::Present { running }
+            }
+        }
     }
 }
 
@@ -308,27 +401,37 @@ impl Device for AfXdpDevice {
     }
 
     fn admin_change(&self, up: bool) {
-        if up {
-            let _ = sys::set_if_up(&self.host_if);
+        if up && !self.gone.load(Ordering::Relaxed) {
+            let _ = self.ctl.set_up(&self.host_if);
         }
     }
 
     fn format_hw(&self) -> String {
         let mut s = String::new();
+        let ns = self.netns.as_deref().map(|n| format!(" in netns {n}")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "af_xdp host-if {} (kernel ifindex {}, mtu {}), xdp {} mode, {}, {} queue(s)",
+            "af_xdp host-if {}{ns} (kernel ifindex {}, mtu {}{}), xdp {} mode, {}, {} queue(s)",
             self.host_if,
             self.ifindex,
             self.mtu,
+            if self.gone.load(Ordering::Relaxed) { ", gone" } else { "" },
             if self.native { "native" } else { "generic (skb)" },
             if self.zero_copy { "zero-copy" } else { "copy" },
             self.queues.len()
         );
-        let _ = writeln!(
-            s,
-            "umem per queue: {RX_FRAMES} rx + {TX_FRAMES} tx frames of {FRAME_SIZE} bytes, copied to and from buffers"
-        );
+        if self.uses_arena() {
+            let _ = writeln!(
+                s,
+                "umem: the buffer arena, {} buffers per fill ring; rx and tx without a copy in rvpp",
+                self.arena_rx_buffers
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "umem per queue: {RX_FRAMES} rx + {TX_FRAMES} tx frames of {FRAME_SIZE} bytes, copied to and from buffers"
+            );
+        }
         for (q, x) in self.queues.iter().enumerate() {
             let mut line = format!("  queue {q}:");
             for (name, v) in Stat::NAMES.iter().zip(&x.stats.v) {
@@ -358,7 +461,7 @@ fn setup<'a>(ifname: &'a str, step: &'static str) -> impl FnOnce(io::Error) -> A
     move |source| AfXdpError::Setup { ifname: ifname.to_string(), step, source }
 }
 
-/// A kernel interface's facts from sysfs (the daemon's namespace).
+/// A kernel interface's facts, from ioctls in its namespace.
 struct KernelIf {
     ifindex: u32,
     mtu: u32,
@@ -366,46 +469,79 @@ struct KernelIf {
     rx_queues: u32,
 }
 
-fn kernel_if(name: &str) -> Option<KernelIf> {
-    if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return None;
-    }
-    let dir = std::path::Path::new("/sys/class/net").join(name);
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
-    let ifindex = read("ifindex")?.parse().ok()?;
-    let mtu = read("mtu")?.parse().ok()?;
-    let mac = parse_mac(&read("address")?).unwrap_or([0; 6]);
-    let rx_queues = std::fs::read_dir(dir.join("queues"))
-        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count())
-        .unwrap_or(1)
-        .max(1) as u32;
-    Some(KernelIf { ifindex, mtu, mac, rx_queues })
+fn kernel_if(ctl: &IfCtl, name: &str) -> Result<KernelIf, AfXdpError> {
+    // No such device, or a name no interface can have (too long, a '/').
+    let ifindex = ctl.index(name).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENODEV) | Some(libc::EINVAL) | None => AfXdpError::NoSuchInterface(name.to_string()),
+        _ => setup(name, "SIOCGIFINDEX")(e),
+    })?;
+    let mtu = ctl.mtu(name).map_err(setup(name, "SIOCGIFMTU"))?;
+    let mac = ctl.mac(name).map_err(setup(name, "SIOCGIFHWADDR"))?;
+    // A driver without ethtool channels has the one queue.
+    let rx_queues = ctl.rx_queues(name).unwrap_or(1).max(1);
+    Ok(KernelIf { ifindex, mtu, mac, rx_queues })
 }
 
-/// One queue's socket, UMEM and rings, bound.
+/// One queue's UMEM as opened.
+enum QueueMem {
+    Own(Arc<Umem>),
+    Arena,
+}
+
+/// One queue's socket, UMEM and rings (rx, tx, fill, completion), bound.
 struct OpenQueue {
-    sock: Arc<XskSocket>,
-    umem: Arc<Umem>,
+    sock: XskSocket,
+    mem: QueueMem,
     rings: [sys::Ring; 4],
 }
 
-fn open_queue(c: &AfXdpConfig, ifindex: u32, queue: u32) -> Result<OpenQueue, AfXdpError> {
-    let n = c.host_if.as_str();
-    let umem = Arc::new(Umem::new(RX_FRAMES + TX_FRAMES, FRAME_SIZE).map_err(setup(n, "umem mmap"))?);
-    let sock = XskSocket::new().map_err(setup(n, "socket(AF_XDP)"))?;
-    sock.register_umem(&umem).map_err(setup(n, "XDP_UMEM_REG"))?;
+/// Opens one queue's socket over `arena` (the buffer arena) or a UMEM of
+/// its own, and binds it with `flags`.
+fn open_queue_with(
+    n: &str,
+    arena: Option<&Arc<Buffers>>,
+    ifindex: u32,
+    queue: u32,
+    flags: u16,
+) -> Result<OpenQueue, AfXdpError> {
+    let mut sock = XskSocket::new().map_err(setup(n, "socket(AF_XDP)"))?;
+    let mem = match arena {
+        Some(a) => {
+            sock.register_arena(a).map_err(setup(n, ARENA_REG))?;
+            QueueMem::Arena
+        }
+        None => {
+            let umem = Arc::new(Umem::new(RX_FRAMES + TX_FRAMES, FRAME_SIZE).map_err(setup(n, "umem mmap"))?);
+            sock.register_umem(&umem).map_err(setup(n, "XDP_UMEM_REG"))?;
+            QueueMem::Own(umem)
+        }
+    };
     sock.set_ring_size(libc::XDP_UMEM_FILL_RING, RX_FRAMES).map_err(setup(n, "XDP_UMEM_FILL_RING"))?;
     sock.set_ring_size(libc::XDP_UMEM_COMPLETION_RING, TX_FRAMES).map_err(setup(n, "XDP_UMEM_COMPLETION_RING"))?;
     sock.set_ring_size(libc::XDP_RX_RING, RX_FRAMES).map_err(setup(n, "XDP_RX_RING"))?;
     sock.set_ring_size(libc::XDP_TX_RING, TX_FRAMES).map_err(setup(n, "XDP_TX_RING"))?;
     let rings = sock.map_rings(RX_FRAMES, TX_FRAMES, RX_FRAMES, TX_FRAMES).map_err(setup(n, "ring mmap"))?;
+    sock.bind(ifindex, queue, flags).map_err(setup(n, "bind"))?;
+    Ok(OpenQueue { sock, mem, rings })
+}
+
+/// Opens one queue: over the arena in copy mode unless `zero-copy` asks for
+/// the driver's mode or the kernel refuses the arena; then over a UMEM of
+/// its own.
+fn open_queue(c: &AfXdpConfig, arena: &Arc<Buffers>, ifindex: u32, queue: u32) -> Result<OpenQueue, AfXdpError> {
+    let n = c.host_if.as_str();
+    if c.zero_copy != Some(true) {
+        match open_queue_with(n, Some(arena), ifindex, queue, sys::XDP_COPY) {
+            Err(AfXdpError::Setup { step: ARENA_REG, .. }) => {}
+            r => return r,
+        }
+    }
     let flags = match c.zero_copy {
         Some(true) => sys::XDP_ZEROCOPY,
         Some(false) => sys::XDP_COPY,
         None => 0,
     };
-    sock.bind(ifindex, queue, flags).map_err(setup(n, "bind"))?;
-    Ok(OpenQueue { sock: Arc::new(sock), umem, rings })
+    open_queue_with(n, None, ifindex, queue, flags)
 }
 
 /// Loads the program and attaches it in the mode asked (native first in
@@ -430,31 +566,102 @@ fn attach(c: &AfXdpConfig, ifindex: u32, map: &OwnedFd) -> Result<(OwnedFd, Owne
     Ok((link, prog, is_native))
 }
 
-/// `create interface af_xdp`: opens the sockets, attaches the program, makes
-/// the interface and places its rx queues. Returns the interface's name.
-pub fn create(e: &mut Engine, c: &AfXdpConfig) -> Result<String, AfXdpError> {
-    let name = c.if_name();
-    if e.interfaces.by_name(&name).is_some() {
-        return Err(AfXdpError::Exists(name));
-    }
+/// Everything made in the kernel interface's namespace.
+struct Opened {
+    ctl: IfCtl,
+    k: KernelIf,
+    queues: Vec<OpenQueue>,
+    map: OwnedFd,
+    link: OwnedFd,
+    prog: OwnedFd,
+    native: bool,
+}
+
+/// Looks the interface up, brings it up, opens its queues and attaches the
+/// program, all in the calling thread's network namespace.
+fn open(c: &AfXdpConfig, arena: &Arc<Buffers>) -> Result<Opened, AfXdpError> {
     let n = c.host_if.as_str();
-    let k = kernel_if(n).ok_or_else(|| AfXdpError::NoSuchInterface(c.host_if.clone()))?;
+    let ctl = IfCtl::new().map_err(setup(n, "socket (ioctl)"))?;
+    let k = kernel_if(&ctl, n)?;
     let nq = match c.queues {
         Queues::All => k.rx_queues,
         Queues::N(q) if q <= k.rx_queues => q,
         Queues::N(q) => return Err(AfXdpError::Queues { ifname: c.host_if.clone(), have: k.rx_queues, want: q }),
     };
-    sys::set_if_up(n).map_err(setup(n, "SIOCSIFFLAGS (up)"))?;
+    ctl.set_up(n).map_err(setup(n, "SIOCSIFFLAGS (up)"))?;
     let mut queues = Vec::new();
     for q in 0..nq {
-        queues.push(open_queue(c, k.ifindex, q)?);
+        queues.push(open_queue(c, arena, k.ifindex, q)?);
     }
-    let zero_copy = queues.iter().all(|q| q.sock.is_zero_copy());
     let map = sys::xsk_map(nq).map_err(setup(n, "BPF_MAP_CREATE (xskmap)"))?;
     for (q, o) in queues.iter().enumerate() {
         sys::xsk_map_set(&map, q as u32, &o.sock).map_err(setup(n, "BPF_MAP_UPDATE_ELEM (xskmap)"))?;
     }
     let (link, prog, native) = attach(c, k.ifindex, &map)?;
+    Ok(Opened { ctl, k, queues, map, link, prog, native })
+}
+
+/// [`open`] in the namespace `c.netns` names: on a thread of its own that
+/// enters it and ends, so no other thread changes namespace.
+fn open_in_netns(c: &AfXdpConfig, arena: &Arc<Buffers>) -> Result<Opened, AfXdpError> {
+    let Some(ns) = &c.netns else { return open(c, arena) };
+    let netns_err = |source| AfXdpError::Netns { ns: ns.clone(), source };
+    let path = netns_path(ns).ok_or_else(|| netns_err(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    std::thread::scope(|s| {
+        let t = std::thread::Builder::new().name("af_xdp-netns".into()).spawn_scoped(s, || {
+            sys::enter_netns(&path).map_err(|e| AfXdpError::Netns {
+                ns: ns.clone(),
+                source: io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+            })?;
+            open(c, arena)
+        });
+        match t {
+            Ok(t) => t.join().unwrap_or_else(|_| Err(netns_err(io::Error::other("namespace thread panicked")))),
+            Err(e) => Err(netns_err(e)),
+        }
+    })
+}
+
+/// `create interface af_xdp`: opens the sockets and attaches the program
+/// (in the interface's namespace), fills the fill rings, makes the
+/// interface and places its rx queues. Returns the interface's name.
+pub fn create(e: &mut Engine, c: &AfXdpConfig) -> Result<String, AfXdpError> {
+    let name = c.if_name();
+    if e.interfaces.by_name(&name).is_some() {
+        return Err(AfXdpError::Exists(name));
+    }
+    let arena = e.buffers.clone();
+    let Opened { ctl, k, queues, map, link, prog, native } = open_in_netns(c, &arena)?;
+    let zero_copy = queues.iter().all(|q| q.sock.is_zero_copy());
+    let geo = ArenaGeometry::new(&arena.layout());
+    let count = arena.count();
+    // The fill rings' buffers, before anything is made of the interface.
+    let want = ARENA_RX_BUFFERS.min(count / 8).max(MIN_ARENA_RX_BUFFERS);
+    let mut fills: Vec<Vec<BufferIndex>> = Vec::new();
+    for q in &queues {
+        let mut v = Vec::new();
+        if matches!(q.mem, QueueMem::Arena) {
+            v.resize(want as usize, BufferIndex(0));
+            let got = e.local.vm.bufs.alloc(&mut v);
+            v.truncate(got);
+        }
+        fills.push(v);
+    }
+    let short = queues
+        .iter()
+        .zip(&fills)
+        .find(|(q, v)| matches!(q.mem, QueueMem::Arena) && v.len() < MIN_ARENA_RX_BUFFERS as usize);
+    if let Some((_, v)) = short {
+        let got = v.len() as u32;
+        for v in &fills {
+            // Fresh from the pool: stale metadata, no chain.
+            for &bi in v {
+                e.local.vm.bufs.meta_mut(bi).flags = 0;
+            }
+            e.local.vm.bufs.free(v);
+        }
+        return Err(AfXdpError::Buffers { ifname: c.host_if.clone(), want, got });
+    }
     let max_tx_len = k.mtu as usize + 18;
     let mut tx = Vec::new();
     let mut shared = Vec::new();
@@ -462,37 +669,84 @@ pub fn create(e: &mut Engine, c: &AfXdpConfig) -> Result<String, AfXdpError> {
     for o in queues {
         let stats = Arc::new(QueueStats::default());
         let [rxr, txr, fill, comp] = o.rings;
-        tx.push(Arc::new(Mutex::new(TxHalf::new(
-            o.sock.clone(),
-            o.umem.clone(),
-            txr,
-            comp,
-            max_tx_len,
-            stats.clone(),
-        ))));
-        shared.push(QueueShared { sock: o.sock.clone(), stats: stats.clone() });
-        rx.push((rx::RxParts { sock: o.sock, umem: o.umem, rx: rxr, fill }, stats));
+        let sock = Arc::new(o.sock);
+        let (rxu, txu) = match o.mem {
+            QueueMem::Arena => (RxUmem::Arena(ArenaRx::new(geo, count)), TxUmem::Arena(ArenaTx::new(geo, count))),
+            QueueMem::Own(u) => (RxUmem::Own(OwnRx::new(u.clone())), TxUmem::Own(OwnTx::new(u))),
+        };
+        let on_arena = matches!(rxu, RxUmem::Arena(_));
+        tx.push(Arc::new(Mutex::new(TxHalf::new(sock.clone(), txu, (txr, comp), max_tx_len, stats.clone()))));
+        shared.push(QueueShared { sock: sock.clone(), stats: stats.clone(), arena: on_arena });
+        rx.push((RxParts { sock, umem: rxu, rings: RxRings { rx: rxr, fill } }, stats));
     }
     let dev = AfXdpDevice {
         _link: link,
         _prog: prog,
         _map: map,
+        ctl,
         host_if: c.host_if.clone(),
+        netns: c.netns.clone(),
         ifindex: k.ifindex,
         native,
         zero_copy,
         mtu: k.mtu,
+        arena_rx_buffers: fills.iter().map(|v| v.len() as u32).max().unwrap_or(0),
         queues: shared,
         tx,
+        gone: AtomicBool::new(false),
     };
     let mac = c.mac.unwrap_or(k.mac);
     let sw = e.create_interface(name.clone(), mac, k.mtu, Some(Arc::new(dev)));
-    for (q, (parts, stats)) in rx.into_iter().enumerate() {
-        let queue = AfXdpRx::new(sw.0, q as u32, c.rx_mode, parts, stats);
+    for (q, ((parts, stats), fill)) in rx.into_iter().zip(fills).enumerate() {
+        let queue = AfXdpRx::new(sw.0, q as u32, c.rx_mode, parts, fill, &mut e.local.vm.bufs, stats);
         let t = e.next_rx_thread();
         place_rx_queue(e, INPUT_NODE, Box::new(queue), t);
     }
+    e.add_periodic("af_xdp-link", LINK_CHECK, watch_links);
     Ok(name)
+}
+
+/// Periodic: each af_xdp interface's link follows its kernel interface's
+/// carrier; one whose kernel interface has gone goes down, and stays so.
+fn watch_links(e: &mut Engine) {
+    let mut changes: Vec<(SwIfIndex, KernelLink)> = Vec::new();
+    for f in e.interfaces.iter() {
+        let Some(d) = f.device.as_ref().and_then(|d| d.as_any().downcast_ref::<AfXdpDevice>()) else { continue };
+        if d.gone.load(Ordering::Relaxed) {
+            // Set up again by hand: nothing is under it.
+            if f.admin_up || f.link_up {
+                changes.push((f.sw_if_index, KernelLink::Gone));
+            }
+            continue;
+        }
+        let k = d.kernel_link();
+        let stale = match k {
+            KernelLink::Gone => true,
+            KernelLink::Present { running } => running != f.link_up,
+        };
+        if stale {
+            if k == KernelLink::Gone {
+                d.gone.store(true, Ordering::Relaxed);
+                eprintln!(
+                    "af_xdp: {}: kernel interface {} (ifindex {}) is gone: interface down",
+                    f.name, d.host_if, d.ifindex
+                );
+            }
+            changes.push((f.sw_if_index, k));
+        }
+    }
+    if changes.is_empty() {
+        return;
+    }
+    for (sw, k) in changes {
+        if let Some(f) = e.interfaces.get_mut(sw) {
+            f.link_up = matches!(k, KernelLink::Present { running: true });
+        }
+        if k == KernelLink::Gone {
+            e.set_admin(sw, false);
+        }
+    }
+    e.publish_interfaces();
 }
 
 fn create_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
@@ -521,7 +775,7 @@ pub fn register(r: &mut Registrar) {
     r.node(DeviceInput::register_with_counters(INPUT_NODE, &["ethernet-input", ErrorDrop::NAME], &rx::COUNTERS));
     r.cli.add(
         "create interface af_xdp",
-        "create interface af_xdp host-if <ifname> [name <name>] [num-rx-queues <n>|all] \
+        "create interface af_xdp host-if <ifname> [name <name>] [num-rx-queues <n>|all] [netns <ns>] \
          [zero-copy|no-zero-copy] [mode native|skb] [rx-mode polling|interrupt|adaptive] [hw-addr <mac>]",
         create_cmd,
     );
@@ -538,17 +792,21 @@ mod tests {
 
     #[test]
     fn parses_vpp_syntax_and_names_refused_tokens() {
-        let c = parse("host-if veth1 name x1 num-rx-queues all no-zero-copy mode skb").expect("parse");
+        let c = parse("host-if veth1 name x1 num-rx-queues all no-zero-copy mode skb netns blue").expect("parse");
         assert_eq!(c.host_if, "veth1");
         assert_eq!(c.if_name(), "x1");
         assert_eq!(c.queues, Queues::All);
         assert_eq!(c.zero_copy, Some(false));
         assert_eq!(c.mode, XdpMode::Skb);
+        assert_eq!(c.netns.as_deref(), Some("blue"));
         assert_eq!(parse("host-if v").expect("parse").if_name(), "v");
+        assert_eq!(parse("host-if v netns /proc/1/ns/net").expect("parse").netns.as_deref(), Some("/proc/1/ns/net"));
         let e = parse("host-if v prog /tmp/x.o").expect_err("prog").0;
-        assert!(e.contains("'prog'"), "{e}");
-        let e = parse("host-if v netns foo").expect_err("netns").0;
-        assert!(e.contains("'netns'"), "{e}");
+        assert!(e.contains("prog /tmp/x.o: loading external XDP programs is not supported"), "{e}");
+        let e = parse("host-if v netns a/b").expect_err("netns").0;
+        assert!(e.contains("netns 'a/b'"), "{e}");
+        let e = parse("host-if v netns ..").expect_err("netns").0;
+        assert!(e.contains("netns '..'"), "{e}");
         let e = parse("host-if v mode drv").expect_err("mode").0;
         assert!(e.contains("'drv'"), "{e}");
         let e = parse("host-if v num-rx-queues 0").expect_err("queues").0;

@@ -1,24 +1,37 @@
 //! Every system call and raw pointer of the AF_XDP driver: the AF_XDP
-//! socket and its options, the UMEM mapping, the four mmap'ed rings, the
-//! `bpf()` calls that build and attach the redirect program, and the
-//! interface-up ioctl. Constants and layouts follow the kernel's uapi headers
-//! (`linux/if_xdp.h`, `linux/bpf.h`, `linux/if_link.h`); the structs come
-//! from the libc crate where it has them.
+//! socket and its options, the UMEM (a mapping of its own, or rvpp's buffer
+//! arena), the four mmap'ed rings, the `bpf()` calls that build and attach
+//! the redirect program, the interface ioctls, and entering a network
+//! namespace. Constants and layouts follow the kernel's uapi headers
+//! (`linux/if_xdp.h`, `linux/bpf.h`, `linux/if_link.h`, `linux/ethtool.h`);
+//! the structs come from the libc crate where it has them.
 //!
 //! Invariants this module keeps (the reasons its `unsafe` blocks are sound):
-//! - Every descriptor (socket, map, program, link) is owned by an `OwnedFd`
-//!   and closed exactly once.
+//! - Every descriptor (socket, map, program, link, ioctl socket) is owned by
+//!   an `OwnedFd` and closed exactly once.
 //! - A [`Umem`] owns one anonymous mapping of `len` bytes, unmapped exactly
 //!   once in `Drop`, never resized. The kernel pins its pages while a socket
 //!   has it registered; every socket that registered it holds an `Arc` to
 //!   it, and the rings and sockets drop before the mapping can (field order
 //!   and `Arc`s), so the kernel never writes into unmapped memory.
-//! - UMEM bytes are never borrowed as Rust slices: they are copied in and
-//!   out with `ptr::copy_nonoverlapping` after a bounds check against the
-//!   mapping (`addr + len <= len_of_umem`, no overflow), so an address from a
-//!   descriptor can never reach outside it. Which frames user space may touch
-//!   (those the kernel handed back on the rx or completion ring, and tx
-//!   frames not yet submitted) is kept by the callers in `rx` and `tx`.
+//! - Bytes of a [`Umem`] are never borrowed as Rust slices: they are copied
+//!   in and out with `ptr::copy_nonoverlapping` after a bounds check against
+//!   the mapping (`addr + len <= len_of_umem`, no overflow), so an address
+//!   from a descriptor can never reach outside it. Which frames user space
+//!   may touch (those the kernel handed back on the rx or completion ring,
+//!   and tx frames not yet submitted) is kept by the callers in `rx` and
+//!   `tx`.
+//! - A socket whose UMEM is the buffer arena ([`XskSocket::register_arena`])
+//!   holds an `Arc` to the arena until after its fd has closed (field
+//!   order), so the registered memory outlives the registration. The kernel
+//!   writes only into the buffers on the fill ring and reads only those on
+//!   the tx ring: buffers their queue owns, in the arena's sense (in no free
+//!   list, touched by no thread), from the moment they go on the ring until
+//!   the rx or completion ring gives them back. The callers keep that with
+//!   one set per ring (`umem::BufSet`) and refuse any address not in it;
+//!   what the kernel still holds when a queue goes is handed to the socket
+//!   ([`XskSocket::release_after_close`]) and freed only once the fd has
+//!   closed, when the kernel has let go of it.
 //! - A [`Ring`] owns one mapping of a socket's ring, `off.desc + n * size`
 //!   bytes long, unmapped once in `Drop`. Its producer, consumer and flags
 //!   words lie inside the mapping at the offsets `XDP_MMAP_OFFSETS` gave
@@ -38,10 +51,14 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use libc::{c_int, c_void, socklen_t};
+use rvpp_dataplane::buffer::MAX_THREADS;
+use rvpp_dataplane::{BufferIndex, Buffers};
 
 /// `AF_XDP` (linux/socket.h).
 const AF_XDP: c_int = 44;
@@ -171,18 +188,74 @@ pub struct XskStats {
     pub rx_fill_ring_empty_descs: u64,
 }
 
-/// An AF_XDP socket.
+/// The buffer arena as a socket's UMEM, and the buffers the kernel held
+/// when their queue went: freed when this drops, after the socket's fd.
+struct ArenaUmem {
+    buffers: Arc<Buffers>,
+    held: Mutex<Vec<BufferIndex>>,
+}
+
+impl Drop for ArenaUmem {
+    fn drop(&mut self) {
+        let held = std::mem::take(self.held.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if held.is_empty() {
+            return;
+        }
+        let mut t = self.buffers.thread(MAX_THREADS - 1);
+        for &bi in &held {
+            // Whatever the metadata says, each is one buffer, not a chain.
+            t.meta_mut(bi).flags = 0;
+        }
+        t.free(&held);
+        t.flush();
+    }
+}
+
+/// An AF_XDP socket. Field order is drop order: the fd closes (and the
+/// kernel lets go of the UMEM's buffers) before the arena's buffers it held
+/// are freed.
 pub struct XskSocket {
     fd: OwnedFd,
+    arena: Option<ArenaUmem>,
 }
 
 impl XskSocket {
+    /// A socket in the calling thread's network namespace.
     pub fn new() -> io::Result<XskSocket> {
         let ty = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: a plain system call with integer arguments.
         let fd = cvt(unsafe { libc::socket(AF_XDP, ty, 0) })?;
         // SAFETY: `fd` was just returned by socket() and nothing else owns it.
-        Ok(XskSocket { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(XskSocket { fd: unsafe { OwnedFd::from_raw_fd(fd) }, arena: None })
+    }
+
+    /// Registers the whole buffer arena as this socket's UMEM: unaligned
+    /// chunks of one buffer each (`chunk_size` = stride), no extra headroom,
+    /// so the kernel's 256 bytes of XDP headroom end where a buffer's data
+    /// area starts. Fails (`EINVAL`) when the kernel refuses the geometry,
+    /// e.g. a stride above the page size.
+    pub fn register_arena(&mut self, buffers: &Arc<Buffers>) -> io::Result<()> {
+        let l = buffers.layout();
+        let reg = libc::xdp_umem_reg {
+            addr: l.base as u64,
+            len: l.len as u64,
+            chunk_size: u32::try_from(l.stride).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            headroom: 0,
+            flags: libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG,
+            tx_metadata_len: 0,
+        };
+        self.setsockopt(libc::XDP_UMEM_REG, &reg)?;
+        self.arena = Some(ArenaUmem { buffers: buffers.clone(), held: Mutex::new(Vec::new()) });
+        Ok(())
+    }
+
+    /// Takes arena buffers the kernel may still hold (on the fill ring, in
+    /// flight on tx) from a queue that goes; they are freed once this
+    /// socket's fd has closed.
+    pub fn release_after_close(&self, mut bis: Vec<BufferIndex>) {
+        if let Some(a) = &self.arena {
+            a.held.lock().unwrap_or_else(|p| p.into_inner()).append(&mut bis);
+        }
     }
 
     fn setsockopt<T>(&self, name: c_int, val: &T) -> io::Result<()> {
@@ -408,6 +481,44 @@ impl Ring {
         Ok(ring)
     }
 
+    /// A ring over anonymous memory, for tests that play the kernel's side
+    /// (producer at 0, consumer at 64, flags at 128, entries from 192).
+    #[cfg(test)]
+    pub fn anonymous(n: u32, entry: usize) -> io::Result<Ring> {
+        if !n.is_power_of_two() {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let map_len = 192 + n as usize * entry;
+        // SAFETY: anonymous private mapping, no file or address given.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let map = NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        // SAFETY: every offset below is inside the map_len bytes mapped, and
+        // 4-byte aligned (the mapping is page aligned).
+        let at = |o: usize| unsafe { NonNull::new_unchecked(map.as_ptr().add(o)) };
+        Ok(Ring {
+            map,
+            map_len,
+            producer: at(0).cast(),
+            consumer: at(64).cast(),
+            flags: at(128).cast(),
+            desc: at(192),
+            mask: n - 1,
+            entry,
+        })
+    }
+
     #[inline(always)]
     fn word(&self, w: NonNull<AtomicU32>) -> &AtomicU32 {
         // SAFETY: the word lies inside the mapping, which outlives `&self`,
@@ -628,6 +739,9 @@ pub fn attach_xdp(prog: &OwnedFd, ifindex: u32, mode: u32) -> io::Result<OwnedFd
     bpf(BPF_LINK_CREATE, &mut a).map(owned)
 }
 
+/// `ETHTOOL_GCHANNELS` (linux/ethtool.h).
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
 /// `struct ifreq`: a name and a 24-byte union, here as bytes.
 #[repr(C)]
 struct IfReq {
@@ -635,30 +749,129 @@ struct IfReq {
     data: [u8; 24],
 }
 
-fn if_ioctl(req: libc::c_ulong, r: &mut IfReq) -> io::Result<()> {
-    // SAFETY: a plain system call with integer arguments.
-    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` was just returned by socket() and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: `r` is a live ifreq-sized value the kernel reads or writes.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), req as _, r as *mut IfReq) }).map(drop)
+impl IfReq {
+    fn named(name: &str) -> io::Result<IfReq> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() >= libc::IFNAMSIZ || b.contains(&0) || b.contains(&b'/') {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut r = IfReq { name: [0; libc::IFNAMSIZ], data: [0; 24] };
+        r.name[..b.len()].copy_from_slice(b);
+        Ok(r)
+    }
+
+    fn int(&self) -> i32 {
+        i32::from_ne_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
 }
 
-/// Sets an interface administratively up (no-op when it is).
-pub fn set_if_up(name: &str) -> io::Result<()> {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() >= libc::IFNAMSIZ || b.contains(&0) {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+/// `struct ethtool_channels`.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+/// A socket for interface ioctls. Interfaces are looked up in the network
+/// namespace it was made in, whichever thread uses it later.
+pub struct IfCtl {
+    fd: OwnedFd,
+}
+
+impl IfCtl {
+    /// An ioctl socket in the calling thread's network namespace.
+    pub fn new() -> io::Result<IfCtl> {
+        // SAFETY: a plain system call with integer arguments.
+        let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+        // SAFETY: `fd` was just returned by socket() and nothing else owns it.
+        Ok(IfCtl { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
-    let mut r = IfReq { name: [0; libc::IFNAMSIZ], data: [0; 24] };
-    r.name[..b.len()].copy_from_slice(b);
-    if_ioctl(libc::SIOCGIFFLAGS, &mut r)?;
-    let flags = i16::from_ne_bytes([r.data[0], r.data[1]]);
-    if flags as c_int & libc::IFF_UP != 0 {
-        return Ok(());
+
+    fn ioctl(&self, req: libc::c_ulong, r: &mut IfReq) -> io::Result<()> {
+        // SAFETY: `r` is a live ifreq-sized value the kernel reads or writes;
+        // a pointer in its union (SIOCETHTOOL) is set by the caller to a live
+        // value of the size the command implies.
+        cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, r as *mut IfReq) }).map(drop)
     }
-    r.data[..2].copy_from_slice(&(flags | libc::IFF_UP as i16).to_ne_bytes());
-    if_ioctl(libc::SIOCSIFFLAGS, &mut r)
+
+    /// The interface's index (`SIOCGIFINDEX`).
+    pub fn index(&self, name: &str) -> io::Result<u32> {
+        let mut r = IfReq::named(name)?;
+        self.ioctl(libc::SIOCGIFINDEX, &mut r)?;
+        Ok(r.int() as u32)
+    }
+
+    /// The interface's MTU (`SIOCGIFMTU`).
+    pub fn mtu(&self, name: &str) -> io::Result<u32> {
+        let mut r = IfReq::named(name)?;
+        self.ioctl(libc::SIOCGIFMTU, &mut r)?;
+        Ok(r.int() as u32)
+    }
+
+    /// The interface's MAC address (`SIOCGIFHWADDR`: a sockaddr whose data
+    /// starts with it).
+    pub fn mac(&self, name: &str) -> io::Result<[u8; 6]> {
+        let mut r = IfReq::named(name)?;
+        self.ioctl(libc::SIOCGIFHWADDR, &mut r)?;
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&r.data[2..8]);
+        Ok(m)
+    }
+
+    /// Rx queues in use (`ETHTOOL_GCHANNELS`: rx-only plus combined).
+    pub fn rx_queues(&self, name: &str) -> io::Result<u32> {
+        let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+        let mut r = IfReq::named(name)?;
+        r.data[..8].copy_from_slice(&(&mut ch as *mut EthtoolChannels as u64).to_ne_bytes());
+        self.ioctl(libc::SIOCETHTOOL, &mut r)?;
+        Ok(ch.rx_count.saturating_add(ch.combined_count))
+    }
+
+    /// The name of the interface with index `ifindex` (`SIOCGIFNAME`);
+    /// `ENODEV` once it is gone.
+    pub fn name_of(&self, ifindex: u32) -> io::Result<String> {
+        let mut r = IfReq { name: [0; libc::IFNAMSIZ], data: [0; 24] };
+        r.data[..4].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+        self.ioctl(libc::SIOCGIFNAME, &mut r)?;
+        let end = r.name.iter().position(|&b| b == 0).unwrap_or(libc::IFNAMSIZ);
+        Ok(String::from_utf8_lossy(&r.name[..end]).into_owned())
+    }
+
+    /// The interface's flags (`SIOCGIFFLAGS`: `IFF_UP`, `IFF_RUNNING`...).
+    pub fn flags(&self, name: &str) -> io::Result<c_int> {
+        let mut r = IfReq::named(name)?;
+        self.ioctl(libc::SIOCGIFFLAGS, &mut r)?;
+        Ok(u16::from_ne_bytes([r.data[0], r.data[1]]) as c_int)
+    }
+
+    /// Sets the interface administratively up (no-op when it is).
+    pub fn set_up(&self, name: &str) -> io::Result<()> {
+        let mut r = IfReq::named(name)?;
+        self.ioctl(libc::SIOCGIFFLAGS, &mut r)?;
+        let flags = i16::from_ne_bytes([r.data[0], r.data[1]]);
+        if flags as c_int & libc::IFF_UP != 0 {
+            return Ok(());
+        }
+        r.data[..2].copy_from_slice(&(flags | libc::IFF_UP as i16).to_ne_bytes());
+        self.ioctl(libc::SIOCSIFFLAGS, &mut r)
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path` (a
+/// `/run/netns/<name>` bind mount, or `/proc/<pid>/ns/net`). Sockets made
+/// afterwards on this thread live there; other threads are not affected.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    // SAFETY: a plain system call on a descriptor that lives for the call.
+    cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
 }
 
 #[cfg(test)]

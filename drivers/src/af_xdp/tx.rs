@@ -1,9 +1,16 @@
 //! The transmit path: each queue's socket has one tx ring and completion
 //! ring, shared by the threads mapped onto it under a lock (as VPP's af_xdp
-//! does when threads outnumber queues). A packet's buffer chain is copied
-//! into a free tx frame of the UMEM and described on the tx ring; frames
-//! come back through the completion ring. A full ring (or no free frame)
-//! takes fewer packets than offered.
+//! does when threads outnumber queues).
+//!
+//! With the arena as UMEM a packet's buffer itself is described on the tx
+//! ring and stays the kernel's until the completion ring gives it back,
+//! when it is freed (a chain is first copied into one fresh buffer). With a
+//! UMEM of its own the chain is copied into a free tx frame and freed at
+//! once. A full ring (or no free frame) takes fewer packets than offered.
+//!
+//! Panic contract: completion addresses come from the kernel; one that is
+//! not a frame or buffer in flight is counted (`tx bad completions`) and
+//! never followed.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -13,59 +20,145 @@ use rvpp_dataplane::device::TxQueue;
 use rvpp_dataplane::{BufferIndex, ThreadBuffers};
 
 use super::sys::{Ring, Umem, XskSocket};
+use super::umem::{own_tx_frame, ArenaGeometry, BufSet};
 use super::{QueueStats, Stat, FRAME_SIZE, MAX_CHAIN, RX_FRAMES, TX_FRAMES};
 
 /// Copy mode sends this many descriptors per `sendto` (the kernel's
 /// TX_BATCH_SIZE) and asks to be called again for the rest.
 const KICK_BATCH: usize = 32;
 
+/// A queue's UMEM, as the transmit side sees it.
+pub(super) enum TxUmem {
+    /// A mapping of its own: packets are copied into its tx frames.
+    Own(OwnTx),
+    /// The buffer arena: packets are sent from their buffers.
+    Arena(ArenaTx),
+}
+
+/// Transmit state over a UMEM of its own.
+pub(super) struct OwnTx {
+    umem: Arc<Umem>,
+    /// Tx frames user space owns (not on the tx ring, not in flight).
+    free: Vec<u64>,
+}
+
+impl OwnTx {
+    pub(super) fn new(umem: Arc<Umem>) -> OwnTx {
+        let f = FRAME_SIZE as u64;
+        OwnTx { umem, free: (RX_FRAMES..RX_FRAMES + TX_FRAMES).map(|k| k as u64 * f).collect() }
+    }
+}
+
+/// Transmit state over the arena.
+pub(super) struct ArenaTx {
+    geo: ArenaGeometry,
+    /// Buffers on the tx ring or sent and not yet completed.
+    in_flight: BufSet,
+    /// Scratch: buffers to free at the end of a call.
+    done: Vec<BufferIndex>,
+}
+
+impl ArenaTx {
+    pub(super) fn new(geo: ArenaGeometry, count: u32) -> ArenaTx {
+        ArenaTx { geo, in_flight: BufSet::new(count), done: Vec::new() }
+    }
+}
+
 /// One socket's transmit side.
 pub(super) struct TxHalf {
     sock: Arc<XskSocket>,
-    umem: Arc<Umem>,
+    umem: TxUmem,
     tx: Ring,
     comp: Ring,
-    /// Tx frames user space owns (not on the tx ring, not in flight).
-    free: Vec<u64>,
     /// Longest frame the interface takes (MTU + Ethernet + VLAN).
     max_len: usize,
     stats: Arc<QueueStats>,
 }
 
-/// Whether `addr` is the start of a tx frame (`[RX_FRAMES, RX_FRAMES +
-/// TX_FRAMES)` of the UMEM).
-fn is_tx_frame(addr: u64) -> bool {
-    let f = FRAME_SIZE as u64;
-    addr.is_multiple_of(f) && (RX_FRAMES as u64 * f..(RX_FRAMES + TX_FRAMES) as u64 * f).contains(&addr)
-}
-
 impl TxHalf {
     pub(super) fn new(
         sock: Arc<XskSocket>,
-        umem: Arc<Umem>,
-        tx: Ring,
-        comp: Ring,
+        umem: TxUmem,
+        (tx, comp): (Ring, Ring),
         max_len: usize,
         stats: Arc<QueueStats>,
     ) -> TxHalf {
-        let f = FRAME_SIZE as u64;
-        let free = (RX_FRAMES..RX_FRAMES + TX_FRAMES).map(|k| k as u64 * f).collect();
-        TxHalf { sock, umem, tx, comp, free, max_len: max_len.min(FRAME_SIZE as usize), stats }
+        let max_len = match umem {
+            TxUmem::Own(_) => max_len.min(FRAME_SIZE as usize),
+            TxUmem::Arena(_) => max_len,
+        };
+        TxHalf { sock, umem, tx, comp, max_len, stats }
     }
 
+    fn send(&mut self, bufs: &mut ThreadBuffers, pkts: &[BufferIndex]) -> usize {
+        let mut tally = [0u64; Stat::COUNT];
+        let mut prod = self.tx.producer();
+        let (taken, queued) = match &mut self.umem {
+            TxUmem::Own(o) => {
+                o.reclaim(&mut self.comp, &mut tally);
+                let r = o.queue(&mut self.tx, &mut prod, bufs, pkts, self.max_len, &mut tally);
+                bufs.free(&pkts[..r.0]);
+                r
+            }
+            TxUmem::Arena(a) => {
+                a.reclaim(&mut self.comp, bufs, &mut tally);
+                a.queue(&mut self.tx, &mut prod, bufs, pkts, self.max_len, &mut tally)
+            }
+        };
+        if queued > 0 {
+            self.tx.submit(prod);
+            self.kick(queued, &mut tally);
+        }
+        tally[Stat::TxPackets as usize] = queued as u64;
+        tally[Stat::TxRingFull as usize] = (pkts.len() - taken) as u64;
+        self.stats.add(&tally);
+        taken
+    }
+
+    /// Copy mode always wants the kick; a zero-copy driver only when it
+    /// says so. Each kick sends a batch; `EAGAIN` means more is left.
+    fn kick(&mut self, queued: usize, tally: &mut [u64; Stat::COUNT]) {
+        for _ in 0..queued / KICK_BATCH + 2 {
+            if !self.tx.needs_wakeup() {
+                break;
+            }
+            match self.sock.kick_tx() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    let busy = matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EBUSY));
+                    tally[if busy { Stat::TxKickBusy } else { Stat::TxKickErrors } as usize] += 1;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TxHalf {
+    /// Buffers in flight stay the kernel's until the socket closes: the
+    /// socket frees them then.
+    fn drop(&mut self) {
+        if let TxUmem::Arena(a) = &mut self.umem {
+            self.sock.release_after_close(a.in_flight.drain());
+        }
+    }
+}
+
+impl OwnTx {
     /// Takes back the frames the kernel has sent.
-    fn reclaim(&mut self, tally: &mut [u64; Stat::COUNT]) {
-        let cons = self.comp.consumer();
-        let n = self.comp.ready(cons);
+    fn reclaim(&mut self, comp: &mut Ring, tally: &mut [u64; Stat::COUNT]) {
+        let cons = comp.consumer();
+        let n = comp.ready(cons);
         for k in 0..n {
-            let a = self.comp.addr(cons.wrapping_add(k));
-            if is_tx_frame(a) && self.free.len() < TX_FRAMES as usize {
+            let a = comp.addr(cons.wrapping_add(k));
+            if own_tx_frame(a) && self.free.len() < TX_FRAMES as usize {
                 self.free.push(a);
             } else {
                 tally[Stat::TxBadCompletion as usize] += 1;
             }
         }
-        self.comp.release(cons.wrapping_add(n));
+        comp.release(cons.wrapping_add(n));
     }
 
     /// Copies a buffer chain of `len` bytes into the frame at `addr`.
@@ -90,11 +183,19 @@ impl TxHalf {
         false
     }
 
-    fn send(&mut self, bufs: &mut ThreadBuffers, pkts: &[BufferIndex]) -> usize {
-        let mut tally = [0u64; Stat::COUNT];
-        self.reclaim(&mut tally);
-        let mut prod = self.tx.producer();
-        let mut room = self.tx.free(prod);
+    /// Copies packets into free tx frames and describes them on the ring
+    /// from `prod` on. Returns (packets taken, packets queued); the caller
+    /// frees the taken ones.
+    fn queue(
+        &mut self,
+        tx: &mut Ring,
+        prod: &mut u32,
+        bufs: &ThreadBuffers,
+        pkts: &[BufferIndex],
+        max_len: usize,
+        tally: &mut [u64; Stat::COUNT],
+    ) -> (usize, usize) {
+        let mut room = tx.free(*prod);
         let (mut taken, mut queued) = (0, 0);
         for &bi in pkts {
             if room == 0 || self.free.is_empty() {
@@ -102,7 +203,7 @@ impl TxHalf {
             }
             taken += 1;
             let len = bufs.chain_len(bi);
-            if len == 0 || len > self.max_len {
+            if len == 0 || len > max_len {
                 tally[Stat::TxTooLong as usize] += 1;
                 continue;
             }
@@ -112,36 +213,110 @@ impl TxHalf {
                 tally[Stat::TxBadChain as usize] += 1;
                 continue;
             }
-            self.tx.set_desc(prod, addr, len as u32);
-            prod = prod.wrapping_add(1);
+            tx.set_desc(*prod, addr, len as u32);
+            *prod = prod.wrapping_add(1);
             room -= 1;
             queued += 1;
             tally[Stat::TxBytes as usize] += len as u64;
         }
-        if queued > 0 {
-            self.tx.submit(prod);
-            // Copy mode always wants the kick; a zero-copy driver only when
-            // it says so. Each kick sends a batch; EAGAIN means more is left.
-            for _ in 0..queued / KICK_BATCH + 2 {
-                if !self.tx.needs_wakeup() {
-                    break;
-                }
-                match self.sock.kick_tx() {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => {
-                        let busy = matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EBUSY));
-                        tally[if busy { Stat::TxKickBusy } else { Stat::TxKickErrors } as usize] += 1;
-                        break;
+        (taken, queued)
+    }
+}
+
+impl ArenaTx {
+    /// Frees the buffers the kernel has sent.
+    fn reclaim(&mut self, comp: &mut Ring, bufs: &mut ThreadBuffers, tally: &mut [u64; Stat::COUNT]) {
+        let cons = comp.consumer();
+        let n = comp.ready(cons);
+        for k in 0..n {
+            let a = comp.addr(cons.wrapping_add(k));
+            match self.geo.completed(a).filter(|&bi| self.in_flight.take(bi)) {
+                Some(bi) => self.done.push(bi),
+                None => tally[Stat::TxBadCompletion as usize] += 1,
+            }
+        }
+        comp.release(cons.wrapping_add(n));
+        // Only single buffers are ever sent, so none is a chain.
+        bufs.free(&self.done);
+        self.done.clear();
+    }
+
+    /// A chain copied into one fresh buffer (the original is freed); None
+    /// when there is no buffer or the chain does not fit in one.
+    fn linearize(bufs: &mut ThreadBuffers, bi: BufferIndex, len: usize) -> Option<BufferIndex> {
+        if len > bufs.data_size() {
+            return None;
+        }
+        let bytes = bufs.chain_bytes(bi);
+        let nb = bufs.alloc_one()?;
+        let rx = bufs.meta(bi).sw_if_index;
+        bufs.fill(nb, &bytes, rx[0]);
+        bufs.meta_mut(nb).sw_if_index = rx;
+        Some(nb)
+    }
+
+    /// Describes each packet's buffer on the ring from `prod` on and keeps
+    /// it in flight. Returns (packets taken, packets queued); those taken
+    /// and not queued are freed here.
+    fn queue(
+        &mut self,
+        tx: &mut Ring,
+        prod: &mut u32,
+        bufs: &mut ThreadBuffers,
+        pkts: &[BufferIndex],
+        max_len: usize,
+        tally: &mut [u64; Stat::COUNT],
+    ) -> (usize, usize) {
+        let mut room = tx.free(*prod);
+        let (mut taken, mut queued) = (0, 0);
+        for &bi in pkts {
+            if room == 0 {
+                break;
+            }
+            taken += 1;
+            let len = bufs.chain_len(bi);
+            if len == 0 || len > max_len {
+                tally[Stat::TxTooLong as usize] += 1;
+                self.done.push(bi);
+                continue;
+            }
+            let mut b = bi;
+            if bufs.meta(bi).flags & flags::NEXT_PRESENT != 0 {
+                // The original goes back either way.
+                self.done.push(bi);
+                match Self::linearize(bufs, bi, len) {
+                    Some(nb) => {
+                        b = nb;
+                        tally[Stat::TxLinearized as usize] += 1;
+                    }
+                    None => {
+                        tally[Stat::TxBadChain as usize] += 1;
+                        continue;
                     }
                 }
             }
+            let m = bufs.meta(b);
+            let len = m.current_length as usize;
+            let Some(addr) = self.geo.tx_addr(b, m.current_data, len) else {
+                tally[Stat::TxBadChain as usize] += 1;
+                self.done.push(b);
+                continue;
+            };
+            if !self.in_flight.insert(b) {
+                // Already the kernel's: sent twice by someone. Neither send
+                // nor free it again.
+                tally[Stat::TxBadChain as usize] += 1;
+                continue;
+            }
+            tx.set_desc(*prod, addr, len as u32);
+            *prod = prod.wrapping_add(1);
+            room -= 1;
+            queued += 1;
+            tally[Stat::TxBytes as usize] += len as u64;
         }
-        bufs.free(&pkts[..taken]);
-        tally[Stat::TxPackets as usize] = queued as u64;
-        tally[Stat::TxRingFull as usize] = (pkts.len() - taken) as u64;
-        self.stats.add(&tally);
-        taken
+        bufs.free(&self.done);
+        self.done.clear();
+        (taken, queued)
     }
 }
 
@@ -168,15 +343,55 @@ impl TxQueue for AfXdpTx {
 
 #[cfg(test)]
 mod tests {
+    use rvpp_dataplane::buffer::Backing;
+    use rvpp_dataplane::Buffers;
+
     use super::*;
 
     #[test]
-    fn only_tx_frame_starts_come_back() {
+    fn arena_completions_free_only_buffers_in_flight_once() {
+        let arena = Buffers::new(1024, 2048, Backing::Pages).expect("arena");
+        let mut bufs = arena.thread(0);
+        let geo = ArenaGeometry::new(&arena.layout());
+        let mut a = ArenaTx::new(geo, arena.count());
+        let sent = bufs.alloc_one().expect("buffer");
+        bufs.fill(sent, &[1; 60], 0);
+        assert!(a.in_flight.insert(sent));
+        let never = bufs.alloc_one().expect("buffer");
+        let addr = geo.tx_addr(sent, 0, 60).expect("inside");
+        let mut comp = Ring::anonymous(8, 8).expect("ring");
+        let mut prod = comp.producer();
+        for x in [addr, addr, geo.tx_addr(never, 0, 60).expect("inside"), u64::MAX, 7] {
+            comp.set_addr(prod, x);
+            prod = prod.wrapping_add(1);
+        }
+        comp.submit(prod);
+        let before = bufs.cached();
+        let mut tally = [0u64; Stat::COUNT];
+        a.reclaim(&mut comp, &mut bufs, &mut tally);
+        assert_eq!(tally[Stat::TxBadCompletion as usize], 4);
+        assert_eq!(bufs.cached(), before + 1, "the one buffer in flight is freed, once");
+        assert_eq!(a.in_flight.len(), 0);
+        assert_eq!(comp.ready(comp.consumer()), 0, "every entry consumed");
+    }
+
+    #[test]
+    fn own_umem_completions_take_back_only_tx_frames() {
+        let umem = Arc::new(Umem::new(RX_FRAMES + TX_FRAMES, FRAME_SIZE).expect("umem"));
+        let mut o = OwnTx::new(umem);
         let f = FRAME_SIZE as u64;
-        assert!(is_tx_frame(RX_FRAMES as u64 * f));
-        assert!(is_tx_frame((RX_FRAMES + TX_FRAMES - 1) as u64 * f));
-        assert!(!is_tx_frame((RX_FRAMES + TX_FRAMES) as u64 * f));
-        assert!(!is_tx_frame(0));
-        assert!(!is_tx_frame(RX_FRAMES as u64 * f + 1));
+        let frame = o.free.pop().expect("a tx frame");
+        let mut comp = Ring::anonymous(8, 8).expect("ring");
+        let mut prod = comp.producer();
+        for x in [frame, 0, frame + 1, (RX_FRAMES + TX_FRAMES) as u64 * f] {
+            comp.set_addr(prod, x);
+            prod = prod.wrapping_add(1);
+        }
+        comp.submit(prod);
+        let mut tally = [0u64; Stat::COUNT];
+        o.reclaim(&mut comp, &mut tally);
+        assert_eq!(tally[Stat::TxBadCompletion as usize], 3);
+        assert_eq!(o.free.len(), TX_FRAMES as usize);
+        assert_eq!(o.free.last(), Some(&frame));
     }
 }
