@@ -4,12 +4,15 @@
 //! mode and once in generic (skb) mode: ping both families both ways, and
 //! iperf3 TCP for 5 s each way. Checks the program is on the veth in the
 //! mode asked while rvpp runs, and gone after `delete interface af_xdp`;
-//! that the daemon idles at ~0 % CPU after traffic; and that removing the
-//! veth under an interface leaves rvpp running, idle, and the interface
-//! deletable.
+//! that the UMEM is rvpp's buffer arena; and that the daemon idles at ~0 %
+//! CPU after traffic.
 //! A third run gives each veth two channels (`ethtool -L`) and rvpp two
 //! workers with `num-rx-queues all`: the queues land on both workers and
 //! parallel TCP streams arrive on both queues of each interface.
+//!
+//! Apart: deleting the veth under a running af_xdp interface takes the
+//! interface down while rvpp answers, idles and forwards between the
+//! others; and `netns <ns>` opens a veth that lives in another namespace.
 //!
 //! XDP sees frames before the kernel would finish their offloads: a veth
 //! peer sending with checksum offload leaves TCP checksums partial, and in
@@ -18,11 +21,12 @@
 //! as one would configure a peer of any AF_XDP application on veth.
 //!
 //! Subnets: 10.221.{1,2}.0/24 (native), 10.222.{1,2}.0/24 (skb),
-//! 10.223.{1,2}.0/24 (two queues), and the matching fd00:22x:{1,2}::/64.
+//! 10.223.{1,2}.0/24 (two queues), 10.224.{1,2,3}.0/24 (veth removal),
+//! 10.225.1.0/24 (netns), and the matching fd00:22x:{1,2,3}::/64.
 
 use std::time::Duration;
 
-use rvpp_tests::netns::{self, text, Iperf, Ns, TwoSubnets, PEER};
+use rvpp_tests::netns::{self, text, Iperf, Lab, Ns, TwoSubnets, PEER};
 use rvpp_tests::{require_host, wait_until, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -90,6 +94,8 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
         assert!(hwi.contains(&format!("af_xdp host-if {}", ns.veth)), "{hwi}");
     }
     assert_eq!(hwi.matches(hw).count(), 2, "{hwi}");
+    // veth binds in copy mode: the kernel copies into rvpp's buffers.
+    assert_eq!(hwi.matches("umem: the buffer arena").count(), 2, "{hwi}");
     t.wait_paths(WAIT);
 
     eprintln!("af_xdp {mode} ping across rvpp: {}", t.ping_both_ways(mode, 20));
@@ -108,7 +114,9 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
         fwd6.retransmits
     );
     let hwi = d.ctl_ok("show hardware-interfaces");
-    assert!(!hwi.contains("outside the umem"), "{hwi}");
+    assert!(!hwi.contains("outside the umem") && !hwi.contains("bad completions"), "{hwi}");
+    let queue_lines: Vec<&str> = hwi.lines().map(str::trim).filter(|l| l.starts_with("queue ")).collect();
+    eprintln!("af_xdp {mode} queues after iperf3:\n  {}", queue_lines.join("\n  "));
     if queues > 1 {
         // Queue q of each interface on worker q; parallel streams hash
         // over both queues of each interface.
@@ -142,15 +150,9 @@ fn route_over_af_xdp(tag: &str, n: u8, mode: &str, queues: u32) {
     d.ctl_ok(&format!("delete interface af_xdp {}", t.a.veth));
     let gone = wait_until(WAIT, || xdp_on(&t.a.veth).is_none());
     assert!(gone, "{mode}: an XDP program is still on {}: {:?}", t.a.veth, xdp_on(&t.a.veth));
-    // The veth under the other vanishing leaves rvpp answering, idle, and
-    // the interface deletable.
-    rvpp_tests::netns::ok(&["ip", "link", "del", &t.b.veth]);
-    let _ = t.a.exec(&["ping", "-c", "3", "-i", "0.1", "-W", "1", &t.host4(2)]);
-    let cpu = d.cpu_percent(Duration::from_secs(2));
-    assert!(cpu < 5.0, "{mode}: rvpp used {cpu:.1} % CPU after its veth was removed");
-    let hwi = d.ctl_ok("show hardware-interfaces");
-    assert!(hwi.contains(&format!("af_xdp host-if {}", t.b.veth)), "{hwi}");
     d.ctl_ok(&format!("delete interface af_xdp {}", t.b.veth));
+    // The fill rings' buffers and those in flight come back.
+    assert_buffers_back(&d, mode);
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
 
@@ -173,8 +175,9 @@ fn route_over_af_xdp_two_queues() {
 fn af_xdp_refuses_what_it_does_not_support() {
     let d = Daemon::start("af-xdp-refuse");
     for (args, token) in [
-        ("host-if lo prog /tmp/x.o", "'prog'"),
-        ("host-if lo netns foo", "'netns'"),
+        ("host-if lo prog /tmp/x.o", "prog /tmp/x.o: loading external XDP programs is not supported"),
+        ("host-if lo netns rvpp-no-such-ns", "netns rvpp-no-such-ns: /"),
+        ("host-if lo netns a/b", "netns 'a/b'"),
         ("host-if lo mode drv", "'drv'"),
         ("host-if rvpp-no-such-if0", "no such kernel interface 'rvpp-no-such-if0'"),
     ] {
@@ -183,4 +186,109 @@ fn af_xdp_refuses_what_it_does_not_support() {
     }
     let e = d.ctl("delete interface af_xdp nothing").expect_err("delete");
     assert!(e.contains("no af_xdp interface 'nothing'"), "{e}");
+}
+
+/// `show buffers`' Used column: buffers neither free nor in a thread cache.
+fn buffers_used(d: &Daemon) -> u64 {
+    let out = d.ctl_ok("show buffers");
+    let row = out.lines().find(|l| l.starts_with("default-numa-0")).unwrap_or("");
+    row.split_whitespace().last().and_then(|w| w.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// Asserts every buffer is back once no interface holds any.
+fn assert_buffers_back(d: &Daemon, what: &str) {
+    let back = wait_until(Duration::from_secs(5), || buffers_used(d) == 0);
+    assert!(back, "{what}: buffers still used:\n{}", d.ctl_ok("show buffers"));
+}
+
+/// `show interface`'s state column for `name`.
+fn if_state(d: &Daemon, name: &str) -> String {
+    let out = d.ctl_ok("show interface");
+    let line = out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or("");
+    line.split_whitespace().nth(2).unwrap_or("").to_string()
+}
+
+#[test]
+fn veth_removed_under_af_xdp_takes_the_interface_down() {
+    require_host!("veth_removed_under_af_xdp_takes_the_interface_down", &["ping", "ethtool"]);
+    let mut t = TwoSubnets::new("axr", 224);
+    let c = t.lab.ns('c');
+    let (c4, c4_rvpp) = ("10.224.3.2", "10.224.3.1");
+    t.lab.address(&c, &format!("{c4}/24"), Some(c4_rvpp));
+    for ns in [&t.a, &t.b, &c] {
+        ns.ok(&["ethtool", "-K", PEER, "tx", "off"]);
+    }
+    let mut conf = startup_config(&t, "native", 1);
+    conf.push_str(&format!(
+        "create interface af_xdp host-if {v}\nset interface state {v} up\nset interface ip address {v} {c4_rvpp}/24\n",
+        v = c.veth
+    ));
+    let d = Daemon::builder("af-xdp-veth-removed").buffers(16384).startup_config(&conf).start();
+    t.wait_paths(WAIT);
+    c.wait_ping(&[], c4_rvpp, WAIT);
+    assert_eq!(if_state(&d, &c.veth), "up");
+
+    rvpp_tests::netns::ok(&["ip", "link", "del", &c.veth]);
+    let down = wait_until(WAIT, || if_state(&d, &c.veth) == "down");
+    assert!(down, "{} still up after its veth was deleted:\n{}", c.veth, d.ctl_ok("show interface"));
+    let hwi = d.ctl_ok(&format!("show hardware-interfaces {}", c.veth));
+    let link = hwi.lines().find(|l| l.starts_with(&c.veth)).unwrap_or("");
+    assert!(hwi.contains(", gone)") && link.contains("down"), "{hwi}");
+    // Bringing it up again does not resurrect it.
+    d.ctl_ok(&format!("set interface state {} up", c.veth));
+    let stays = wait_until(Duration::from_secs(5), || if_state(&d, &c.veth) == "down");
+    assert!(stays, "{} came back up over a deleted veth", c.veth);
+
+    // The daemon answers, forwards between the others and idles.
+    d.ctl_ok("show version");
+    eprintln!("af_xdp after a veth removal: {}", t.ping_both_ways("after the veth removal", 5));
+    let cpu = d.cpu_percent(Duration::from_secs(2));
+    assert!(cpu < 5.0, "rvpp used {cpu:.1} % CPU after a veth was removed");
+    d.ctl_ok(&format!("delete interface af_xdp {}", c.veth));
+    assert!(!d.ctl_ok("show interface").contains(&c.veth));
+    for ns in [&t.a, &t.b] {
+        d.ctl_ok(&format!("delete interface af_xdp {}", ns.veth));
+    }
+    // What the kernel held on the vanished veth's socket came back too.
+    assert_buffers_back(&d, "veth removal");
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
+
+#[test]
+fn af_xdp_opens_a_veth_in_another_namespace() {
+    require_host!("af_xdp_opens_a_veth_in_another_namespace", &["ping", "ethtool"]);
+    let mut lab = Lab::new("axns");
+    let a = lab.ns('a');
+    // The veth's other end goes to a namespace of its own: rvpp's has none.
+    let x = lab.bare_ns('x');
+    rvpp_tests::netns::ok(&["ip", "link", "set", &a.veth, "netns", &x.name]);
+    lab.address(&a, "10.225.1.2/24", Some("10.225.1.1"));
+    lab.address(&a, "fd00:225:1::2/64", Some("fd00:225:1::1"));
+    a.ok(&["ethtool", "-K", PEER, "tx", "off"]);
+    let v = &a.veth;
+    let conf = format!(
+        "create interface af_xdp host-if {v} netns {x}\nset interface state {v} up\n\
+         set interface ip address {v} 10.225.1.1/24\nset interface ip address {v} fd00:225:1::1/64\n",
+        x = x.name
+    );
+    let d = Daemon::builder("af-xdp-netns").buffers(16384).startup_config(&conf).start();
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains(&format!("af_xdp host-if {v} in netns {}", x.name)), "{hwi}");
+    let on = x.ip(&["-d", "link", "show", "dev", v]);
+    assert!(on.contains("prog/xdp") && on.contains("rvpp_xsk"), "no rvpp program on {v} in {}:\n{on}", x.name);
+    // Brought up in its namespace, by rvpp.
+    assert!(on.lines().next().is_some_and(|l| l.contains(",UP")), "{on}");
+
+    a.wait_ping(&[], "10.225.1.1", WAIT);
+    a.wait_ping(&["-6"], "fd00:225:1::1", WAIT);
+    let r = a.ping(&["-i", "0.05", "-W", "2"], "10.225.1.1", 20);
+    assert_eq!((r.transmitted, r.received), (20, 20), "{}", r.text);
+    eprintln!("af_xdp in netns {}: ping rvpp {}", x.name, r.rtt_line());
+
+    // The link watch looks in the namespace too.
+    x.ip(&["link", "del", v]);
+    let down = wait_until(WAIT, || if_state(&d, v) == "down");
+    assert!(down, "{v} still up after its veth was deleted in {}:\n{}", x.name, d.ctl_ok("show interface"));
+    d.ctl_ok(&format!("delete interface af_xdp {v}"));
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
