@@ -85,7 +85,7 @@ struct Checked {
 }
 
 /// Checks one datagram (`d`: the IP payload, from the UDP header on).
-fn check<const IP6: bool>(d: &[u8], ip: &IpInfo) -> Result<Checked, Counter> {
+fn check(d: &[u8], ip: &IpInfo) -> Result<Checked, Counter> {
     let p = UdpPacket::new_checked(d).map_err(|e| match e {
         UdpError::Truncated { .. } => Counter::Truncated,
         UdpError::LengthBelowHeader { .. } => Counter::LengthBelowHeader,
@@ -185,7 +185,7 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
                 };
                 // The IP payload: what the IP header says, of what is here.
                 let d = &d[..ip.l4_len.min(d.len())];
-                check::<IP6>(d, &ip).map(|c| {
+                check(d, &ip).map(|c| {
                     let local = SocketAddr::new(ip.dst, c.dst_port);
                     let remote = SocketAddr::new(ip.src, c.src_port);
                     (table.udp_input(local, remote, rx, &[&d[c.payload]]), c.trailing)
