@@ -376,6 +376,42 @@ mod tests {
     }
 
     #[test]
+    fn arena_tx_sends_buffers_in_place_and_a_chain_as_one_copy() {
+        let arena = Buffers::new(1024, 2048, Backing::Pages).expect("arena");
+        let mut bufs = arena.thread(0);
+        let geo = ArenaGeometry::new(&arena.layout());
+        let mut a = ArenaTx::new(geo, arena.count());
+        let mut tx = Ring::anonymous(4, 16).expect("ring");
+        let one = bufs.alloc_one().expect("buffer");
+        bufs.fill(one, &[1; 60], 0);
+        assert!(bufs.advance(one, -14), "a header prepended into the headroom");
+        let (head, tail) = (bufs.alloc_one().expect("buffer"), bufs.alloc_one().expect("buffer"));
+        bufs.fill(head, &[2; 100], 0);
+        bufs.fill(tail, &[3; 50], 0);
+        let m = bufs.meta_mut(head);
+        m.flags |= flags::NEXT_PRESENT;
+        m.next_buffer = tail.0;
+        m.total_length_not_including_first_buffer = 50;
+        let long = bufs.alloc_one().expect("buffer");
+        bufs.fill(long, &[4; 1600], 0);
+        let mut prod = tx.producer();
+        let mut tally = [0u64; Stat::COUNT];
+        let (taken, queued) = a.queue(&mut tx, &mut prod, &mut bufs, &[one, head, long], 1518, &mut tally);
+        assert_eq!((taken, queued), (3, 2));
+        assert_eq!((tally[Stat::TxTooLong as usize], tally[Stat::TxLinearized as usize]), (1, 1));
+        // The first is described where it lies, headroom included.
+        assert_eq!(tx.desc(0), (geo.tx_addr(one, -14, 74).expect("inside"), 74));
+        // The chain went out as one fresh buffer holding both parts.
+        let (addr, len) = tx.desc(1);
+        let copy = geo.completed(addr).expect("a buffer");
+        assert!(![one, head, tail, long].contains(&copy));
+        assert_eq!(len, 150);
+        assert_eq!(bufs.data(copy), [[2u8; 100].as_slice(), &[3; 50]].concat());
+        assert!(a.in_flight.take(one) && a.in_flight.take(copy));
+        assert_eq!(a.in_flight.len(), 0, "only the two sent are in flight");
+    }
+
+    #[test]
     fn own_umem_completions_take_back_only_tx_frames() {
         let umem = Arc::new(Umem::new(RX_FRAMES + TX_FRAMES, FRAME_SIZE).expect("umem"));
         let mut o = OwnTx::new(umem);
