@@ -8,12 +8,16 @@ use rvpp_dataplane::engine::{Engine, ThreadRuntime};
 use rvpp_dataplane::node::NodeKind;
 
 /// A named workload: the CLI commands that set it up, and optional setup
-/// through the library API (bulk routes).
+/// through the library API (bulk routes, DPDK ports).
 pub struct Workload {
     pub name: &'static str,
     pub about: &'static str,
     pub setup: &'static [&'static str],
-    pub prepare: Option<fn(&mut Engine)>,
+    pub prepare: Option<fn(&mut Engine) -> Result<(), String>>,
+    /// The input node whose packets are the workload's packets: `pg-input`
+    /// (a second input a packet crosses, as in memif-loop, is not a new
+    /// packet), or the driver's input when the driver makes the traffic.
+    pub source: &'static str,
 }
 
 const IP4_SETUP: &[&str] = &[
@@ -57,7 +61,7 @@ const IP6_SETUP: &[&str] = &[
 
 /// One million random /24–/32 routes inside 64.0.0.0/8 via the workload's
 /// next hop, so random destinations in that /8 spread over them.
-fn million_routes(e: &mut Engine) {
+fn million_routes(e: &mut Engine) -> Result<(), String> {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut routes = Vec::with_capacity(1_000_000);
     for _ in 0..1_000_000 {
@@ -78,6 +82,7 @@ fn million_routes(e: &mut Engine) {
         &[rvpp_graph_nodes::ip::fib::Path::Via { nh, sw: Some(null0) }],
     );
     eprintln!("installed 1,000,000 random /24-/32 routes in {:.3} s", t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 const STREAM: &str = "packet-generator new { name s0 limit 0 size 64-64 node ethernet-input interface pg0 \
@@ -106,11 +111,38 @@ const MEMIF_SETUP: &[&str] = &[
 
 /// Waits (up to 10 s of main-loop time) until both memif ends say
 /// connected.
-fn memif_connected(e: &mut Engine) {
+fn memif_connected(e: &mut Engine) -> Result<(), String> {
     let up = |e: &mut Engine| e.exec("show memif").map(|s| s.matches("state connected").count() >= 2).unwrap_or(false);
     if !e.run_until(Duration::from_secs(10), up) {
-        eprintln!("memif-loop: the two memif ends did not connect: {}", e.exec("show memif").unwrap_or_default());
+        return Err(format!("the two memif ends did not connect: {}", e.exec("show memif").unwrap_or_default()));
     }
+    Ok(())
+}
+
+/// `dpdk-null`'s ports: two DPDK net_null vdevs (which make packets as fast
+/// as they are polled and free what they are sent), cross-connected both
+/// ways as testpmd's io forwarding pairs them.
+const DPDK_NULL_CONF: &str = "dpdk { no-pci vdev net_null0 { name n0 } vdev net_null1 { name n1 } }";
+
+fn dpdk_null(e: &mut Engine) -> Result<(), String> {
+    if !rvpp_drivers::HAS_DPDK {
+        return Err("this rvpp-perf was built without DPDK: add --features rvpp-drivers/dpdk".into());
+    }
+    let conf = rvpp_dataplane::config::StartupConfig::parse(DPDK_NULL_CONF, "dpdk-null").map_err(|x| x.to_string())?;
+    let cfg = rvpp_drivers::dpdk::config::parse(&conf).map_err(|x| x.to_string())?;
+    let st = rvpp_drivers::dpdk::init(e, &cfg);
+    if st.interfaces.len() != 2 {
+        return Err(format!("DPDK did not make the two null ports: {}", st.errors.join("; ")));
+    }
+    for cmd in [
+        "set interface state n0 up",
+        "set interface state n1 up",
+        "set interface l2 xconnect n0 n1",
+        "set interface l2 xconnect n1 n0",
+    ] {
+        e.exec(cmd).map_err(|x| format!("{cmd}: {x}"))?;
+    }
+    Ok(())
 }
 
 /// Every workload rvpp-perf knows.
@@ -120,6 +152,7 @@ pub const WORKLOADS: &[Workload] = &[
         about: "pg -> ethernet-input -> error-drop (l3 mac mismatch)",
         setup: &["create packet-generator interface pg0", "set interface state pg0 up", STREAM],
         prepare: None,
+        source: PG,
     },
     Workload {
         name: "l2-xconnect",
@@ -132,32 +165,47 @@ pub const WORKLOADS: &[Workload] = &[
             STREAM,
         ],
         prepare: None,
+        source: PG,
     },
     Workload {
         name: "ip4-forward",
         about: "pg -> ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite -> null tx, one route",
         setup: IP4_SETUP,
         prepare: None,
+        source: PG,
     },
     Workload {
         name: "ip4-forward-1m",
         about: "ip4-forward with 1,000,000 random /24-/32 routes, destinations spread over them",
         setup: IP4_1M_SETUP,
         prepare: Some(million_routes),
+        source: PG,
     },
     Workload {
         name: "ip6-forward",
         about: "pg -> ethernet-input -> ip6-input -> ip6-lookup -> ip6-rewrite -> null tx",
         setup: IP6_SETUP,
         prepare: None,
+        source: PG,
     },
     Workload {
         name: "memif-loop",
         about: "pg -> ethernet-input -> l2 xconnect -> memif tx -> memif-input -> l2 xconnect -> null tx, one engine",
         setup: MEMIF_SETUP,
         prepare: Some(memif_connected),
+        source: PG,
+    },
+    Workload {
+        name: "dpdk-null",
+        about: "DPDK net_null0 rx -> dpdk-input (copy) -> ethernet-input -> l2 xconnect -> dpdk tx (copy) -> \
+                net_null1, and back (needs --features rvpp-drivers/dpdk)",
+        setup: &[],
+        prepare: Some(dpdk_null),
+        source: "dpdk-input",
     },
 ];
+
+const PG: &str = "pg-input";
 
 /// Result of a run.
 pub struct Report {
@@ -187,7 +235,7 @@ pub fn engine_for(w: &Workload) -> Result<Engine, String> {
         e.exec(cmd).map_err(|x| format!("{}: {cmd}: {x}", w.name))?;
     }
     if let Some(p) = w.prepare {
-        p(&mut e);
+        p(&mut e).map_err(|x| format!("{}: {x}", w.name))?;
     }
     Ok(e)
 }
@@ -195,7 +243,9 @@ pub fn engine_for(w: &Workload) -> Result<Engine, String> {
 /// Runs a workload: warm-up, then `secs` of measured dispatch.
 pub fn run(w: &Workload, secs: f64) -> Result<Report, String> {
     let mut e = engine_for(w)?;
-    e.exec("packet-generator enable-stream s0").map_err(|x| x.to_string())?;
+    if w.source == PG {
+        e.exec("packet-generator enable-stream s0").map_err(|x| x.to_string())?;
+    }
     // Warm-up (RVPP_PERF_WARMUP_MS, default 300; 0 for instruction counts
     // under callgrind, where every packet should be a measured one).
     let warm = std::env::var("RVPP_PERF_WARMUP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
@@ -212,11 +262,11 @@ pub fn run(w: &Workload, secs: f64) -> Result<Report, String> {
     for t in &threads {
         for (name, kind, st) in &t.nodes {
             total += st.clocks;
-            if *kind == NodeKind::Input {
-                // Packets are what the generator made (a packet crossing a
-                // second input, as in memif-loop, is not a new one).
-                if *name == "pg-input" {
-                    packets += st.vectors;
+            if *kind == NodeKind::Input && *name == w.source {
+                packets += st.vectors;
+                // The generator's own cost is not forwarding; a driver's
+                // input (rx and the copy into buffers) is.
+                if w.source == PG {
                     continue;
                 }
             }

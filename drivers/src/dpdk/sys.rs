@@ -36,6 +36,9 @@ use rvpp_dpdk_sys as ffi;
 
 /// Most packets in one burst: a frame.
 pub const BURST: usize = 256;
+/// Mbufs each lcore keeps in its pool cache: room for an rx burst freed and
+/// a tx burst allocated without going to the shared ring.
+const POOL_CACHE: u32 = 512;
 /// `RTE_ETH_TX_OFFLOAD_MULTI_SEGS` (`RTE_BIT64(15)`, a macro bindgen cannot
 /// evaluate).
 const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
@@ -237,7 +240,7 @@ impl Pool {
         let c = CString::new(name).map_err(|_| "pool name holds a NUL byte".to_string())?;
         // SAFETY: c is NUL-terminated; the other arguments are plain values.
         let p = unsafe {
-            ffi::rte_pktmbuf_pool_create(c.as_ptr(), n, 256, 0, ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16, socket)
+            ffi::rte_pktmbuf_pool_create(c.as_ptr(), n, POOL_CACHE, 0, ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16, socket)
         };
         NonNull::new(p).map(Pool).ok_or_else(|| format!("rte_pktmbuf_pool_create({n} mbufs): {}", last_error()))
     }
@@ -356,6 +359,8 @@ pub fn port_stats(port: u16) -> Option<PortStats> {
 pub struct Mbufs {
     m: Box<[*mut ffi::rte_mbuf; BURST]>,
     len: usize,
+    /// The field offsets, looked up once.
+    l: &'static Layout,
 }
 
 // SAFETY: the mbufs are owned by this value alone (not shared), and DPDK
@@ -364,7 +369,7 @@ unsafe impl Send for Mbufs {}
 
 impl Default for Mbufs {
     fn default() -> Self {
-        Mbufs { m: Box::new([ptr::null_mut(); BURST]), len: 0 }
+        Mbufs { m: Box::new([ptr::null_mut(); BURST]), len: 0, l: layout() }
     }
 }
 
@@ -447,7 +452,7 @@ impl Mbufs {
         if k >= self.len {
             return None;
         }
-        let l = layout();
+        let l = self.l;
         let total = self.field::<u32>(k, l.pkt_len) as usize;
         if total > dst.len() {
             return None;
@@ -488,7 +493,7 @@ impl Mbufs {
     /// The data room of slot `k`'s (single-segment, fresh) mbuf.
     #[inline]
     pub fn room(&self, k: usize) -> usize {
-        let l = layout();
+        let l = self.l;
         let blen = self.field::<u16>(k, l.buf_len) as usize;
         let off = self.field::<u16>(k, l.data_off) as usize;
         blen.saturating_sub(off)
@@ -501,7 +506,7 @@ impl Mbufs {
         if k >= self.len || at + src.len() > self.room(k) {
             return false;
         }
-        let l = layout();
+        let l = self.l;
         let base = self.field::<*mut u8>(k, l.buf_addr);
         let off = self.field::<u16>(k, l.data_off) as usize;
         if base.is_null() {
@@ -520,7 +525,7 @@ impl Mbufs {
         if k >= self.len || len > self.room(k) {
             return;
         }
-        let l = layout();
+        let l = self.l;
         let m = self.m[k].cast::<u8>();
         // SAFETY: slot k is an owned single-segment mbuf; the writes are of
         // its length fields at the shim's offsets, with their own widths.
