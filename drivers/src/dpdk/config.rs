@@ -320,6 +320,9 @@ impl DpdkConfig {
                 .max(256);
             a.extend(["-m".into(), mb.to_string()]);
         } else {
+            // The page files go as soon as they are mapped: none outlives
+            // the daemon (rvpp runs no DPDK secondary processes).
+            a.push("--huge-unlink".into());
             if let Some(m) = &self.socket_mem {
                 a.extend(["--socket-mem".into(), m.clone()]);
             }

@@ -292,25 +292,31 @@ mod imp {
         }
     }
 
-    fn hugepages_free() -> bool {
-        std::fs::read_to_string("/proc/meminfo")
+    /// Whether the EAL can run on huge pages: some are free and a hugetlbfs
+    /// is mounted for them (or `huge-dir` names one).
+    fn hugepages_usable(cfg: &DpdkConfig) -> bool {
+        let free = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
                 m.lines()
                     .find(|l| l.starts_with("HugePages_Free:"))
                     .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             })
-            .is_some_and(|n| n > 0)
+            .is_some_and(|n| n > 0);
+        let mounted = cfg.huge_dir.is_some()
+            || std::fs::read_to_string("/proc/mounts")
+                .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")));
+        free && mounted
     }
 
     /// Starts DPDK from the `dpdk` section and makes an interface of every
     /// port.
     pub fn init(e: &mut Engine, cfg: &DpdkConfig) -> super::Started {
         let mut st = super::Started::default();
-        let huge = hugepages_free();
+        let huge = hugepages_usable(cfg);
         let args = cfg.eal_args(huge);
         if !huge && cfg.no_huge.is_none() {
-            st.notes.push("dpdk: no free huge pages on this host: the EAL runs with --no-huge".into());
+            st.notes.push("dpdk: no free huge pages on a mounted hugetlbfs: the EAL runs with --no-huge".into());
         }
         st.notes.push(format!("dpdk: EAL arguments: {}", args[1..].join(" ")));
         if let Err(x) = sys::eal_init(&args) {

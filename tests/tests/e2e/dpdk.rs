@@ -209,3 +209,74 @@ fn dpdk_bad_devices_are_named_and_the_rest_come_up() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("'0000:zz:00.0'"), "{err}");
 }
+
+/// Reserves `n` more 2 MiB huge pages for as long as it lives, and mounts a
+/// hugetlbfs of its own for them.
+struct HugePages {
+    before: u64,
+    mount: rvpp_tests::TempDir,
+}
+
+impl HugePages {
+    const NR: &'static str = "/proc/sys/vm/nr_hugepages";
+
+    fn reserve(n: u64) -> Result<HugePages, String> {
+        let read = || std::fs::read_to_string(Self::NR).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let before = read().ok_or("cannot read nr_hugepages")?;
+        std::fs::write(Self::NR, (before + n).to_string()).map_err(|e| format!("nr_hugepages: {e}"))?;
+        let mount = rvpp_tests::TempDir::new("dpdk-huge");
+        let h = HugePages { before, mount };
+        if read().unwrap_or(0) < before + n {
+            return Err(format!("the kernel gave fewer than {n} more huge pages"));
+        }
+        let dir = h.mount.path().display().to_string();
+        let out = netns::run(&["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", &dir]);
+        if !out.status.success() {
+            return Err(format!("mount hugetlbfs: {}", netns::text(&out)));
+        }
+        Ok(h)
+    }
+}
+
+impl Drop for HugePages {
+    fn drop(&mut self) {
+        // Lazily: the pages of a daemon just stopped may still be on their
+        // way out.
+        let _ = netns::run(&["umount", "-l", &self.mount.path().display().to_string()]);
+        let _ = std::fs::write(Self::NR, self.before.to_string());
+    }
+}
+
+#[test]
+fn dpdk_runs_on_hugepages_when_the_host_has_them() {
+    if !have_dpdk("dpdk_runs_on_hugepages_when_the_host_has_them") {
+        return;
+    }
+    let huge = match HugePages::reserve(160) {
+        Ok(h) => h,
+        Err(why) => {
+            eprintln!("SKIPPED dpdk_runs_on_hugepages_when_the_host_has_them: no huge pages to be had: {why}");
+            return;
+        }
+    };
+    let section = format!(
+        "no-pci huge-dir {} socket-mem 256 num-mbufs 16384\nvdev net_ring0 {{ name r0 }}",
+        huge.mount.path().display()
+    );
+    let d = daemon("dpdk-huge", 0, &section, "");
+    let log = d.log();
+    assert!(log.contains("EAL arguments") && !log.contains("--no-huge"), "{log}\n{}", d.stderr());
+    assert!(log.contains("--huge-unlink"), "{log}");
+    loop_through(&d, "r0");
+    let n = 20_000;
+    d.ctl_ok(&PgStream::new("h", "pg0", n).command().replace(" size ", " rate 100000 size "));
+    d.ctl_ok("packet-generator enable-stream h");
+    d.wait_stream_done("h", n);
+    let back = wait_until(WAIT, || counter(&d, "r0", "rx packets") == n);
+    assert!(back, "ring on huge pages: {}", d.ctl_ok("show interface"));
+    // The page files were unlinked as soon as mapped: none is left behind.
+    d.stop();
+    let left: Vec<_> =
+        std::fs::read_dir(huge.mount.path()).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "huge page files left: {left:?}");
+}
