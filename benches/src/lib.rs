@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 use rvpp_dataplane::engine::{Engine, ThreadRuntime};
 use rvpp_dataplane::node::NodeKind;
 
+/// Setup through the library API, after the CLI commands.
+pub type Prepare = fn(&mut Engine) -> Result<(), String>;
+
 /// A named workload: the CLI commands that set it up, and optional setup
 /// through the library API (bulk routes, DPDK ports).
 pub struct Workload {
     pub name: &'static str,
     pub about: &'static str,
     pub setup: &'static [&'static str],
-    pub prepare: Option<fn(&mut Engine) -> Result<(), String>>,
+    pub prepare: Option<Prepare>,
     /// The input node whose packets are the workload's packets: `pg-input`
     /// (a second input a packet crosses, as in memif-loop, is not a new
     /// packet), or the driver's input when the driver makes the traffic.
@@ -310,9 +313,11 @@ impl TcpLoopReport {
 
 /// Runs `tcp-loop` moving `bytes` out and back over one connection.
 pub fn run_tcp_loop(bytes: u64) -> Result<TcpLoopReport, String> {
-    let mut e = Engine::builder()
-        .buffers(32768)
-        .workers(0)
+    let mut b = Engine::builder().buffers(32768).workers(0);
+    if let Ok(c) = std::env::var("RVPP_TCP_LOOP_CONF") {
+        b = b.config(rvpp_dataplane::config::StartupConfig::parse(&c, "env").map_err(|x| x.to_string())?);
+    }
+    let mut e = b
         .plugin(rvpp_graph_nodes::register_all)
         .plugin(rvpp_drivers::register_all)
         .plugin(rvpp_hoststack::register_all)
