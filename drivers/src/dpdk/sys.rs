@@ -490,42 +490,30 @@ impl Mbufs {
         (at == total && m.is_null()).then_some(total)
     }
 
-    /// The data room of slot `k`'s (single-segment, fresh) mbuf.
+    /// Fills slot `k`'s fresh (single-segment, empty) mbuf through `f`,
+    /// which pushes the packet's bytes in order; when `f` says it is done
+    /// (true) and something was written, sets the mbuf's lengths and
+    /// returns the packet length.
     #[inline]
-    pub fn room(&self, k: usize) -> usize {
-        let l = self.l;
-        let blen = self.field::<u16>(k, l.buf_len) as usize;
-        let off = self.field::<u16>(k, l.data_off) as usize;
-        blen.saturating_sub(off)
-    }
-
-    /// Writes `src` at byte `at` of slot `k`'s (fresh, single-segment)
-    /// mbuf's data; false when it does not fit.
-    #[inline]
-    pub fn write_at(&mut self, k: usize, at: usize, src: &[u8]) -> bool {
-        if k >= self.len || at + src.len() > self.room(k) {
-            return false;
+    pub fn fill_with(&mut self, k: usize, f: impl FnOnce(&mut Filler<'_>) -> bool) -> Option<usize> {
+        if k >= self.len {
+            return None;
         }
         let l = self.l;
         let base = self.field::<*mut u8>(k, l.buf_addr);
         let off = self.field::<u16>(k, l.data_off) as usize;
-        if base.is_null() {
-            return false;
+        let blen = self.field::<u16>(k, l.buf_len) as usize;
+        if base.is_null() || off > blen {
+            return None;
         }
-        // SAFETY: [base + off + at, + src.len()) lies inside the buffer
-        // (at + len <= buf_len - data_off, checked above); src is an rvpp
-        // buffer, not overlapping it.
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), base.add(off + at), src.len()) };
-        true
-    }
-
-    /// Sets slot `k`'s (single-segment) packet length.
-    #[inline]
-    pub fn set_len(&mut self, k: usize, len: usize) {
-        if k >= self.len || len > self.room(k) {
-            return;
+        // SAFETY: data_off <= buf_len (checked), so the start of the data
+        // room lies inside the mbuf's buffer.
+        let dst = unsafe { base.add(off) };
+        let mut w = Filler { dst, room: blen - off, at: 0, _owner: std::marker::PhantomData };
+        if !f(&mut w) || w.at == 0 {
+            return None;
         }
-        let l = self.l;
+        let len = w.at;
         let m = self.m[k].cast::<u8>();
         // SAFETY: slot k is an owned single-segment mbuf; the writes are of
         // its length fields at the shim's offsets, with their own widths.
@@ -534,6 +522,33 @@ impl Mbufs {
             ptr::write_unaligned(m.add(l.pkt_len).cast::<u32>(), len as u32);
             ptr::write_unaligned(m.add(l.nb_segs).cast::<u16>(), 1);
         }
+        Some(len)
+    }
+}
+
+/// Writes a packet into one fresh mbuf's data room (see
+/// [`Mbufs::fill_with`]); borrows the [`Mbufs`] that owns the mbuf, so it
+/// cannot outlive it.
+pub struct Filler<'a> {
+    dst: *mut u8,
+    room: usize,
+    at: usize,
+    _owner: std::marker::PhantomData<&'a mut Mbufs>,
+}
+
+impl Filler<'_> {
+    /// Appends `src`; false (nothing written) when it does not fit.
+    #[inline(always)]
+    pub fn push(&mut self, src: &[u8]) -> bool {
+        if src.len() > self.room - self.at {
+            return false;
+        }
+        // SAFETY: [dst + at, + src.len()) lies inside the data room (at +
+        // len <= room = buf_len - data_off, checked above) of an mbuf the
+        // borrowed Mbufs owns; src is an rvpp buffer, not overlapping it.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), self.dst.add(self.at), src.len()) };
+        self.at += src.len();
+        true
     }
 }
 

@@ -32,28 +32,27 @@ impl TxHalf {
         TxHalf { port, queue, pool, mbufs: Mbufs::default(), stats }
     }
 
-    /// Copies the chain of `bi` into mbuf slot `k`; false when it does not
+    /// Copies the chain of `bi` into mbuf slot `k`; None when it does not
     /// fit one mbuf or the chain is malformed.
     fn copy_chain(&mut self, b: &ThreadBuffers, bi: BufferIndex, k: usize) -> Option<usize> {
         let count = b.arena().count();
-        let (mut at, mut cur) = (0usize, bi);
-        for _ in 0..MAX_CHAIN {
-            let d = b.data(cur);
-            if !self.mbufs.write_at(k, at, d) {
-                return None;
+        self.mbufs.fill_with(k, |w| {
+            let mut cur = bi;
+            for _ in 0..MAX_CHAIN {
+                if !w.push(b.data(cur)) {
+                    return false;
+                }
+                let m = b.meta(cur);
+                if m.flags & flags::NEXT_PRESENT == 0 {
+                    return true;
+                }
+                if m.next_buffer >= count {
+                    return false;
+                }
+                cur = BufferIndex(m.next_buffer);
             }
-            at += d.len();
-            let m = b.meta(cur);
-            if m.flags & flags::NEXT_PRESENT == 0 {
-                self.mbufs.set_len(k, at);
-                return (at > 0).then_some(at);
-            }
-            if m.next_buffer >= count {
-                return None;
-            }
-            cur = BufferIndex(m.next_buffer);
-        }
-        None
+            false
+        })
     }
 
     fn send(&mut self, bufs: &mut ThreadBuffers, pkts: &[BufferIndex]) -> usize {
