@@ -280,3 +280,25 @@ fn dpdk_runs_on_hugepages_when_the_host_has_them() {
         std::fs::read_dir(huge.mount.path()).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "huge page files left: {left:?}");
 }
+
+/// A build without the feature does not depend on DPDK at all: neither the
+/// bindings crate nor (so) the system libraries are in its graph, and the
+/// feature pulls them in.
+#[test]
+fn plain_build_has_no_dpdk_dependency() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = |features: &[&str]| {
+        let mut c = std::process::Command::new(&cargo);
+        c.current_dir(rvpp_tests::workspace_root())
+            .args(["tree", "--offline", "-p", "rvpp-cli", "--edges", "normal,build", "--prefix", "none"])
+            .args(features);
+        let out = run_with_timeout(c, None, Duration::from_secs(120));
+        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let plain = tree(&[]);
+    assert!(plain.contains("rvpp-drivers"), "{plain}");
+    assert!(!plain.contains("rvpp-dpdk-sys") && !plain.contains("bindgen"), "plain build pulls DPDK in:\n{plain}");
+    let with = tree(&["--features", "rvpp-drivers/dpdk"]);
+    assert!(with.contains("rvpp-dpdk-sys"), "{with}");
+}
