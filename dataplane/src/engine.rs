@@ -90,6 +90,12 @@ impl MainHandle {
 #[derive(Default, Clone)]
 pub struct InterfaceDeleteHooks(pub Vec<fn(&mut Engine, SwIfIndex)>);
 
+/// What runs when an interface comes up or changes its MAC (after the
+/// change is published): protocol crates add a function here to tell the
+/// link (gratuitous ARP, unsolicited neighbor advertisements).
+#[derive(Default, Clone)]
+pub struct InterfaceAnnounceHooks(pub Vec<fn(&mut Engine, SwIfIndex)>);
+
 pub struct EngineBuilder {
     config: StartupConfig,
     plugins: Vec<RegisterFn>,
@@ -440,7 +446,19 @@ impl Engine {
             d.admin_change(up);
         }
         self.publish_interfaces();
+        if up {
+            self.announce(sw);
+        }
         true
+    }
+
+    /// Runs the [`InterfaceAnnounceHooks`] for `sw` (it came up or its MAC
+    /// changed).
+    pub fn announce(&mut self, sw: SwIfIndex) {
+        let hooks = self.ext.get::<InterfaceAnnounceHooks>().map(|h| h.0.clone()).unwrap_or_default();
+        for h in hooks {
+            h(self, sw);
+        }
     }
 
     /// Picks the thread for a new rx queue: workers round-robin, else main.

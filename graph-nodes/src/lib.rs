@@ -13,6 +13,7 @@ use rvpp_dataplane::engine::Registrar;
 /// Registers every protocol node and command.
 pub fn register_all(r: &mut Registrar) {
     r.ext.get_or_default::<rvpp_dataplane::engine::InterfaceDeleteHooks>().0.push(interface_deleted);
+    r.ext.get_or_default::<rvpp_dataplane::engine::InterfaceAnnounceHooks>().0.push(neighbor::announce);
     l2::register(r);
     ip::register(r);
     neighbor::register(r);

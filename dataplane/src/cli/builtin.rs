@@ -344,6 +344,7 @@ fn set_mac(e: &mut Engine, i: &mut Input) -> R {
         f.mac = mac;
     }
     e.publish_interfaces();
+    e.announce(sw);
     Ok(String::new())
 }
 

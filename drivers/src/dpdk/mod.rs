@@ -72,7 +72,8 @@ pub fn init(_e: &mut rvpp_dataplane::engine::Engine, _cfg: &config::DpdkConfig) 
 
 /// The driver's input node.
 pub const INPUT_NODE: &str = "dpdk-input";
-const DRIVER: &str = "dpdk";
+/// The driver's name (`show hardware-interfaces`, `driver_of`).
+pub const DRIVER: &str = "dpdk";
 
 /// Per-port counters of the driver itself (DPDK's own are read live).
 #[derive(Clone, Copy)]

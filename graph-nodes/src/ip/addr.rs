@@ -164,7 +164,15 @@ pub fn change(e: &mut Engine, sw: SwIfIndex, a: IpAddr, len: u8, add: bool) -> R
         }
         r
     };
-    r.map_err(|x| CliError(format!("set interface ip address: {x}")))
+    r.map_err(|x| CliError(format!("set interface ip address: {x}")))?;
+    if add {
+        // Neighbors that cached this address at another MAC learn ours now.
+        crate::neighbor::announce_address(e, sw.0, ip6, bits);
+        if let Some(ll) = enable_ll {
+            crate::neighbor::announce_address(e, sw.0, true, ll);
+        }
+    }
+    Ok(())
 }
 
 /// Removes every address of a deleted interface, with the routes they made

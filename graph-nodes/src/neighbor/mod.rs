@@ -444,15 +444,65 @@ fn probe(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6]) -> bool {
     }
     let mut frame = [0u8; REQUEST_MAX];
     let Ok(n) = build_request(&ifs, &subs, &addrs, ip6, sw, addr, Some(mac), &mut frame) else { return false };
+    send_frame(e, sw, &frame[..n])
+}
+
+/// Sends a whole Ethernet frame out of `sw` from the main thread's graph.
+fn send_frame(e: &mut Engine, sw: u32, frame: &[u8]) -> bool {
     let Some(out) = e.local.graph.node_index(InterfaceOutput::NAME) else { return false };
     let Some(bi) = e.local.vm.bufs.alloc_one() else { return false };
-    e.local.vm.bufs.fill(bi, &frame[..n], sw);
+    e.local.vm.bufs.fill(bi, frame, sw);
     e.local.vm.bufs.meta_mut(bi).sw_if_index[TX] = sw;
     if !e.local.graph.inject(out, bi) {
         e.local.vm.bufs.free_one(bi);
         return false;
     }
     true
+}
+
+/// Tells the link that `addr` is ours at the interface's MAC: a
+/// gratuitous ARP request (sender and target both `addr`, broadcast), or
+/// an unsolicited Neighbor Advertisement with the override flag to
+/// all-nodes — so neighbors that cached an older MAC for it (a restarted
+/// router, a changed `mac address`) update at once instead of waiting for
+/// their entry to go stale. Only on an interface that is up.
+pub fn announce_address(e: &mut Engine, sw: u32, ip6: bool, addr: u128) -> bool {
+    let subs = e.ext.get_or_default::<Subs>().load();
+    let ifs = e.local.vm.ifs.clone();
+    let Some(mac) = ifs.ifs.get(sw as usize).filter(|_| ifs.is_up(sw)).map(|f| f.mac) else { return false };
+    let mut frame = [0u8; REQUEST_MAX];
+    let n = if ip6 {
+        let dst_mac = [0x33, 0x33, 0, 0, 0, 1];
+        let Ok(l2) = l2_header(&ifs, &subs, sw, dst_mac, ethertype::IP6, &mut frame) else { return false };
+        let Ok(body) = <&mut [u8; nd::MSG_LEN]>::try_from(&mut frame[l2..l2 + nd::MSG_LEN]) else { return false };
+        nd::build_advertisement(body, nd::ALL_NODES, nd::FLAG_OVERRIDE, addr, mac);
+        l2 + nd::MSG_LEN
+    } else {
+        let Ok(l2) = l2_header(&ifs, &subs, sw, [0xff; 6], ethertype::ARP, &mut frame) else { return false };
+        let Ok(body) = <&mut [u8; arp::LEN]>::try_from(&mut frame[l2..l2 + arp::LEN]) else { return false };
+        arp::build_request(body, mac, addr as u32, addr as u32);
+        (l2 + arp::LEN).max(60)
+    };
+    send_frame(e, sw, &frame[..n])
+}
+
+/// Announces every address of `sw` (and of its link-local one): an
+/// [`InterfaceAnnounceHooks`](rvpp_dataplane::engine::InterfaceAnnounceHooks)
+/// function, run when the interface comes up or changes its MAC.
+pub fn announce(e: &mut Engine, sw: SwIfIndex) {
+    let addrs = e.ext.get_or_default::<IfAddrTable>().load();
+    let k = sw.0 as usize;
+    let v4: Vec<u32> = addrs.v4.get(k).map(|l| l.iter().map(|x| x.0).collect()).unwrap_or_default();
+    let mut v6: Vec<u128> = addrs.v6.get(k).map(|l| l.iter().map(|x| x.0).collect()).unwrap_or_default();
+    if let Some(&ll) = addrs.ll.get(k).filter(|&&a| a != 0) {
+        v6.push(ll);
+    }
+    for a in v4 {
+        announce_address(e, sw.0, false, a as u128);
+    }
+    for a in v6 {
+        announce_address(e, sw.0, true, a);
+    }
 }
 
 /// Room for a request frame: Ethernet with two tags and an NS.

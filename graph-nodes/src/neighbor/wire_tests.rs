@@ -102,7 +102,55 @@ fn engine() -> (Engine, Frames, Frames) {
     e.exec("set interface state wire0 up").unwrap();
     e.exec("set interface ip address wire0 10.0.0.1/24").unwrap();
     e.exec("set interface ip address wire0 2001:db8::1/64").unwrap();
+    // The addresses' announcements (gratuitous ARP, unsolicited NAs) go
+    // out first; the tests below start after them.
+    e.run_until(Duration::from_millis(20), |_| false);
+    tx.lock().unwrap().clear();
     (e, rx, tx)
+}
+
+/// The frames sent so far, taken.
+fn sent(tx: &Frames) -> Vec<Vec<u8>> {
+    tx.lock().unwrap().drain(..).collect()
+}
+
+#[test]
+fn addresses_are_announced_when_added_when_up_and_when_the_mac_changes() {
+    let (mut e, _rx, tx) = engine();
+    let announced = |frames: &[Vec<u8>], mac: [u8; 6]| {
+        let garp = frames.iter().any(|f| {
+            f[..12] == [[0xff; 6], mac].concat()[..]
+                && Arp::parse(&f[14..])
+                    .is_ok_and(|a| (a.op, a.sha, a.spa, a.tpa) == (OP_REQUEST, mac, 0x0a00_0001, 0x0a00_0001))
+        });
+        let na = |target: u128| {
+            frames.iter().any(|f| {
+                f[..6] == [0x33, 0x33, 0, 0, 0, 1]
+                    && NdMsg::parse(&f[14..]).is_ok_and(|m| {
+                        m.ty == NA && m.target == target && m.target_ll == Some(mac) && m.dst == super::nd::ALL_NODES
+                    })
+            })
+        };
+        let ll = u128::from(crate::ip::link_local(OUR_MAC));
+        garp && na(0x2001_0db8 << 96 | 1) && na(ll)
+    };
+    // Admin up again: every address is announced.
+    e.exec("set interface state wire0 down").unwrap();
+    e.exec("set interface state wire0 up").unwrap();
+    e.run_until(Duration::from_millis(20), |_| false);
+    let f = sent(&tx);
+    assert!(announced(&f, OUR_MAC), "{f:02x?}");
+    // A new MAC: announced at the new MAC.
+    let new = [2, 0, 0, 0, 0, 9];
+    e.exec("set interface mac address wire0 02:00:00:00:00:09").unwrap();
+    e.run_until(Duration::from_millis(20), |_| false);
+    let f = sent(&tx);
+    assert!(announced(&f, new), "{f:02x?}");
+    // Down: nothing is announced.
+    e.exec("set interface state wire0 down").unwrap();
+    e.exec("set interface ip address wire0 10.0.1.1/24").unwrap();
+    e.run_until(Duration::from_millis(20), |_| false);
+    assert!(sent(&tx).is_empty());
 }
 
 /// Receives `frame`, runs until something is sent (or 1 s), returns it.

@@ -146,3 +146,52 @@ fn deleted_interface_leaves_nothing_behind_and_comes_back() {
     }
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
+
+/// A neighbor that cached rvpp's address at another MAC (rvpp restarted
+/// with a new one, or `set interface mac address`) learns the new MAC at
+/// once: rvpp sends a gratuitous ARP and an unsolicited Neighbor
+/// Advertisement (override flag) when an address is added, when the
+/// interface comes up and when its MAC changes; the kernel updates its
+/// entries without waiting for them to go stale.
+#[test]
+fn kernel_learns_a_changed_mac_from_gratuitous_arp_and_unsolicited_na() {
+    require_host!("kernel_learns_a_changed_mac_from_gratuitous_arp_and_unsolicited_na", &["ping"]);
+    let mut lab = Lab::new("ipm");
+    let ns = lab.ns('a');
+    lab.address(&ns, "10.211.3.2/24", None);
+    lab.address(&ns, "fd00:211:3::2/64", None);
+    let hif = ns.host_if();
+    let (rvpp4, rvpp6, stale) = ("10.211.3.1", "fd00:211:3::1", "02:aa:bb:cc:dd:ee");
+    // The kernel believes rvpp's addresses live at an old MAC.
+    for ip in [rvpp4, rvpp6] {
+        ns.ip(&["neigh", "replace", ip, "lladdr", stale, "dev", rvpp_tests::netns::PEER, "nud", "stale"]);
+        assert!(ns.kernel_neighbor(ip, stale), "{}", ns.ip(&["neigh", "show"]));
+    }
+    // Linux takes an unasked-for update only after its 1 s lock time.
+    std::thread::sleep(Duration::from_millis(1200));
+    let startup = format!(
+        "create host-interface name {} hw-addr {RVPP_MAC}\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {rvpp4}/24\n\
+         set interface ip address {hif} {rvpp6}/64\n",
+        ns.veth
+    );
+    let d = Daemon::builder("ip-garp").startup_config(&startup).start();
+    for ip in [rvpp4, rvpp6] {
+        let learned = wait_until(Duration::from_secs(5), || ns.kernel_neighbor(ip, RVPP_MAC));
+        assert!(learned, "no announcement reached the kernel for {ip}:\n{}", ns.ip(&["neigh", "show"]));
+    }
+    // A MAC change is announced too.
+    std::thread::sleep(Duration::from_millis(1200));
+    let new_mac = "02:fe:d3:01:01:02";
+    d.ctl_ok(&format!("set interface mac address {hif} {new_mac}"));
+    for ip in [rvpp4, rvpp6] {
+        let learned = wait_until(Duration::from_secs(5), || ns.kernel_neighbor(ip, new_mac));
+        assert!(learned, "the MAC change was not announced for {ip}:\n{}", ns.ip(&["neigh", "show"]));
+    }
+    // And traffic reaches the new MAC (rvpp's first reply may wait for
+    // its own ARP of the namespace: glean holds or drops it).
+    ns.wait_ping(&[], rvpp4, WAIT);
+    let r = ns.ping(&["-i", "0.05", "-W", "2"], rvpp4, 5);
+    assert_eq!(r.received, 5, "{}", r.text);
+}
