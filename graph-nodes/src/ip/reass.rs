@@ -1,9 +1,11 @@
-//! `ip4-reassembly`: reassembles IPv4 fragments addressed to rvpp (RFC 791,
-//! RFC 815) into one buffer chain and hands it back to `ip4-local`. Memory is
-//! bounded: at most [`MAX_CONTEXTS`] packets in progress per thread, each of
-//! at most [`MAX_FRAGMENTS`] fragments and 65,535 bytes, dropped when older
-//! than [`TIMEOUT_MS`]. Overlapping, tiny and out-of-range fragments drop the
-//! whole packet, counted.
+//! `ip4-reassembly` / `ip6-reassembly`: reassembles fragments addressed to
+//! rvpp (IPv4: RFC 791, RFC 815; IPv6: the Fragment header of RFC 8200
+//! directly after the fixed header) into one buffer chain and hands it back
+//! to `ip4-local` / `ip6-local`. Memory is bounded: at most
+//! [`MAX_CONTEXTS`] packets in progress per thread and family, each of at
+//! most [`MAX_FRAGMENTS`] fragments and 65,535 bytes, dropped when older
+//! than [`TIMEOUT_MS`]. Overlapping, tiny and out-of-range fragments drop
+//! the whole packet, counted (RFC 5722 for IPv6).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -16,10 +18,13 @@ use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
 use super::checksum;
+use super::local::IpProtocols;
 
 pub const MAX_CONTEXTS: usize = 1024;
 pub const MAX_FRAGMENTS: usize = 64;
 pub const TIMEOUT_MS: u64 = 2000;
+/// The IPv6 Fragment header's next-header number.
+pub const IP6_FRAGMENT: u8 = 44;
 
 #[repr(u16)]
 enum Next {
@@ -36,9 +41,10 @@ enum Counter {
     TooMany,
     Timeout,
     TableFull,
+    Malformed,
 }
 
-static COUNTERS: [CounterDesc; 7] = [
+static COUNTERS: [CounterDesc; 8] = [
     CounterDesc::info("packets reassembled"),
     CounterDesc::error("overlapping fragments (packet dropped)"),
     CounterDesc::error("tiny fragment (packet dropped)"),
@@ -46,9 +52,61 @@ static COUNTERS: [CounterDesc; 7] = [
     CounterDesc::error("too many fragments"),
     CounterDesc::warn("reassembly timeout"),
     CounterDesc::error("reassembly table full"),
+    CounterDesc::error("malformed fragment header"),
 ];
 
-type Key = (u32, u32, u16, u8);
+/// (source, destination, identification, protocol / next header).
+type Key = (u128, u128, u32, u8);
+
+/// What one fragment says about itself.
+struct FragInfo {
+    key: Key,
+    /// Bytes before its fragment payload (IP header, and for IPv6 the
+    /// Fragment header).
+    hdr: usize,
+    /// Where its payload goes in the whole packet's payload.
+    off: usize,
+    len: usize,
+    more: bool,
+}
+
+/// Reads a fragment's header (a whole header is there: the caller checked).
+fn frag_info<const IP6: bool>(d: &[u8]) -> Option<FragInfo> {
+    if IP6 {
+        let h = d.get(..48)?;
+        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+        let fo = u16::from_be_bytes([h[42], h[43]]);
+        Some(FragInfo {
+            key: (
+                u128::from_be_bytes(h[8..24].try_into().ok()?),
+                u128::from_be_bytes(h[24..40].try_into().ok()?),
+                u32::from_be_bytes([h[44], h[45], h[46], h[47]]),
+                h[40],
+            ),
+            hdr: 48,
+            off: (fo & 0xfff8) as usize,
+            len: (40 + plen).checked_sub(48)?,
+            more: fo & 1 != 0,
+        })
+    } else {
+        let h = d.get(..20)?;
+        let ihl = (h[0] & 0xf) as usize * 4;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let fl = u16::from_be_bytes([h[6], h[7]]);
+        Some(FragInfo {
+            key: (
+                u32::from_be_bytes([h[12], h[13], h[14], h[15]]) as u128,
+                u32::from_be_bytes([h[16], h[17], h[18], h[19]]) as u128,
+                u16::from_be_bytes([h[4], h[5]]) as u32,
+                h[9],
+            ),
+            hdr: ihl,
+            off: (fl & 0x1fff) as usize * 8,
+            len: total.saturating_sub(ihl),
+            more: fl & 0x2000 != 0,
+        })
+    }
+}
 
 struct Ctx {
     /// (offset, payload length, buffer) in arrival order.
@@ -58,16 +116,21 @@ struct Ctx {
     first_tsc: u64,
 }
 
-/// The reassembly node (per thread).
-pub struct Ip4Reassembly {
+/// The reassembly node of one family (per thread).
+pub struct IpReassembly<const IP6: bool> {
     ctx: HashMap<Key, Ctx>,
     timeout_ticks: u64,
     last_sweep: u64,
 }
 
-impl Default for Ip4Reassembly {
+/// `ip4-reassembly`.
+pub type Ip4Reassembly = IpReassembly<false>;
+/// `ip6-reassembly`.
+pub type Ip6Reassembly = IpReassembly<true>;
+
+impl<const IP6: bool> Default for IpReassembly<IP6> {
     fn default() -> Self {
-        Ip4Reassembly {
+        IpReassembly {
             ctx: HashMap::with_capacity(MAX_CONTEXTS),
             timeout_ticks: (rvpp_dataplane::arch::tsc_hz() * TIMEOUT_MS as f64 / 1000.0) as u64,
             last_sweep: 0,
@@ -75,8 +138,8 @@ impl Default for Ip4Reassembly {
     }
 }
 
-impl Ip4Reassembly {
-    pub const NAME: &'static str = "ip4-reassembly";
+impl<const IP6: bool> IpReassembly<IP6> {
+    pub const NAME: &'static str = if IP6 { "ip6-reassembly" } else { "ip4-reassembly" };
 
     fn drop_ctx(vm: &mut Vm, c: Ctx) {
         for (_, _, b) in c.frags {
@@ -101,36 +164,36 @@ impl Ip4Reassembly {
         }
     }
 
+    /// Drops `bi` and the packet it belongs to, counting `why`.
+    fn refuse(&mut self, vm: &mut Vm, bi: BufferIndex, key: &Key, why: Counter) -> Option<BufferIndex> {
+        vm.count(why as usize, 1);
+        vm.bufs.free_one(bi);
+        if let Some(c) = self.ctx.remove(key) {
+            Self::drop_ctx(vm, c);
+        }
+        None
+    }
+
     /// Adds one fragment; returns the reassembled chain when complete.
     fn add(&mut self, vm: &mut Vm, bi: BufferIndex) -> Option<BufferIndex> {
-        let d = vm.bufs.data(bi);
-        let ihl = (d[0] & 0xf) as usize * 4;
-        let total = u16::from_be_bytes([d[2], d[3]]) as usize;
-        let fl = u16::from_be_bytes([d[6], d[7]]);
-        let off = (fl & 0x1fff) as usize * 8;
-        let mf = fl & 0x2000 != 0;
-        let len = total.saturating_sub(ihl);
-        let key: Key = (
-            u32::from_be_bytes([d[12], d[13], d[14], d[15]]),
-            u32::from_be_bytes([d[16], d[17], d[18], d[19]]),
-            u16::from_be_bytes([d[4], d[5]]),
-            d[9],
-        );
-        if off + len > 65535 - ihl {
-            vm.count(Counter::TooLong as usize, 1);
+        let Some(FragInfo { key, hdr, off, len, more }) = frag_info::<IP6>(vm.bufs.data(bi)) else {
+            vm.count(Counter::Malformed as usize, 1);
             vm.bufs.free_one(bi);
-            if let Some(c) = self.ctx.remove(&key) {
-                Self::drop_ctx(vm, c);
-            }
+            return None;
+        };
+        // The datagram as the header says, within the frame it came in.
+        let datagram = hdr + len;
+        if vm.bufs.chain_len(bi) < datagram || (hdr < if IP6 { 48 } else { 20 }) {
+            vm.count(Counter::Malformed as usize, 1);
+            vm.bufs.free_one(bi);
             return None;
         }
-        if (mf && (len < 8 || !len.is_multiple_of(8))) || len == 0 {
-            vm.count(Counter::Tiny as usize, 1);
-            vm.bufs.free_one(bi);
-            if let Some(c) = self.ctx.remove(&key) {
-                Self::drop_ctx(vm, c);
-            }
-            return None;
+        let limit = if IP6 { 65535 } else { 65535 - hdr };
+        if off + len > limit {
+            return self.refuse(vm, bi, &key, Counter::TooLong);
+        }
+        if (more && (len < 8 || !len.is_multiple_of(8))) || len == 0 {
+            return self.refuse(vm, bi, &key, Counter::Tiny);
         }
         if !self.ctx.contains_key(&key) && self.ctx.len() >= MAX_CONTEXTS {
             vm.count(Counter::TableFull as usize, 1);
@@ -140,29 +203,25 @@ impl Ip4Reassembly {
         let c =
             self.ctx.entry(key).or_insert_with(|| Ctx { frags: Vec::with_capacity(8), total: None, first_tsc: vm.now });
         let overlap = c.frags.iter().any(|&(o, l, _)| off < o + l && o < off + len);
-        let bad_total = (!mf && c.total.is_some()) || c.total.is_some_and(|t| off + len > t);
-        if overlap || bad_total || c.frags.len() >= MAX_FRAGMENTS {
-            let reason = if c.frags.len() >= MAX_FRAGMENTS { Counter::TooMany } else { Counter::Overlap };
-            vm.count(reason as usize, 1);
-            vm.bufs.free_one(bi);
-            if let Some(c) = self.ctx.remove(&key) {
-                Self::drop_ctx(vm, c);
-            }
-            return None;
+        let bad_total = (!more && c.total.is_some()) || c.total.is_some_and(|t| off + len > t);
+        if c.frags.len() >= MAX_FRAGMENTS {
+            return self.refuse(vm, bi, &key, Counter::TooMany);
         }
-        if !mf {
+        if overlap || bad_total {
+            return self.refuse(vm, bi, &key, Counter::Overlap);
+        }
+        if !more {
             c.total = Some(off + len);
             if c.frags.iter().any(|&(o, l, _)| o + l > off + len) {
-                vm.count(Counter::Overlap as usize, 1);
-                vm.bufs.free_one(bi);
-                let c = self.ctx.remove(&key)?;
-                Self::drop_ctx(vm, c);
-                return None;
+                return self.refuse(vm, bi, &key, Counter::Overlap);
             }
         }
-        // Trim the buffer to exactly its IP datagram.
+        // Trim the buffer to exactly its IP datagram (a chained fragment
+        // is taken as it is: its length was checked above).
         let m = vm.bufs.meta_mut(bi);
-        m.current_length = m.current_length.min(total as u16);
+        if m.flags & flags::NEXT_PRESENT == 0 {
+            m.current_length = m.current_length.min(datagram as u16);
+        }
         c.frags.push((off, len, bi));
         let t = c.total?;
         if c.frags.iter().map(|f| f.1).sum::<usize>() != t {
@@ -170,18 +229,19 @@ impl Ip4Reassembly {
         }
         let mut c = self.ctx.remove(&key)?;
         c.frags.sort_by_key(|f| f.0);
-        Some(Self::chain(vm, &c.frags, t))
+        Some(Self::chain(vm, &c.frags, t, hdr, key.3))
     }
 
     /// Links sorted fragments into one chain headed by the first fragment,
-    /// whose header is rewritten to describe the whole packet.
-    fn chain(vm: &mut Vm, frags: &[(usize, usize, BufferIndex)], payload: usize) -> BufferIndex {
+    /// whose header is rewritten to describe the whole packet (IPv6: the
+    /// Fragment header goes, its next header takes its place).
+    fn chain(vm: &mut Vm, frags: &[(usize, usize, BufferIndex)], payload: usize, hdr: usize, nh: u8) -> BufferIndex {
         let head = frags[0].2;
-        let ihl = (vm.bufs.data(head)[0] & 0xf) as usize * 4;
+        let head_hdr = if IP6 { 48 } else { (vm.bufs.data(head)[0] & 0xf) as usize * 4 };
         for w in frags.windows(2) {
             let (prev, next) = (w[0].2, w[1].2);
-            let nihl = (vm.bufs.data(next)[0] & 0xf) as usize * 4;
-            vm.bufs.advance(next, nihl as i16);
+            let nhdr = if IP6 { hdr } else { (vm.bufs.data(next)[0] & 0xf) as usize * 4 };
+            vm.bufs.advance(next, nhdr as i16);
             let m = vm.bufs.meta_mut(prev);
             m.flags |= flags::NEXT_PRESENT;
             m.next_buffer = next.0;
@@ -189,25 +249,41 @@ impl Ip4Reassembly {
         if let Some(last) = frags.last() {
             vm.bufs.meta_mut(last.2).flags &= !flags::NEXT_PRESENT;
         }
+        if IP6 {
+            // Slide the fixed header over the Fragment header.
+            let d = vm.bufs.data_mut(head);
+            d.copy_within(0..40, 8);
+            vm.bufs.advance(head, 8);
+            let d = vm.bufs.data_mut(head);
+            d[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
+            d[6] = nh;
+        }
+        let ip_hdr = if IP6 { 40 } else { head_hdr };
         let first_len = vm.bufs.meta(head).current_length as usize;
         let m = vm.bufs.meta_mut(head);
-        m.total_length_not_including_first_buffer = (ihl + payload).saturating_sub(first_len) as u32;
-        let d = vm.bufs.data_mut(head);
-        d[2..4].copy_from_slice(&((ihl + payload) as u16).to_be_bytes());
-        d[6..8].copy_from_slice(&[0, 0]);
-        d[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&d[..ihl]);
-        d[10..12].copy_from_slice(&c.to_be_bytes());
+        m.total_length_not_including_first_buffer = (ip_hdr + payload).saturating_sub(first_len) as u32;
+        if !IP6 {
+            let d = vm.bufs.data_mut(head);
+            d[2..4].copy_from_slice(&((ip_hdr + payload) as u16).to_be_bytes());
+            d[6..8].copy_from_slice(&[0, 0]);
+            d[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum::checksum(&d[..ip_hdr]);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+        }
         head
     }
 }
 
-impl Node for Ip4Reassembly {
+impl<const IP6: bool> Node for IpReassembly<IP6> {
     fn name(&self) -> &'static str {
         Self::NAME
     }
     fn next_nodes(&self) -> &[&'static str] {
-        &[ErrorDrop::NAME, "ip4-local"]
+        if IP6 {
+            &[ErrorDrop::NAME, "ip6-local"]
+        } else {
+            &[ErrorDrop::NAME, "ip4-local"]
+        }
     }
     fn counters(&self) -> &'static [CounterDesc] {
         &COUNTERS
@@ -217,7 +293,19 @@ impl Node for Ip4Reassembly {
         for k in 0..frame.len() {
             let bi = frame.pkts[k];
             frame.nexts[k] = NEXT_CONSUMED;
-            if vm.bufs.data(bi).len() < 20 {
+            if IP6 {
+                // ip6-local handed it on as an L4 protocol: back to the IP
+                // header.
+                let m = vm.bufs.meta(bi);
+                let back = m.current_data.saturating_sub(m.l3_hdr_offset);
+                if m.flags & flags::L3_HDR_VALID == 0 || !vm.bufs.advance(bi, -back) {
+                    vm.count(Counter::Malformed as usize, 1);
+                    vm.bufs.free_one(bi);
+                    continue;
+                }
+            }
+            if vm.bufs.data(bi).len() < if IP6 { 48 } else { 20 } {
+                vm.count(Counter::Malformed as usize, 1);
                 vm.bufs.free_one(bi);
                 continue;
             }
@@ -235,6 +323,10 @@ impl Node for Ip4Reassembly {
 
 pub fn register(r: &mut Registrar) {
     r.node(NodeReg { name: Ip4Reassembly::NAME, factory: Arc::new(|_| Box::new(Ip4Reassembly::default())) });
+    r.node(NodeReg { name: Ip6Reassembly::NAME, factory: Arc::new(|_| Box::new(Ip6Reassembly::default())) });
+    // IPv6 fragments reach it from ip6-local as the protocol after the
+    // fixed header.
+    IpProtocols::add(r, true, IP6_FRAGMENT, Ip6Reassembly::NAME);
 }
 
 #[cfg(test)]
@@ -300,6 +392,80 @@ mod tests {
         assert_eq!(h.counter("overlapping fragments (packet dropped)"), 1);
         assert_eq!(h.counter("tiny fragment (packet dropped)"), 1);
         assert_eq!(h.counter("fragment beyond 65535 bytes"), 1);
+        assert!(h.take_emitted().is_empty());
+        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
+    }
+
+    /// An IPv6 fragment (Fragment header right after the fixed header), as
+    /// ip6-local hands it on: positioned after the fixed header.
+    fn frag6(h: &mut Harness, id: u32, off: usize, more: bool, nh: u8, payload: &[u8]) -> BufferIndex {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[IP6_FRAGMENT, 64]);
+        p.extend_from_slice(&(0x2001_0db8u128 << 96 | 2).to_be_bytes());
+        p.extend_from_slice(&(0x2001_0db8u128 << 96 | 1).to_be_bytes());
+        p.extend_from_slice(&[nh, 0]);
+        p.extend_from_slice(&(off as u16 | more as u16).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(payload);
+        let bi = h.packet(&p, 1);
+        let m = h.vm.bufs.meta_mut(bi);
+        m.l3_hdr_offset = m.current_data;
+        m.flags |= flags::L3_HDR_VALID;
+        assert!(h.vm.bufs.advance(bi, 40));
+        bi
+    }
+
+    #[test]
+    fn ipv6_fragments_reassemble_without_their_fragment_header() {
+        let mut h = Harness::new(Box::new(Ip6Reassembly::default()), 2);
+        let data: Vec<u8> = (0..4000u32).map(|x| (x * 7) as u8).collect();
+        let parts = [(1448, true, 1448..2896), (2896, false, 2896..4000), (0, true, 0..1448)];
+        for (i, (off, more, r)) in parts.into_iter().enumerate() {
+            let mut p = [frag6(&mut h, 0xdead_beef, off, more, 17, &data[r])];
+            h.run(&mut p);
+            let e = h.take_emitted();
+            if i < 2 {
+                assert!(e.is_empty());
+            } else {
+                assert_eq!(e.len(), 1);
+                let whole = h.vm.bufs.chain_bytes(e[0].1);
+                assert_eq!(whole.len(), 40 + 4000);
+                assert_eq!(u16::from_be_bytes([whole[4], whole[5]]), 4000, "payload length");
+                assert_eq!(whole[6], 17, "next header: the fragment's");
+                assert_eq!(&whole[8..24], &(0x2001_0db8u128 << 96 | 2).to_be_bytes());
+                assert_eq!(&whole[40..], &data[..]);
+            }
+        }
+        assert_eq!(h.counter("packets reassembled"), 1);
+    }
+
+    #[test]
+    fn ipv6_overlaps_tiny_lies_and_unpositioned_packets_are_dropped() {
+        let mut h = Harness::new(Box::new(Ip6Reassembly::default()), 2);
+        let before = h.buffers_in_use();
+        // Overlap (RFC 5722: the whole packet goes).
+        for (off, more) in [(0, true), (8, false)] {
+            let mut p = [frag6(&mut h, 1, off, more, 17, &[0; 16])];
+            h.run(&mut p);
+        }
+        // Tiny non-last fragment.
+        let mut p = [frag6(&mut h, 2, 0, true, 17, &[0; 4])];
+        h.run(&mut p);
+        // Beyond 65535.
+        let mut p = [frag6(&mut h, 3, 65528, false, 17, &[0; 16])];
+        h.run(&mut p);
+        // A payload length larger than the frame.
+        let b = frag6(&mut h, 4, 0, true, 17, &[0; 16]);
+        h.vm.bufs.meta_mut(b).current_length -= 8;
+        h.run(&mut [b]);
+        // Not handed on by ip6-local (no L3 header offset).
+        let b = h.packet(&[0x60; 60], 1);
+        h.run(&mut [b]);
+        assert_eq!(h.counter("overlapping fragments (packet dropped)"), 1);
+        assert_eq!(h.counter("tiny fragment (packet dropped)"), 1);
+        assert_eq!(h.counter("fragment beyond 65535 bytes"), 1);
+        assert_eq!(h.counter("malformed fragment header"), 2);
         assert!(h.take_emitted().is_empty());
         assert_eq!(h.buffers_in_use(), before, "every buffer came back");
     }

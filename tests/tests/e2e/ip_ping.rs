@@ -195,3 +195,52 @@ fn kernel_learns_a_changed_mac_from_gratuitous_arp_and_unsolicited_na() {
     let r = ns.ping(&["-i", "0.05", "-W", "2"], rvpp4, 5);
     assert_eq!(r.received, 5, "{}", r.text);
 }
+
+/// IPv6 fragments addressed to rvpp are reassembled (the kernel sends a
+/// 3000-byte UDP datagram as two fragments): the whole datagram reaches
+/// UDP, whose closed port answers with ICMPv6 port unreachable, which the
+/// kernel's connected socket reports as ECONNREFUSED. IPv4 the same way.
+#[test]
+fn fragmented_datagrams_to_rvpp_are_reassembled_v4_and_v6() {
+    require_host!("fragmented_datagrams_to_rvpp_are_reassembled_v4_and_v6", &["ping", rvpp_tests::netns::PYTHON]);
+    const CLIENT: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 9))
+s.settimeout(3)
+s.send(b"x" * 3000)
+try:
+    s.recv(10)
+    print("data")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+"#;
+    let mut lab = Lab::new("ipf");
+    let ns = lab.ns('a');
+    lab.address(&ns, "10.211.4.2/24", None);
+    lab.address(&ns, "fd00:211:4::2/64", None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr {RVPP_MAC}\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} 10.211.4.1/24\n\
+         set interface ip address {hif} fd00:211:4::1/64\n",
+        ns.veth
+    );
+    let d = Daemon::builder("ip-frag").startup_config(&startup).start();
+    ns.wait_ping(&[], "10.211.4.1", WAIT);
+    ns.wait_ping(&["-6"], "fd00:211:4::1", WAIT);
+    for to in ["10.211.4.1", "fd00:211:4::1"] {
+        let out = ns.exec(&[rvpp_tests::netns::PYTHON, "-c", CLIENT, to]);
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(said, "refused", "{to}: {}\n{}", rvpp_tests::netns::text(&out), d.ctl_ok("show errors"));
+    }
+    let errors = d.errors();
+    for node in ["ip4-reassembly", "ip6-reassembly"] {
+        let n = errors.get(&(node.to_string(), "packets reassembled".to_string())).copied().unwrap_or(0);
+        assert!(n >= 1, "{node} reassembled nothing: {errors:?}");
+    }
+}
