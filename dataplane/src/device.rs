@@ -186,6 +186,30 @@ impl Node for ErrorDrop {
     }
 }
 
+/// Counts one rx burst of a queue on `sw`: `packets` of `bytes` received,
+/// `no_buffer` dropped for want of buffers, and the driver's own error
+/// counters (`errors[k]` adds to counter `k` of its input node).
+pub fn count_rx_burst(
+    vm: &mut Vm,
+    sw: u32,
+    packets: u64,
+    bytes: u64,
+    no_buffer: u64,
+    errors: impl IntoIterator<Item = u64>,
+) {
+    if packets > 0 {
+        vm.ifc.rx_batch(sw, packets, bytes);
+    }
+    if no_buffer > 0 {
+        vm.ifc.rx_no_buf(sw, no_buffer);
+    }
+    for (k, n) in errors.into_iter().enumerate() {
+        if n > 0 {
+            vm.count(k, n);
+        }
+    }
+}
+
 /// One receive queue of a device, owned by the thread it is placed on.
 pub trait RxQueue: Send + 'static {
     fn sw_if_index(&self) -> u32;

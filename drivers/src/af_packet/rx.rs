@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rvpp_dataplane::buffer::{flags, HEADROOM};
-use rvpp_dataplane::device::RxQueue;
+use rvpp_dataplane::device::{count_rx_burst, RxQueue};
 use rvpp_dataplane::interface::RxMode;
 use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::{BufferIndex, CounterDesc, ThreadBuffers, Vm};
@@ -449,19 +449,8 @@ impl RxQueue for AfPacketRx {
         let mut tally = call.tally;
         tally[RxStat::Packets as usize] = n as u64;
         let sw = self.sw_if_index;
-        if n > 0 {
-            vm.ifc.rx_batch(sw, n as u64, tally[RxStat::Bytes as usize]);
-        }
-        let no_buf = tally[RxStat::NoBuffer as usize];
-        if no_buf > 0 {
-            vm.ifc.rx_no_buf(sw, no_buf);
-        }
-        for (k, s) in COUNTED.iter().enumerate() {
-            let n = tally[*s as usize];
-            if n > 0 {
-                vm.count(k, n);
-            }
-        }
+        let (bytes, no_buf) = (tally[RxStat::Bytes as usize], tally[RxStat::NoBuffer as usize]);
+        count_rx_burst(vm, sw, n as u64, bytes, no_buf, COUNTED.iter().map(|s| tally[*s as usize]));
         if frames > 0 {
             add_all(&self.stats.v, &tally);
             self.stats.burst_peak.fetch_max(frames, Ordering::Relaxed);

@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use rvpp_dataplane::buffer::HEADROOM;
-use rvpp_dataplane::device::RxQueue;
+use rvpp_dataplane::device::{count_rx_burst, RxQueue};
 use rvpp_dataplane::interface::RxMode;
 use rvpp_dataplane::{BufferIndex, CounterDesc, ThreadBuffers, Vm};
 
@@ -303,17 +303,8 @@ impl RxQueue for AfXdpRx {
             self.sock.wake_rx();
         }
         tally[Stat::RxPackets as usize] = n as u64;
-        if n > 0 {
-            vm.ifc.rx_batch(sw, n as u64, tally[Stat::RxBytes as usize]);
-        }
-        if tally[Stat::RxNoBuffer as usize] > 0 {
-            vm.ifc.rx_no_buf(sw, tally[Stat::RxNoBuffer as usize]);
-        }
-        for (k, s) in COUNTED.iter().enumerate() {
-            if tally[*s as usize] > 0 {
-                vm.count(k, tally[*s as usize]);
-            }
-        }
+        let (bytes, no_buf) = (tally[Stat::RxBytes as usize], tally[Stat::RxNoBuffer as usize]);
+        count_rx_burst(vm, sw, n as u64, bytes, no_buf, COUNTED.iter().map(|s| tally[*s as usize]));
         self.stats.add(&tally);
         n
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use rvpp_dataplane::buffer::HEADROOM;
-use rvpp_dataplane::device::RxQueue;
+use rvpp_dataplane::device::{count_rx_burst, RxQueue};
 use rvpp_dataplane::interface::RxMode;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Vm};
 
@@ -89,17 +89,8 @@ impl RxQueue for DpdkRx {
             vm.bufs.free(&out[n..got]);
         }
         tally[Stat::RxPackets as usize] = n as u64;
-        if n > 0 {
-            vm.ifc.rx_batch(sw, n as u64, tally[Stat::RxBytes as usize]);
-        }
-        if tally[Stat::RxNoBuffer as usize] > 0 {
-            vm.ifc.rx_no_buf(sw, tally[Stat::RxNoBuffer as usize]);
-        }
-        for (k, s) in COUNTED.iter().enumerate() {
-            if tally[*s as usize] > 0 {
-                vm.count(k, tally[*s as usize]);
-            }
-        }
+        let (bytes, no_buf) = (tally[Stat::RxBytes as usize], tally[Stat::RxNoBuffer as usize]);
+        count_rx_burst(vm, sw, n as u64, bytes, no_buf, COUNTED.iter().map(|s| tally[*s as usize]));
         self.stats.add(&tally);
         n
     }
