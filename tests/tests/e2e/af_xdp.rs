@@ -12,7 +12,9 @@
 //!
 //! Apart: deleting the veth under a running af_xdp interface takes the
 //! interface down while rvpp answers, idles and forwards between the
-//! others; and `netns <ns>` opens a veth that lives in another namespace.
+//! others; `netns <ns>` opens a veth that lives in another namespace; and
+//! buffers longer than a page (which the kernel refuses as UMEM chunks)
+//! fall back to a UMEM of the socket's own, copied.
 //!
 //! XDP sees frames before the kernel would finish their offloads: a veth
 //! peer sending with checksum offload leaves TCP checksums partial, and in
@@ -22,7 +24,8 @@
 //!
 //! Subnets: 10.221.{1,2}.0/24 (native), 10.222.{1,2}.0/24 (skb),
 //! 10.223.{1,2}.0/24 (two queues), 10.224.{1,2,3}.0/24 (veth removal),
-//! 10.225.1.0/24 (netns), and the matching fd00:22x:{1,2,3}::/64.
+//! 10.225.1.0/24 (netns), 10.226.1.0/24 (a UMEM of its own), and the
+//! matching fd00:22x:{1,2,3}::/64.
 
 use std::time::Duration;
 
@@ -290,5 +293,37 @@ fn af_xdp_opens_a_veth_in_another_namespace() {
     let down = wait_until(WAIT, || if_state(&d, v) == "down");
     assert!(down, "{v} still up after its veth was deleted in {}:\n{}", x.name, d.ctl_ok("show interface"));
     d.ctl_ok(&format!("delete interface af_xdp {v}"));
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
+
+#[test]
+fn af_xdp_copies_when_the_kernel_refuses_the_arena() {
+    require_host!("af_xdp_copies_when_the_kernel_refuses_the_arena", &["ping", "ethtool"]);
+    let mut lab = Lab::new("axcp");
+    let a = lab.ns('a');
+    lab.address(&a, "10.226.1.2/24", Some("10.226.1.1"));
+    lab.address(&a, "fd00:226:1::2/64", Some("fd00:226:1::1"));
+    a.ok(&["ethtool", "-K", PEER, "tx", "off"]);
+    let v = &a.veth;
+    let conf = format!(
+        "create interface af_xdp host-if {v}\nset interface state {v} up\n\
+         set interface ip address {v} 10.226.1.1/24\nset interface ip address {v} fd00:226:1::1/64\n"
+    );
+    // 4 KiB data areas make a buffer longer than a page: no UMEM chunk.
+    let d = Daemon::builder("af-xdp-copy")
+        .base_conf("buffers {\n  buffers-per-numa 8192\n  default data-size 4096\n}\n")
+        .startup_config(&conf)
+        .start();
+    let hwi = d.ctl_ok("show hardware-interfaces");
+    assert!(hwi.contains("frames of 4096 bytes, copied to and from buffers"), "{hwi}");
+    for (fam, to) in [(&[][..], "10.226.1.1"), (&["-6"][..], "fd00:226:1::1")] {
+        a.wait_ping(fam, to, WAIT);
+        let mut args = fam.to_vec();
+        args.extend_from_slice(&["-i", "0.05", "-W", "2"]);
+        let r = a.ping(&args, to, 10);
+        assert_eq!((r.transmitted, r.received), (10, 10), "{}", r.text);
+    }
+    d.ctl_ok(&format!("delete interface af_xdp {v}"));
+    assert_buffers_back(&d, "copy mode");
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
