@@ -8,19 +8,23 @@
 /// The bulk is summed as native-endian 32-bit words into a 64-bit
 /// accumulator (a loop the compiler vectorizes: no byte swaps, no carries
 /// to chase), folded, and turned to network order once at the end: the
-/// ones'-complement sum commutes with byte swapping (RFC 1071 §2(B)).
+/// ones'-complement sum commutes with byte swapping (RFC 1071 §2(B)). From
+/// 64 bytes on the loop runs in the widest vectors the CPU has
+/// ([`crate::arch::sum_words32`]): a segment's payload sums about twice as
+/// fast with AVX2 as with the baseline's SSE2.
 #[inline]
 pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    let mut words = data.chunks_exact(4);
-    let mut bulk = 0u64;
-    for w in &mut words {
-        bulk += u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as u64;
-    }
+    let whole = data.len() & !3;
+    let bulk = if whole >= 64 {
+        crate::arch::sum_words32(&data[..whole])
+    } else {
+        crate::arch::sum_words32_baseline(&data[..whole])
+    };
     let folded = fold(bulk);
     acc += if cfg!(target_endian = "little") { folded.swap_bytes() } else { folded } as u64;
     // The rest starts at a multiple of 4: an even offset, so network-order
     // 16-bit words still line up.
-    let rest = words.remainder();
+    let rest = &data[whole..];
     if rest.len() >= 2 {
         acc += u16::from_be_bytes([rest[0], rest[1]]) as u64;
     }
@@ -28,6 +32,27 @@ pub fn sum(data: &[u8], mut acc: u64) -> u64 {
         acc += (rest[rest.len() - 1] as u64) << 8;
     }
     acc
+}
+
+/// [`sum`] of one piece of data summed in pieces (the buffers of a chained
+/// packet): `odd` when the piece starts at an odd offset of the whole, so
+/// its first byte is the low byte of a 16-bit word. The piece's own sum is
+/// byte-swapped then (ones'-complement addition commutes with the swap).
+#[inline]
+pub fn sum_at(data: &[u8], acc: u64, odd: bool) -> u64 {
+    if odd {
+        acc + fold(sum(data, 0)).swap_bytes() as u64
+    } else {
+        sum(data, acc)
+    }
+}
+
+/// Copies `src` into `dst` (of the same length) and returns [`sum_at`] of
+/// the copy: one call for a sender that checksums what it copies.
+#[inline]
+pub fn copy_sum_at(dst: &mut [u8], src: &[u8], acc: u64, odd: bool) -> u64 {
+    dst.copy_from_slice(src);
+    sum_at(dst, acc, odd)
 }
 
 /// Folds a sum to 16 bits (branch-free: four carries fold any u64).
@@ -139,6 +164,26 @@ mod tests {
         let ff = [0xffu8; 1501];
         assert_eq!(checksum(&ff), reference(&ff));
         assert_eq!(sum(&[0x12, 0x34], 0x1_0000), 0x1_1234, "acc is added, unfolded");
+    }
+
+    #[test]
+    fn pieces_at_odd_offsets_sum_like_the_whole() {
+        let data: Vec<u8> = (0..1001u32).map(|i| (i * 37 + i / 7) as u8).collect();
+        let whole = checksum(&data);
+        for cuts in [[0usize, 1], [1, 2], [3, 500], [7, 8], [499, 1000], [500, 1001]] {
+            let parts = [&data[..cuts[0]], &data[cuts[0]..cuts[1]], &data[cuts[1]..]];
+            let (mut acc, mut at) = (0u64, 0usize);
+            let mut copy = vec![0u8; data.len()];
+            let mut acc2 = 0u64;
+            for p in parts {
+                acc = sum_at(p, acc, at % 2 == 1);
+                acc2 = copy_sum_at(&mut copy[at..at + p.len()], p, acc2, at % 2 == 1);
+                at += p.len();
+            }
+            assert_eq!(!fold(acc), whole, "cuts {cuts:?}");
+            assert_eq!(!fold(acc2), whole, "cuts {cuts:?}");
+            assert_eq!(copy, data);
+        }
     }
 
     #[test]
