@@ -34,6 +34,77 @@ pub enum FifoError {
     },
 }
 
+/// Bytes given as consecutive slices (a packet's buffers, a ring's two
+/// halves), seen from `skip` bytes in and `len` bytes long: how a segment's
+/// payload reaches a fifo without being gathered into one slice first.
+#[derive(Clone, Copy, Debug)]
+pub struct Gather<'a> {
+    parts: &'a [&'a [u8]],
+    skip: usize,
+    len: usize,
+}
+
+impl<'a> Gather<'a> {
+    /// All the bytes of `parts`, in order.
+    pub fn new(parts: &'a [&'a [u8]]) -> Self {
+        Gather { parts, skip: 0, len: parts.iter().map(|p| p.len()).sum() }
+    }
+
+    /// No bytes.
+    pub fn empty() -> Self {
+        Gather { parts: &[], skip: 0, len: 0 }
+    }
+
+    /// Bytes in view.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No bytes in view.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The view without its first `n` bytes.
+    pub fn skip(self, n: usize) -> Self {
+        let n = n.min(self.len);
+        Gather { parts: self.parts, skip: self.skip + n, len: self.len - n }
+    }
+
+    /// The view cut to its first `n` bytes.
+    pub fn take(self, n: usize) -> Self {
+        Gather { len: self.len.min(n), ..self }
+    }
+
+    /// The bytes in view as slices, in order, none empty.
+    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (mut skip, mut left) = (self.skip, self.len);
+        self.parts.iter().filter_map(move |p| {
+            if skip >= p.len() {
+                skip -= p.len();
+                return None;
+            }
+            let n = (p.len() - skip).min(left);
+            let c = &p[skip..skip + n];
+            skip = 0;
+            left -= n;
+            (n > 0).then_some(c)
+        })
+    }
+
+    /// Copies the bytes in view into `out` (as many as fit); returns the
+    /// count.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut at = 0;
+        for c in self.chunks() {
+            let n = c.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&c[..n]);
+            at += n;
+        }
+        at
+    }
+}
+
 /// An out-of-order range: `start` bytes beyond the tail, `len` bytes long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OooSegment {
@@ -140,15 +211,30 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Fifo<S> {
         buf[..data.len() - first].copy_from_slice(&data[first..]);
     }
 
+    /// Copies every byte of `g` into the ring from `from_head` on.
+    fn write_gather(&mut self, mut from_head: u32, g: Gather<'_>) {
+        for part in g.chunks() {
+            self.write_raw(from_head, part);
+            from_head += part.len() as u32;
+        }
+    }
+
     /// Appends as much of `data` as fits; returns the bytes taken. Any
     /// out-of-order ranges the write reaches become readable too (see
     /// [`Fifo::tail_pos`] for the total advance).
     pub fn enqueue(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.free() as usize) as u32;
+        self.enqueue_gather(Gather::new(std::slice::from_ref(&data)))
+    }
+
+    /// [`Fifo::enqueue`] of bytes given in pieces (a packet's buffers):
+    /// all of them are written before the tail moves, so out-of-order
+    /// ranges the write reaches join once, after the last piece.
+    pub fn enqueue_gather(&mut self, g: Gather<'_>) -> usize {
+        let n = g.len().min(self.free() as usize) as u32;
         if n == 0 {
             return 0;
         }
-        self.write_raw(self.len, &data[..n as usize]);
+        self.write_gather(self.len, g.take(n as usize));
         self.advance_tail(n);
         n as usize
     }
@@ -182,8 +268,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Fifo<S> {
     /// the free space or the range list is full). `offset == 0` is
     /// [`Fifo::enqueue`].
     pub fn enqueue_at(&mut self, offset: u32, data: &[u8]) -> usize {
+        self.enqueue_at_gather(offset, Gather::new(std::slice::from_ref(&data)))
+    }
+
+    /// [`Fifo::enqueue_at`] of bytes given in pieces.
+    pub fn enqueue_at_gather(&mut self, offset: u32, data: Gather<'_>) -> usize {
         if offset == 0 {
-            return self.enqueue(data);
+            return self.enqueue_gather(data);
         }
         let free = self.free();
         if offset >= free || data.is_empty() {
@@ -197,7 +288,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Fifo<S> {
         if first == last && self.ooo.len() >= MAX_OOO_SEGMENTS {
             return 0;
         }
-        self.write_raw(self.len + offset, &data[..n as usize]);
+        self.write_gather(self.len + offset, data.take(n as usize));
         let mut merged = OooSegment { start, len: n };
         if first < last {
             let lo = self.ooo[first].start.min(start);
@@ -339,6 +430,36 @@ mod tests {
         assert_eq!(f.enqueue_at(2000, &[9; 5]), 0, "a new range past the limit is refused");
         assert_eq!(f.enqueue_at(15, &[9; 5]), 5, "joining an existing range is fine");
         assert_eq!(f.ooo_segments().len(), MAX_OOO_SEGMENTS - 1);
+    }
+
+    #[test]
+    fn gathered_pieces_land_whole_before_ranges_join() {
+        let data = pattern(0, 40);
+        let parts: [&[u8]; 3] = [&data[..7], &data[7..8], &data[8..30]];
+        let g = Gather::new(&parts);
+        assert_eq!(g.len(), 30);
+        assert_eq!(g.skip(5).take(4).chunks().collect::<Vec<_>>(), vec![&data[5..7], &data[7..8], &data[8..9]]);
+        let mut out = [0u8; 10];
+        assert_eq!(g.skip(20).copy_to(&mut out), 10);
+        assert_eq!(out.to_vec(), pattern(20, 10));
+        assert!(g.skip(40).is_empty() && g.skip(40).chunks().next().is_none());
+        // A range already held beyond the first piece: the later pieces
+        // still go where they belong, then everything joins.
+        let mut g2 = Fifo::new(64).unwrap();
+        assert_eq!(g2.enqueue_at(10, &data[10..35]), 25);
+        assert_eq!(g2.enqueue_gather(g), 30);
+        assert_eq!(g2.len(), 35);
+        let mut all = [0u8; 35];
+        g2.peek(0, &mut all);
+        assert_eq!(all.to_vec(), pattern(0, 35));
+        // Out of order in pieces, clipped to the free space.
+        let mut h = Fifo::new(20).unwrap();
+        assert_eq!(h.enqueue_at_gather(5, g), 15);
+        assert_eq!(h.ooo_segments(), &[OooSegment { start: 5, len: 15 }]);
+        assert_eq!(h.enqueue(&data[30..35]), 5);
+        let mut all = [0u8; 20];
+        h.peek(0, &mut all);
+        assert_eq!(all[5..].to_vec(), pattern(0, 15));
     }
 
     #[test]

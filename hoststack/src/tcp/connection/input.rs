@@ -3,6 +3,7 @@
 //! recovery entry, in-order and out-of-order data into the rx fifo, FIN.
 
 use super::{rst_for, Connection, Event, Recovery, State, MAX_ACKS_OWED, MS};
+use crate::fifo::Gather;
 use crate::tcp::congestion::CongestionControl;
 use crate::tcp::sack;
 use crate::tcp::seq::Seq;
@@ -12,6 +13,12 @@ impl Connection {
     /// Processes one received segment (already checksum-verified and
     /// parsed) with its payload.
     pub fn handle_segment(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) {
+        self.handle_segment_gather(now, seg, Gather::new(std::slice::from_ref(&payload)));
+    }
+
+    /// [`Connection::handle_segment`] with the payload in pieces (the
+    /// buffers of a chained packet), copied into the rx fifo from there.
+    pub fn handle_segment_gather(&mut self, now: u64, seg: &TcpRepr, payload: Gather<'_>) {
         self.stats.segs_in += 1;
         match self.state {
             State::Closed => {}
@@ -103,7 +110,7 @@ impl Connection {
         self.ack_now = true;
     }
 
-    pub(super) fn handle_synchronized(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) {
+    pub(super) fn handle_synchronized(&mut self, now: u64, seg: &TcpRepr, payload: Gather<'_>) {
         let f = seg.flags;
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
         if self.state == State::SynReceived && f.syn() && !f.ack() && !f.rst() && seg.seq == self.irs {
@@ -217,7 +224,7 @@ impl Connection {
     }
 
     /// ACK processing for synchronized states; false drops the segment.
-    pub(super) fn process_ack(&mut self, now: u64, seg: &TcpRepr, payload: &[u8]) -> bool {
+    pub(super) fn process_ack(&mut self, now: u64, seg: &TcpRepr, payload: Gather<'_>) -> bool {
         let ack = seg.ack;
         // RFC 5961 §5: an ACK beyond what we sent, or too far behind, is
         // dropped with a challenge ACK.
@@ -358,11 +365,11 @@ impl Connection {
         }
     }
 
-    pub(super) fn receive_data(&mut self, now: u64, seq: Seq, payload: &[u8]) {
+    pub(super) fn receive_data(&mut self, now: u64, seq: Seq, payload: Gather<'_>) {
         // Trim what we already have.
         let (seq, data) = if seq < self.rcv_nxt {
             let skip = self.rcv_nxt.since(seq) as usize;
-            (self.rcv_nxt, payload.get(skip..).unwrap_or(&[]))
+            (self.rcv_nxt, payload.skip(skip))
         } else {
             (seq, payload)
         };
@@ -373,7 +380,7 @@ impl Connection {
         let had_ooo = !self.rx.ooo_segments().is_empty();
         if seq == self.rcv_nxt {
             let before = self.rx.tail_pos();
-            self.rx.enqueue(data);
+            self.rx.enqueue_gather(data);
             let advanced = self.rx.tail_pos().wrapping_sub(before);
             if advanced == 0 {
                 self.ack_now = true;
@@ -390,7 +397,7 @@ impl Connection {
         } else {
             self.stats.ooo_segments += 1;
             let off = seq.since(self.rcv_nxt);
-            if self.rx.enqueue_at(off, data) > 0 {
+            if self.rx.enqueue_at_gather(off, data) > 0 {
                 self.last_ooo = Some(seq);
             }
             // RFC 5681 §4.2: each out-of-order segment is acked at once.

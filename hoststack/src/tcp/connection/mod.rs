@@ -596,6 +596,15 @@ impl Connection {
     pub fn flight(&self) -> u32 {
         self.snd_max.since(self.snd_una)
     }
+    /// An ACK is due now: a duplicate ACK for out-of-order data (each
+    /// leaves before the next segment is handled, with the SACK blocks of
+    /// its moment), or the ACK of every second full-sized segment (RFC 5681
+    /// §4.2). A caller that batches its output flushes before handling the
+    /// next segment; anything else may wait for the end of the batch.
+    pub fn ack_due(&self) -> bool {
+        self.acks_owed > 0 || self.ack_now
+    }
+
     /// The transmit fifo (read it to copy a [`Transmit`]'s payload).
     pub fn tx_fifo(&self) -> &Fifo {
         &self.tx
