@@ -137,9 +137,11 @@ pub fn parse(cfg: &StartupConfig) -> Result<HoststackConfig, ConfigError> {
                 "mtu" => {
                     let v = it.next().map(|x| x.1).ok_or_else(|| err(w, "expected a number"))?;
                     match parse_number(v) {
-                        // IPv4 + TCP headers come off the MTU.
-                        Some(m) if (576..=9216).contains(&m) => out.tcp.mss = (m - 40) as u16,
-                        _ => return Err(err(v, "mtu must be a number from 576 to 9216")),
+                        // IPv4 + TCP headers come off the MTU. The MSS of a
+                        // connection is also capped by the MTU of the
+                        // interface toward its peer.
+                        Some(m) if (576..=65535).contains(&m) => out.tcp.mss = (m - 40) as u16,
+                        _ => return Err(err(v, "mtu must be a number from 576 to 65535")),
                     }
                 }
                 "max-rx-fifo" | "rx-fifo-size" => {
@@ -191,6 +193,7 @@ mod tests {
         assert_eq!((e.line, e.token.as_str()), (3, "bbr"));
         assert!(e.to_string().contains("cubic or newreno"), "{e}");
         let e = conf("tcp { mtu 70000 }").unwrap_err();
+        assert!(e.to_string().contains("576 to 65535"), "{e}");
         assert_eq!(e.token, "70000");
         let e = conf("tcp { max-rx-fifo 12 }").unwrap_err();
         assert_eq!(e.token, "12");

@@ -41,6 +41,8 @@ pub fn register_all(r: &mut Registrar) {
     }
     // IPv6 datagrams are checked against the egress MTU the FIB knows.
     let mtu = PathMtu::new(rvpp_graph_nodes::ip::fib::fib(r.ext));
+    // Connection MSS follows the MTU of the route toward the peer.
+    layer.set_route_mtu(Arc::new(mtu.clone()));
     let (l, m) = (layer.clone(), mtu.clone());
     r.node(NodeReg {
         name: TcpInput::<false>::NAME,

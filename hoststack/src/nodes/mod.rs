@@ -23,7 +23,7 @@ use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::{BufferIndex, Vm};
 use rvpp_graph_nodes::ip::icmp::{set_error, Icmp};
 
-use crate::session::SessionTable;
+use crate::session::{RouteMtu, SessionTable};
 use crate::tcp;
 
 /// The session layer's per-engine state (in the engine's `Extensions`):
@@ -34,6 +34,7 @@ pub struct SessionLayer {
     tables: Arc<Mutex<Vec<Option<SharedTable>>>>,
     disabled: Arc<AtomicBool>,
     tcp: Arc<Mutex<tcp::Config>>,
+    route_mtu: Arc<Mutex<Option<Arc<dyn RouteMtu>>>>,
 }
 
 /// One thread's table, shared by that thread's session nodes.
@@ -53,7 +54,20 @@ impl SessionLayer {
         if v.len() <= t {
             v.resize(t + 1, None);
         }
-        v[t].get_or_insert_with(|| Arc::new(Mutex::new(SessionTable::new(t, lock(&self.tcp).clone())))).clone()
+        v[t].get_or_insert_with(|| {
+            let mut table = SessionTable::new(t, lock(&self.tcp).clone());
+            if let Some(r) = lock(&self.route_mtu).clone() {
+                table.set_route_mtu(r);
+            }
+            Arc::new(Mutex::new(table))
+        })
+        .clone()
+    }
+
+    /// Where tables made from now on look up the MTU toward a peer (the
+    /// MSS of its connections follows it).
+    pub fn set_route_mtu(&self, r: Arc<dyn RouteMtu>) {
+        *lock(&self.route_mtu) = Some(r);
     }
 
     /// Whether segments reach sessions (`session enable`, the default).

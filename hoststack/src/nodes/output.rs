@@ -1,10 +1,11 @@
-//! Segment and datagram departure: each TCP segment becomes a fresh buffer
+//! Segment and datagram departure: each TCP segment becomes fresh buffers
 //! holding the IP header, the TCP header and the payload copied straight
-//! from the connection's tx fifo; each UDP datagram the IP and UDP headers
-//! and its payload from the session's tx fifo, over a chain of buffers when
-//! it is larger than one. Checksums are computed in software; packets are
-//! marked locally originated and emitted to `ip4-lookup` / `ip6-lookup`.
-//! Buffer exhaustion and oversize segments are counted drops (TCP resends).
+//! from the connection's tx fifo (summed for the checksum as it is copied);
+//! each UDP datagram the IP and UDP headers and its payload from the
+//! session's tx fifo; either over a chain of buffers when it is larger than
+//! one. Checksums are computed in software; packets are marked locally
+//! originated and emitted to `ip4-lookup` / `ip6-lookup`. Buffer
+//! exhaustion and oversize segments are counted drops (TCP resends).
 //!
 //! Datagrams larger than the path MTU: over IPv4 they leave with DF clear
 //! and `ip4-rewrite` hands them to `ip4-frag`, which fragments them (a
@@ -14,13 +15,16 @@
 //! here with a counted error.
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{checksum, BufferIndex, CounterDesc, Vm};
-use rvpp_graph_nodes::ip::fib::{Fib, Forwarding, Table6};
+use rvpp_graph_nodes::ip::fib::mtrie4::Mtrie4;
+use rvpp_graph_nodes::ip::fib::{AdjKind, Fib, Forwarding, Table6};
 
-use crate::session::{FiveTuple, SegmentSink};
+use crate::fifo::Gather;
+use crate::session::{FiveTuple, RouteMtu, SegmentSink, PROTO_TCP};
 use crate::tcp::{TcpPacket, TcpRepr};
 use crate::udp::{self, UdpPacket, PROTO_UDP};
 
@@ -88,15 +92,19 @@ pub const COUNTERS: [CounterDesc; 7] = [
     CounterDesc::error("datagram without a source address"),
 ];
 
-/// Buffers one datagram may span (65,535 bytes in 2 KiB buffers is 33).
+/// Buffers one datagram or segment may span (65,535 bytes in 2 KiB
+/// buffers is 33).
 const MAX_CHAIN: usize = 64;
+/// The longest IP + TCP headers (IPv6, TCP with 40 bytes of options): the
+/// first buffer of a segment holds them whole.
+const MAX_TCP_HEADERS: usize = 40 + 60;
 /// IPv6's minimum MTU: datagrams up to it need no path MTU look-up.
 const IP6_MIN_MTU: usize = 1280;
 
-/// The egress MTU toward an IPv6 destination, from the FIB the lookup
-/// nodes use.
+/// The egress MTU toward a destination, from the FIB the lookup nodes use.
 #[derive(Clone)]
 pub struct PathMtu {
+    mtrie: Arc<Mtrie4>,
     table6: Published<Table6>,
     fwd: Published<Forwarding>,
 }
@@ -104,15 +112,36 @@ pub struct PathMtu {
 impl PathMtu {
     /// A view of `fib`'s published tables.
     pub fn new(fib: &Fib) -> Self {
-        PathMtu { table6: fib.table6.clone(), fwd: fib.fwd.clone() }
+        PathMtu { mtrie: fib.mtrie.clone(), table6: fib.table6.clone(), fwd: fib.fwd.clone() }
     }
 
     /// The MTU of the adjacency `dst` routes to; None without a route.
     pub fn mtu6(&self, dst: &Ipv6Addr) -> Option<u16> {
+        self.adj6(dst).map(|a| a.1)
+    }
+
+    fn adj6(&self, dst: &Ipv6Addr) -> Option<(AdjKind, u16)> {
         let lb = self.table6.load().lookup(u128::from_be_bytes(dst.octets()))?;
+        self.adj(lb)
+    }
+
+    fn adj(&self, lb: u32) -> Option<(AdjKind, u16)> {
         let fwd = self.fwd.load();
         let ai = fwd.lbs.get(lb as usize)?.pick(0);
-        fwd.adjs.get(ai as usize).map(|a| a.mtu)
+        fwd.adjs.get(ai as usize).map(|a| (a.kind, a.mtu))
+    }
+}
+
+impl RouteMtu for PathMtu {
+    /// The egress interface's MTU where the route leads out (or to one of
+    /// our own addresses); None for a drop, unreachable or punt route.
+    fn mtu(&self, dst: IpAddr) -> Option<u16> {
+        let adj = match dst {
+            IpAddr::V4(a) => self.adj(self.mtrie.lookup(u32::from(a))),
+            IpAddr::V6(a) => self.adj6(&a),
+        };
+        adj.filter(|(k, _)| matches!(k, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean | AdjKind::Local))
+            .map(|a| a.1)
     }
 }
 
@@ -196,30 +225,26 @@ pub fn build_udp_headers(d: &mut [u8; 48], tuple: &FiveTuple, payload: (&[u8], &
     Some(hl + 8)
 }
 
-/// Writes the IPv4 or IPv6 + TCP packet for `repr` into `d`; returns its
-/// length, or None when `d` is too small.
-pub fn build_packet(
-    d: &mut [u8],
-    tuple: &FiveTuple,
-    repr: &TcpRepr,
-    payload: (&[u8], &[u8]),
-    ip_id: u16,
-) -> Option<usize> {
-    let tcp_len = repr.header_len() + payload.0.len() + payload.1.len();
-    let (ip_len, total) = match (tuple.local.ip(), tuple.remote.ip()) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => (20, 20 + tcp_len),
-        (IpAddr::V6(_), IpAddr::V6(_)) => (40, 40 + tcp_len),
-        _ => return None,
-    };
-    if total > d.len() || total > u16::MAX as usize {
-        return None;
-    }
-    let d = &mut d[..total];
-    let hl = repr.emit(&mut d[ip_len..]);
-    let p0 = ip_len + hl;
-    d[p0..p0 + payload.0.len()].copy_from_slice(payload.0);
-    d[p0 + payload.0.len()..].copy_from_slice(payload.1);
+/// The IP header length of a segment of `tuple` (None across families).
+fn ip_header_len(tuple: &FiveTuple) -> Option<usize> {
     match (tuple.local.ip(), tuple.remote.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => Some(20),
+        (IpAddr::V6(_), IpAddr::V6(_)) => Some(40),
+        _ => None,
+    }
+}
+
+/// Writes the IPv4 or IPv6 header and the TCP header for `repr` into `d`
+/// (exactly their length), for a payload of `payload_len` bytes whose
+/// ones'-complement sum (as it lies after the header) is `payload_sum`:
+/// the TCP checksum comes from the header and that sum, the payload is
+/// never read again.
+fn write_headers(d: &mut [u8], tuple: &FiveTuple, repr: &TcpRepr, payload_len: usize, payload_sum: u64, ip_id: u16) {
+    let ip_len = if tuple.is_ip6() { 40 } else { 20 };
+    let hl = repr.emit(&mut d[ip_len..]);
+    let tcp_len = hl + payload_len;
+    let total = ip_len + tcp_len;
+    let pseudo = match (tuple.local.ip(), tuple.remote.ip()) {
         (IpAddr::V4(s), IpAddr::V4(t)) => {
             let (s, t) = (s.octets(), t.octets());
             d[..12].copy_from_slice(&[
@@ -240,20 +265,55 @@ pub fn build_packet(
             d[16..20].copy_from_slice(&t);
             let c = checksum::checksum(&d[..20]);
             d[10..12].copy_from_slice(&c.to_be_bytes());
-            TcpPacket::new_unchecked(&mut d[20..]).fill_checksum4(&s, &t);
+            checksum::pseudo4(&s, &t, PROTO_TCP, tcp_len as u16)
         }
         (IpAddr::V6(s), IpAddr::V6(t)) => {
             let (s, t) = (s.octets(), t.octets());
             d[..4].copy_from_slice(&[0x60, 0, 0, 0]);
             d[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
-            d[6] = 6;
+            d[6] = PROTO_TCP;
             d[7] = 64;
             d[8..24].copy_from_slice(&s);
             d[24..40].copy_from_slice(&t);
-            TcpPacket::new_unchecked(&mut d[40..]).fill_checksum6(&s, &t);
+            checksum::pseudo6(&s, &t, PROTO_TCP, tcp_len as u32)
         }
-        _ => return None,
+        _ => return,
+    };
+    let ck = !checksum::fold(checksum::sum(&d[ip_len..ip_len + hl], pseudo + payload_sum));
+    TcpPacket::new_unchecked(&mut d[ip_len..]).set_checksum(ck);
+}
+
+/// Copies the bytes of `src` into `dst` (as many as `dst` holds, from
+/// `src`'s start) and returns their sum added to `acc`; `at` is where
+/// `dst` starts in the summed payload (its parity places the bytes).
+fn copy_and_sum(dst: &mut [u8], src: Gather<'_>, mut acc: u64, at: usize) -> u64 {
+    let mut o = 0;
+    for c in src.take(dst.len()).chunks() {
+        acc = checksum::copy_sum_at(&mut dst[o..o + c.len()], c, acc, (at + o) & 1 == 1);
+        o += c.len();
     }
+    acc
+}
+
+/// Writes the IPv4 or IPv6 + TCP packet for `repr` into `d`; returns its
+/// length, or None when `d` is too small.
+pub fn build_packet(
+    d: &mut [u8],
+    tuple: &FiveTuple,
+    repr: &TcpRepr,
+    payload: (&[u8], &[u8]),
+    ip_id: u16,
+) -> Option<usize> {
+    let ip_len = ip_header_len(tuple)?;
+    let hl = repr.header_len();
+    let plen = payload.0.len() + payload.1.len();
+    let total = ip_len + hl + plen;
+    if total > d.len() || total > u16::MAX as usize {
+        return None;
+    }
+    let parts = [payload.0, payload.1];
+    let sum = copy_and_sum(&mut d[ip_len + hl..total], Gather::new(&parts), 0, 0);
+    write_headers(&mut d[..ip_len + hl], tuple, repr, plen, sum, ip_id);
     Some(total)
 }
 
@@ -302,25 +362,56 @@ impl SegmentSink for PacketSink<'_> {
 
     fn segment(&mut self, tuple: &FiveTuple, sw_if_index: u32, repr: &TcpRepr, payload: (&[u8], &[u8])) {
         self.room = self.room.saturating_sub(1);
-        let Some(bi) = self.vm.bufs.alloc_one() else {
+        let hl = repr.header_len();
+        let plen = payload.0.len() + payload.1.len();
+        let Some(ip_len) = ip_header_len(tuple).filter(|l| l + hl + plen <= u16::MAX as usize) else {
+            self.counts.too_big += 1;
+            return;
+        };
+        let total = ip_len + hl + plen;
+        // Headers and as much payload as fits in the first buffer, the
+        // rest over as many more as it takes, chained.
+        let ds = self.vm.bufs.data_size().max(MAX_TCP_HEADERS);
+        let nbufs = total.div_ceil(ds);
+        if nbufs > MAX_CHAIN {
+            self.counts.too_big += 1;
+            return;
+        }
+        let mut bis = [BufferIndex(0); MAX_CHAIN];
+        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
+        if got < nbufs {
+            self.vm.bufs.free(&bis[..got]);
             self.counts.no_buffer += 1;
             return;
-        };
+        }
         *self.ip_id = self.ip_id.wrapping_add(1);
-        let (m, raw) = self.vm.bufs.split_mut(bi);
-        let Some(len) = build_packet(raw.get_mut(HEADROOM..).unwrap_or(&mut []), tuple, repr, payload, *self.ip_id)
-        else {
-            self.counts.too_big += 1;
-            self.vm.bufs.free_one(bi);
-            return;
-        };
-        m.reset_rx(len as u16, sw_if_index);
+        let parts = [payload.0, payload.1];
+        let src = Gather::new(&parts);
+        // The payload is summed as it is copied: the checksum needs no
+        // second pass over it.
+        let (mut sum, mut at) = (0u64, 0usize);
+        for (k, &bi) in bis[..nbufs].iter().enumerate() {
+            let len = (total - k * ds).min(ds);
+            let head = if k == 0 { ip_len + hl } else { 0 };
+            let (m, raw) = self.vm.bufs.split_mut(bi);
+            m.reset_rx(len as u16, sw_if_index);
+            if let Some(next) = bis[..nbufs].get(k + 1) {
+                m.flags |= flags::NEXT_PRESENT;
+                m.next_buffer = next.0;
+            }
+            sum = copy_and_sum(&mut raw[HEADROOM + head..HEADROOM + len], src.skip(at), sum, at);
+            at += len - head;
+        }
+        let first_len = total.min(ds);
+        let (m, raw) = self.vm.bufs.split_mut(bis[0]);
+        write_headers(&mut raw[HEADROOM..HEADROOM + ip_len + hl], tuple, repr, plen, sum, *self.ip_id);
+        m.total_length_not_including_first_buffer = (total - first_len) as u32;
         m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID | flags::L4_HDR_VALID;
         m.l3_hdr_offset = 0;
-        m.l4_hdr_offset = if tuple.is_ip6() { 40 } else { 20 };
+        m.l4_hdr_offset = ip_len as i16;
         self.counts.sent += 1;
         let next = if tuple.is_ip6() { self.next6 } else { self.next4 };
-        self.vm.emit(next, bi);
+        self.vm.emit(next, bis[0]);
     }
 
     fn datagram(&mut self, tuple: &FiveTuple, sw_if_index: u32, payload: (&[u8], &[u8])) {

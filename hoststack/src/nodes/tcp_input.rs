@@ -1,9 +1,13 @@
 //! `tcp4-input` / `tcp6-input`: TCP segments addressed to rvpp, handed over
 //! by `ip4-local` / `ip6-local` with `current_data` at the TCP header. Each
 //! is checksum-verified and parsed (a bad one is a counted drop naming
-//! why), then fed to its session or listener in this thread's table; a
-//! segment nothing wants is answered with a RST. What the connections want
-//! to send leaves through [`PacketSink`] to the IP lookup. With the session
+//! why) where it lies in its buffers (a chain too), then fed to its
+//! session, whose rx fifo gets the payload's one copy, or to a listener in
+//! this thread's table; a segment nothing wants is answered with a RST.
+//! The apps hear about a frame's segments once it is handled, and what the
+//! connections want to send then leaves through [`PacketSink`] to the IP
+//! lookup (an ACK riding on the apps' data; one due sooner leaves before
+//! the next segment, see [`SessionTable::tcp_deliver`]). With the session
 //! layer disabled, segments get ICMP port unreachable as before.
 
 use std::any::Any;
@@ -15,9 +19,12 @@ use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 use rvpp_graph_nodes::ip::names;
 
+use rvpp_dataplane::checksum;
+
 use super::output::{self, OutputCounts, PacketSink, PathMtu};
-use super::{ip_info, lock, port_unreachable, Clock, SessionLayer};
-use crate::session::{FiveTuple, SessionTable};
+use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
+use crate::fifo::Gather;
+use crate::session::{self, FiveTuple, SessionTable, PROTO_TCP};
 use crate::tcp::{TcpPacket, TcpRepr, WireError};
 
 #[repr(u16)]
@@ -79,15 +86,36 @@ fn wire_counter(e: WireError) -> Counter {
     }
 }
 
+/// Buffers of one segment read in place; a longer chain is copied out.
+const MAX_PARTS: usize = 64;
+/// The longest TCP header: a first buffer at least this long (or the whole
+/// segment) holds it.
+const MAX_HEADER: usize = 60;
+
+/// What [`TcpInput::deliver`] did with a segment.
+enum Delivery {
+    /// Handed to its session, straight from the buffers; `flush_now`
+    /// when its answer should leave before the next segment.
+    Session { flush_now: bool },
+    /// No session has it: a listener's or nobody's. Its payload is in
+    /// `scratch`.
+    Other(FiveTuple, TcpRepr),
+    /// A counted drop.
+    Drop(Counter),
+}
+
 /// The TCP input node of one family.
 pub struct TcpInput<const IP6: bool> {
     nexts: [&'static str; 4],
     table: Arc<Mutex<SessionTable>>,
     layer: SessionLayer,
     clock: Clock,
-    /// The segment being handled (copied out of its buffer so output
-    /// buffers can be allocated meanwhile).
+    /// A segment copied out of its buffers: one for a listener or nobody
+    /// (answered while output buffers are allocated), or a chain too long
+    /// to read in place.
     scratch: Vec<u8>,
+    /// A chain of more than [`MAX_PARTS`] buffers, copied whole.
+    long_chain: Vec<u8>,
     path_mtu: Option<PathMtu>,
 }
 
@@ -101,6 +129,7 @@ impl<const IP6: bool> TcpInput<IP6> {
             layer,
             clock,
             scratch: Vec::with_capacity(64 * 1024),
+            long_chain: Vec::new(),
             path_mtu: None,
         }
     }
@@ -111,25 +140,97 @@ impl<const IP6: bool> TcpInput<IP6> {
         self
     }
 
-    /// Checks and parses one segment into `self.scratch`; the drop reason
-    /// otherwise.
-    fn parse(&mut self, vm: &Vm, bi: BufferIndex, src: &IpAddr, dst: &IpAddr) -> Result<TcpRepr, Counter> {
-        self.scratch.clear();
-        if vm.bufs.meta(bi).flags & flags::NEXT_PRESENT != 0 {
-            self.scratch.extend_from_slice(&vm.bufs.chain_bytes(bi));
-        } else {
-            self.scratch.extend_from_slice(vm.bufs.data(bi));
+    /// Checks and parses one segment and hands it to its session, reading
+    /// the header and payload where they lie in the packet's buffers.
+    /// The checksum is summed over those buffers once; the payload's only
+    /// copy is the session's, into its rx fifo.
+    fn deliver(&mut self, vm: &Vm, bi: BufferIndex, ip: &IpInfo, now: u64, table: &mut SessionTable) -> Delivery {
+        let mut parts: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+        let mut n = 0;
+        let mut cur = bi;
+        loop {
+            parts[n] = vm.bufs.data(cur);
+            n += 1;
+            let m = vm.bufs.meta(cur);
+            if m.flags & flags::NEXT_PRESENT == 0 {
+                break;
+            }
+            if n == MAX_PARTS {
+                // Past what is read in place: one copy of the whole.
+                self.long_chain = vm.bufs.chain_bytes(bi);
+                let whole = [&self.long_chain[..]];
+                return Self::check_and_deliver(&mut self.scratch, Gather::new(&whole), ip, now, table);
+            }
+            cur = BufferIndex(m.next_buffer);
         }
-        let p = TcpPacket::new_checked(&self.scratch[..]).map_err(wire_counter)?;
-        let ok = match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => p.verify_checksum4(&s.octets(), &d.octets()),
-            (IpAddr::V6(s), IpAddr::V6(d)) => p.verify_checksum6(&s.octets(), &d.octets()),
-            _ => false,
+        let seg = Gather::new(&parts[..n]);
+        if parts[0].len() < MAX_HEADER.min(seg.len()) {
+            // The header runs past the first buffer: gather it.
+            let mut hdr = [0u8; MAX_HEADER];
+            let hl = seg.take(MAX_HEADER).copy_to(&mut hdr);
+            let (first, rest) = (&hdr[..hl], seg.skip(hl));
+            let mut rest_parts: [&[u8]; MAX_PARTS + 1] = [&[]; MAX_PARTS + 1];
+            rest_parts[0] = first;
+            let mut k = 1;
+            for c in rest.chunks() {
+                rest_parts[k] = c;
+                k += 1;
+            }
+            return Self::check_and_deliver(&mut self.scratch, Gather::new(&rest_parts[..k]), ip, now, table);
+        }
+        Self::check_and_deliver(&mut self.scratch, seg, ip, now, table)
+    }
+
+    /// The checks and hand-off of [`TcpInput::deliver`] for a segment whose
+    /// first piece holds its whole header; the payload of a segment no
+    /// session takes is copied into `scratch`.
+    fn check_and_deliver(
+        scratch: &mut Vec<u8>,
+        seg: Gather<'_>,
+        ip: &IpInfo,
+        now: u64,
+        table: &mut SessionTable,
+    ) -> Delivery {
+        // The IP header says how long the segment is (buffers may hold
+        // padding beyond it).
+        let seg = seg.take(ip.l4_len);
+        let first = seg.chunks().next().unwrap_or(&[]);
+        let p = match TcpPacket::new_checked(first) {
+            Ok(p) => p,
+            Err(e) => return Delivery::Drop(wire_counter(e)),
         };
-        if !ok {
-            return Err(Counter::BadChecksum);
+        let len = seg.len();
+        let pseudo = match (ip.src, ip.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if len <= u16::MAX as usize => {
+                checksum::pseudo4(&s.octets(), &d.octets(), PROTO_TCP, len as u16)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo6(&s.octets(), &d.octets(), PROTO_TCP, len as u32),
+            _ => return Delivery::Drop(Counter::BadChecksum),
+        };
+        let (mut acc, mut at) = (pseudo, 0usize);
+        for c in seg.chunks() {
+            acc = checksum::sum_at(c, acc, at & 1 == 1);
+            at += c.len();
         }
-        TcpRepr::parse(&p).map_err(wire_counter)
+        if checksum::fold(acc) != 0xffff {
+            return Delivery::Drop(Counter::BadChecksum);
+        }
+        let repr = match TcpRepr::parse(&p) {
+            Ok(r) => r,
+            Err(e) => return Delivery::Drop(wire_counter(e)),
+        };
+        let payload = seg.skip(p.header_len());
+        let tuple = FiveTuple::tcp(SocketAddr::new(ip.dst, repr.dst_port), SocketAddr::new(ip.src, repr.src_port));
+        match table.tcp_deliver(now, &tuple, &repr, payload) {
+            session::Delivery::Later => return Delivery::Session { flush_now: false },
+            session::Delivery::FlushNow => return Delivery::Session { flush_now: true },
+            session::Delivery::NoSession => {}
+        }
+        scratch.clear();
+        for c in payload.chunks() {
+            scratch.extend_from_slice(c);
+        }
+        Delivery::Other(tuple, repr)
     }
 }
 
@@ -164,31 +265,41 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                 frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
                 continue;
             }
-            let Some((src, dst)) = ip_info::<IP6>(vm, bi).map(|i| (i.src, i.dst)) else {
+            let Some(ip) = ip_info::<IP6>(vm, bi) else {
                 vm.count(Counter::BadIpHeader as usize, 1);
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             };
-            let repr = match self.parse(vm, bi, &src, &dst) {
-                Ok(r) => r,
-                Err(c) => {
+            let wanted = match self.deliver(vm, bi, &ip, now, &mut table) {
+                Delivery::Session { flush_now: false } => true,
+                Delivery::Session { flush_now: true } => {
+                    let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
+                    sink.room = room;
+                    sink.path_mtu = self.path_mtu.as_ref();
+                    table.flush_delivered(now, &mut sink);
+                    room = sink.room;
+                    out.add(&sink.counts);
+                    true
+                }
+                Delivery::Drop(c) => {
                     vm.count(c as usize, 1);
                     frame.nexts[k] = Next::Drop as u16;
                     continue;
                 }
+                Delivery::Other(tuple, repr) => {
+                    // A listener's or nobody's: answered at once. One
+                    // output budget for the whole frame: sessions that run
+                    // out wait on the pending list for session-queue.
+                    let rx = vm.bufs.meta(bi).sw_if_index[rvpp_dataplane::buffer::RX];
+                    let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
+                    sink.room = room;
+                    sink.path_mtu = self.path_mtu.as_ref();
+                    let wanted = table.tcp_input(now, tuple, rx, &repr, &self.scratch, &mut sink);
+                    room = sink.room;
+                    out.add(&sink.counts);
+                    wanted
+                }
             };
-            let rx = vm.bufs.meta(bi).sw_if_index[rvpp_dataplane::buffer::RX];
-            let tuple = FiveTuple::tcp(SocketAddr::new(dst, repr.dst_port), SocketAddr::new(src, repr.src_port));
-            let hl = ((self.scratch[12] >> 4) as usize * 4).min(self.scratch.len());
-            // One output budget for the whole frame: sessions that run out
-            // wait on the pending list for session-queue.
-            let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
-            sink.room = room;
-            sink.path_mtu = self.path_mtu.as_ref();
-            let wanted = table.tcp_input(now, tuple, rx, &repr, &self.scratch[hl..], &mut sink);
-            let c = sink.counts;
-            room = sink.room;
-            out.add(&c);
             vm.count(if wanted { Counter::Delivered } else { Counter::ResetSent } as usize, 1);
             frame.nexts[k] = NEXT_CONSUMED;
             frame.pkts.swap(consumed, k);
@@ -197,10 +308,13 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         }
         // Consumed buffers were moved to the front; free them at once.
         vm.bufs.free(&frame.pkts[..consumed]);
+        // The apps hear what arrived and answer; then every session that
+        // took segments sends what is left (an ACK for all of them).
         let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
         sink.room = room;
         sink.path_mtu = self.path_mtu.as_ref();
         table.drain_events(now, &mut sink);
+        table.flush_delivered(now, &mut sink);
         out.add(&sink.counts);
         out.count(vm, Counter::Output as usize);
         table.set_ip_id(ip_id);

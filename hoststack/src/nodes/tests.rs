@@ -1,8 +1,11 @@
 //! `tcp4-input` / `tcp6-input` on single frames: RSTs for closed ports,
 //! SYN-ACKs from listeners, counted drops for every malformed segment, the
-//! disabled layer's port unreachable, and random bytes that never panic.
+//! disabled layer's port unreachable, segments over buffer chains both
+//! ways, an ACK for every second segment, the MSS from the route's MTU,
+//! and random bytes that never panic.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use rvpp_dataplane::buffer::flags;
 use rvpp_dataplane::testing::Harness;
@@ -12,8 +15,8 @@ use super::output::build_packet;
 use super::tcp_input::TcpInput;
 use super::{lock, Clock, SessionLayer};
 use crate::session::echo::EchoServer;
-use crate::session::{FiveTuple, PROTO_TCP};
-use crate::tcp::{Flags, Seq, TcpPacket, TcpRepr};
+use crate::session::{App, AppEvent, AppSession, FiveTuple, RouteMtu, PROTO_TCP};
+use crate::tcp::{self, Flags, Seq, TcpPacket, TcpRepr};
 
 fn harness<const IP6: bool>(layer: &SessionLayer) -> Harness {
     Harness::new(Box::new(TcpInput::<IP6>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2)
@@ -29,7 +32,7 @@ fn deliver(h: &mut Harness, from: &str, to: &str, repr: &TcpRepr, payload: &[u8]
 /// The IP + TCP bytes of a segment from `from` to `to`.
 fn packet(from: &str, to: &str, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
     let t = FiveTuple::tcp(from.parse().unwrap(), to.parse().unwrap());
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 100 + payload.len()];
     let n = build_packet(&mut buf, &t, repr, (payload, &[]), 9).unwrap();
     buf.truncate(n);
     buf
@@ -267,4 +270,190 @@ fn random_bytes_never_panic_and_every_buffer_is_accounted_for() {
             assert_eq!(h.buffers_in_use(), 0, "round {round}");
         }
     }
+}
+
+/// `bytes` (an IP packet) over buffers cut at `cuts`, chained, as ip-local
+/// hands a chained packet over.
+fn chained(h: &mut Harness, bytes: &[u8], cuts: &[usize], ip6: bool) -> BufferIndex {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(bytes.len());
+    let bis: Vec<BufferIndex> = bounds.windows(2).map(|w| h.packet(&bytes[w[0]..w[1]], 1)).collect();
+    for k in 0..bis.len() - 1 {
+        let m = h.vm.bufs.meta_mut(bis[k]);
+        m.flags |= flags::NEXT_PRESENT;
+        m.next_buffer = bis[k + 1].0;
+    }
+    let m = h.vm.bufs.meta_mut(bis[0]);
+    m.total_length_not_including_first_buffer = (bytes.len() - cuts[0]) as u32;
+    m.l3_hdr_offset = 0;
+    m.flags |= flags::L3_HDR_VALID;
+    assert!(h.vm.bufs.advance(bis[0], if ip6 { 40 } else { 20 }));
+    bis[0]
+}
+
+/// Keeps every byte it receives.
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl App for Sink {
+    fn name(&self) -> &str {
+        "sink"
+    }
+    fn on_event(&mut self, s: &mut AppSession<'_>, e: AppEvent) {
+        if e == AppEvent::Rx {
+            let n = {
+                let (a, b) = s.peek();
+                let mut got = self.0.lock().unwrap();
+                got.extend_from_slice(a);
+                got.extend_from_slice(b);
+                a.len() + b.len()
+            };
+            s.consume(n as u32);
+        }
+    }
+}
+
+/// Completes a handshake from 10.0.0.2:40000 to a listener on port 80
+/// (the SYN offering `mss`); returns the final ACK's header for data to
+/// follow it.
+fn handshake(h: &mut Harness, mss: u16) -> (TcpRepr, TcpRepr) {
+    let bi = deliver(h, "10.0.0.2:40000", "10.0.0.1:80", &TcpRepr { mss: Some(mss), ..syn(40000, 80) }, &[]);
+    h.run(&mut [bi]);
+    let out = h.take_emitted();
+    let (_, sa) = emitted_tcp(h, out[0].1);
+    h.vm.bufs.free_one(out[0].1);
+    let ack = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: Seq(5001),
+        ack: sa.seq + 1,
+        flags: Flags::ACK,
+        window: 2000,
+        ..TcpRepr::default()
+    };
+    let bi = deliver(h, "10.0.0.2:40000", "10.0.0.1:80", &ack, &[]);
+    h.run(&mut [bi]);
+    // At most a window update (the window grew past the SYN-ACK's 64 KiB).
+    for (_, bi) in h.take_emitted() {
+        assert_eq!(emitted_tcp(h, bi).1.flags, Flags::ACK);
+        h.vm.bufs.free_one(bi);
+    }
+    (sa, ack)
+}
+
+fn stream(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn chained_segments_are_read_in_place_and_every_second_one_is_acked() {
+    let layer = SessionLayer::default();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    {
+        let t = layer.table(0);
+        let mut t = lock(&t);
+        let app = t.attach(Box::new(Sink(got.clone())));
+        t.listen(app, PROTO_TCP, "0.0.0.0:80".parse().unwrap()).unwrap();
+    }
+    let mut h = harness::<false>(&layer);
+    let (_, ack) = handshake(&mut h, 1460);
+    let data = stream(5000);
+    let seg = |from: usize, to: usize| {
+        let r = TcpRepr { seq: Seq(5001 + from as u32), ..ack };
+        packet("10.0.0.2:40000", "10.0.0.1:80", &r, &data[from..to])
+    };
+    // One segment in one buffer, one cut at odd offsets in its payload,
+    // one cut inside its TCP header, all in one frame with two more.
+    let a = deliver(&mut h, "10.0.0.2:40000", "10.0.0.1:80", &TcpRepr { seq: Seq(5001), ..ack }, &data[..1000]);
+    let b = chained(&mut h, &seg(1000, 2001), &[47, 541], false);
+    let c = chained(&mut h, &seg(2001, 3000), &[30, 301, 302], false);
+    let d =
+        deliver(&mut h, "10.0.0.2:40000", "10.0.0.1:80", &TcpRepr { seq: Seq(5001 + 3000), ..ack }, &data[3000..3900]);
+    let e =
+        deliver(&mut h, "10.0.0.2:40000", "10.0.0.1:80", &TcpRepr { seq: Seq(5001 + 3900), ..ack }, &data[3900..4400]);
+    let nexts = h.run(&mut [a, b, c, d, e]);
+    assert!(nexts.iter().all(|&n| h.next_name(n) == "(consumed)"));
+    assert_eq!(*got.lock().unwrap(), data[..4400], "every byte, in order");
+    // An ACK for every second segment, each sent before the next segment
+    // was handled; the fifth's waits for the delayed-ACK timer (or for
+    // data to ride on).
+    let out = h.take_emitted();
+    let acks: Vec<Seq> = out.iter().map(|&(_, bi)| emitted_tcp(&h, bi).1.ack).collect();
+    assert_eq!(acks, [Seq(5001 + 2001), Seq(5001 + 3900)]);
+    for (_, bi) in out {
+        h.vm.bufs.free_one(bi);
+    }
+    assert_eq!(h.buffers_in_use(), 0, "every chain freed whole");
+    // A byte flipped in a chain's last buffer: a bad checksum, nothing taken.
+    let mut bad = seg(4400, 5000);
+    let last = bad.len() - 1;
+    bad[last] ^= 0x10;
+    let bi = chained(&mut h, &bad, &[100, 333], false);
+    let nexts = h.run(&mut [bi]);
+    assert_eq!(h.next_name(nexts[0]), "error-drop");
+    assert_eq!(h.counter("bad tcp checksum"), 1);
+    assert_eq!(got.lock().unwrap().len(), 4400);
+    h.vm.bufs.free_one(bi);
+}
+
+#[test]
+fn segments_larger_than_a_buffer_leave_as_chains_with_their_checksum() {
+    let layer = SessionLayer::default();
+    layer.set_tcp_config(tcp::Config { mss: 8960, ..tcp::Config::default() });
+    {
+        let t = layer.table(0);
+        let mut t = lock(&t);
+        let app = t.attach(Box::new(EchoServer::default()));
+        t.listen(app, PROTO_TCP, "0.0.0.0:80".parse().unwrap()).unwrap();
+    }
+    let mut h = harness::<false>(&layer);
+    let (sa, ack) = handshake(&mut h, 8960);
+    assert_eq!(sa.mss, Some(8960));
+    // 7000 bytes in, over four buffers; echoed back in one segment over
+    // four buffers (7040 bytes of packet in 2 KiB buffers).
+    let data = stream(7000);
+    let r = TcpRepr { flags: Flags::ACK | Flags::PSH, window: 60000, ..ack };
+    let pkt = packet("10.0.0.2:40000", "10.0.0.1:80", &r, &data);
+    let bi = chained(&mut h, &pkt, &[1500, 3001, 5000], false);
+    h.run(&mut [bi]);
+    let out = h.take_emitted();
+    assert_eq!(out.len(), 1, "the echo carries the ACK");
+    let bi = out[0].1;
+    assert_eq!(h.vm.bufs.chain_len(bi), 7040);
+    let whole = h.vm.bufs.chain_bytes(bi);
+    assert_eq!(whole.len(), 7040);
+    assert_eq!(u16::from_be_bytes([whole[2], whole[3]]), 7040, "ip total length");
+    assert_eq!(rvpp_dataplane::checksum::checksum(&whole[..20]), 0);
+    let p = TcpPacket::new_checked(&whole[20..]).unwrap();
+    assert!(p.verify_checksum4(&[10, 0, 0, 1], &[10, 0, 0, 2]), "checksum over the whole chain");
+    assert_eq!(p.payload(), &data[..]);
+    assert_eq!(TcpRepr::parse(&p).unwrap().ack, Seq(5001 + 7000));
+    h.vm.bufs.free_one(bi);
+    assert_eq!(h.buffers_in_use(), 0);
+}
+
+#[test]
+fn the_mss_offered_follows_the_route_mtu() {
+    struct Mtu;
+    impl RouteMtu for Mtu {
+        fn mtu(&self, dst: IpAddr) -> Option<u16> {
+            (dst == IpAddr::from([10, 0, 0, 2])).then_some(1000)
+        }
+    }
+    let layer = SessionLayer::default();
+    layer.set_route_mtu(Arc::new(Mtu));
+    {
+        let t = layer.table(0);
+        let mut t = lock(&t);
+        let app = t.attach(Box::new(EchoServer::default()));
+        t.listen(app, PROTO_TCP, "0.0.0.0:80".parse().unwrap()).unwrap();
+    }
+    let mut h = harness::<false>(&layer);
+    let (sa, _) = handshake(&mut h, 1460);
+    assert_eq!(sa.mss, Some(960), "1000 less the IP and TCP headers");
+    // Another peer, no route known: the configured MSS.
+    let bi = deliver(&mut h, "10.0.0.3:40000", "10.0.0.1:80", &syn(40000, 80), &[]);
+    h.run(&mut [bi]);
+    let out = h.take_emitted();
+    assert_eq!(emitted_tcp(&h, out[0].1).1.mss, Some(1460));
 }

@@ -42,7 +42,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use thiserror::Error;
 
 pub use app::{App, AppEvent, AppSession};
-pub use table::{ListenerInfo, Session, SessionInfo, SessionTable, TableStats, TransportConn, UdpDelivery};
+pub use table::{Delivery, ListenerInfo, Session, SessionInfo, SessionTable, TableStats, TransportConn, UdpDelivery};
 
 use crate::tcp::TcpRepr;
 
@@ -181,6 +181,14 @@ pub fn unspecified(ip: &IpAddr) -> IpAddr {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
+}
+
+/// The MTU of the interface the route toward an address leaves by (the
+/// graph nodes look it up in the FIB), which caps the MSS of the
+/// connections with that address.
+pub trait RouteMtu: Send + Sync {
+    /// The L3 MTU toward `dst`; None without a route.
+    fn mtu(&self, dst: IpAddr) -> Option<u16>;
 }
 
 /// Where a table's segments and datagrams go: the graph nodes build and

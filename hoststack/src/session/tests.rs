@@ -378,3 +378,41 @@ fn the_session_limit_resets_handshakes_and_refuses_connects() {
         Err(SessionError::TooManySessions(2))
     );
 }
+
+#[test]
+fn connections_take_the_mss_of_the_route_toward_the_peer() {
+    struct Quiet;
+    impl App for Quiet {
+        fn name(&self) -> &str {
+            "quiet"
+        }
+        fn on_event(&mut self, _: &mut AppSession<'_>, _: AppEvent) {}
+    }
+    struct Mtu;
+    impl RouteMtu for Mtu {
+        fn mtu(&self, dst: IpAddr) -> Option<u16> {
+            match dst {
+                IpAddr::V4(a) if a.octets()[3] == 1 => Some(1000),
+                IpAddr::V4(a) if a.octets()[3] == 9 => Some(9000),
+                IpAddr::V6(_) => Some(1280),
+                IpAddr::V4(_) => None,
+            }
+        }
+    }
+    let mut b = SessionTable::new(0, small_fifos());
+    b.set_route_mtu(Arc::new(Mtu));
+    let app = b.attach(Box::new(Quiet));
+    for (remote, local, mss) in [
+        ("10.0.0.1:80", "10.0.0.2", 960),
+        ("10.0.0.9:80", "10.0.0.2", 1460),
+        ("10.0.0.5:80", "10.0.0.2", 1460),
+        ("[fd00::1]:80", "fd00::2", 1220),
+    ] {
+        b.connect(0, app, local.parse().unwrap(), remote.parse().unwrap(), 1).unwrap();
+        let mut w = Wire { room: 8, ..Wire::default() };
+        b.poll(0, &mut w);
+        let (_, r, _) = receive(&w.packets[0].1);
+        assert!(r.flags.syn());
+        assert_eq!(r.mss, Some(mss), "toward {remote}: the route's MTU less the headers, at most the configured MSS");
+    }
+}

@@ -58,6 +58,8 @@ pub struct ListenerStats {
 struct HalfOpen {
     syn: TcpRepr,
     iss: Seq,
+    /// The MSS we offered (the route's, at most the configured one).
+    mss: u16,
     first_sent: u64,
     next_rtx: u64,
     retries: u32,
@@ -105,9 +107,14 @@ impl<K: Hash + Eq + Clone> Listener<K> {
         h.finish() as u32 & 0x00ff_ffff
     }
 
+    /// The connection settings with the MSS capped at `mss`.
+    fn cfg_with_mss(&self, mss: u16) -> Config {
+        Config { mss: self.cfg.mss.min(mss).max(64), ..self.cfg.clone() }
+    }
+
     /// Cookie layout: slot (5 bits) | MSS index (3 bits) | keyed hash (24).
-    fn make_cookie(&self, now: u64, key: &K, syn: &TcpRepr) -> Seq {
-        let want = syn.mss.unwrap_or(536).min(self.cfg.mss);
+    fn make_cookie(&self, now: u64, key: &K, syn: &TcpRepr, mss: u16) -> Seq {
+        let want = syn.mss.unwrap_or(536).min(mss);
         let idx = COOKIE_MSS.iter().rposition(|&m| m <= want).unwrap_or(0) as u32;
         let slot = now / COOKIE_PERIOD_NS;
         Seq(((slot as u32 & 0x1f) << 27) | (idx << 24) | self.cookie_hash(key, syn.seq, slot, idx))
@@ -130,7 +137,23 @@ impl<K: Hash + Eq + Clone> Listener<K> {
     /// `iss` is the caller's unpredictable initial sequence number for a new
     /// handshake (unused otherwise).
     pub fn on_segment(&mut self, now: u64, key: K, seg: &TcpRepr, payload: &[u8], iss: Seq) -> ListenAction {
+        self.on_segment_mss(now, key, seg, payload, iss, self.cfg.mss)
+    }
+
+    /// [`Listener::on_segment`] for a peer whose route allows segments of
+    /// at most `mss` payload bytes (the egress MTU less the headers): the
+    /// MSS offered and used is the smaller of it and the configured one.
+    pub fn on_segment_mss(
+        &mut self,
+        now: u64,
+        key: K,
+        seg: &TcpRepr,
+        payload: &[u8],
+        iss: Seq,
+        mss: u16,
+    ) -> ListenAction {
         let f = seg.flags;
+        let cfg = self.cfg_with_mss(mss);
         if f.rst() {
             if self.half_open.get(&key).is_some_and(|h| seg.seq == h.syn.seq + 1) {
                 self.half_open.remove(&key);
@@ -142,25 +165,28 @@ impl<K: Hash + Eq + Clone> Listener<K> {
             if let Some(h) = self.half_open.get(&key) {
                 // A retransmitted SYN: answer again with the same SYN-ACK.
                 if h.syn.seq == seg.seq {
-                    return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, &h.syn, h.iss));
+                    let cfg = self.cfg_with_mss(h.mss);
+                    return ListenAction::Reply(Connection::syn_ack_for(&cfg, now, &h.syn, h.iss));
                 }
                 self.half_open.remove(&key);
             }
             if self.half_open.len() < self.max_half_open {
                 let rto = self.cfg.rto_initial;
-                self.half_open
-                    .insert(key, HalfOpen { syn: *seg, iss, first_sent: now, next_rtx: now + rto, retries: 0 });
-                return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, seg, iss));
+                self.half_open.insert(
+                    key,
+                    HalfOpen { syn: *seg, iss, mss: cfg.mss, first_sent: now, next_rtx: now + rto, retries: 0 },
+                );
+                return ListenAction::Reply(Connection::syn_ack_for(&cfg, now, seg, iss));
             }
             // Queue full: a SYN cookie, no state kept.
             self.stats.cookies_sent += 1;
-            let cookie = self.make_cookie(now, &key, seg);
+            let cookie = self.make_cookie(now, &key, seg, cfg.mss);
             let mut syn = *seg;
             syn.mss = Some(COOKIE_MSS[((cookie.0 >> 24) & 7) as usize]);
             syn.wscale = None;
             syn.sack_permitted = false;
             syn.timestamp = None;
-            return ListenAction::Reply(Connection::syn_ack_for(&self.cfg, now, &syn, cookie));
+            return ListenAction::Reply(Connection::syn_ack_for(&cfg, now, &syn, cookie));
         }
         if !f.ack() || f.syn() {
             return ListenAction::None;
@@ -175,7 +201,7 @@ impl<K: Hash + Eq + Clone> Listener<K> {
             }
             if seg.ack == h.iss + 1 {
                 let h = self.half_open.remove(&key).expect("present");
-                if let Ok(mut c) = Connection::accept(self.cfg.clone(), now, &h.syn, h.iss) {
+                if let Ok(mut c) = Connection::accept(self.cfg_with_mss(h.mss), now, &h.syn, h.iss) {
                     c.syn_ack_sent(h.first_sent, h.retries == 0);
                     c.handle_segment(now, seg, payload);
                     self.stats.accepted += 1;
@@ -184,7 +210,7 @@ impl<K: Hash + Eq + Clone> Listener<K> {
                 return ListenAction::None;
             }
         } else if let Some(mss) = self.check_cookie(now, &key, seg.seq - 1, seg.ack - 1) {
-            if let Ok(mut c) = Connection::from_cookie(self.cfg.clone(), seg, seg.ack - 1, mss) {
+            if let Ok(mut c) = Connection::from_cookie(cfg, seg, seg.ack - 1, mss) {
                 c.handle_segment(now, seg, payload);
                 self.stats.cookies_accepted += 1;
                 return ListenAction::Accept(Box::new(c));
@@ -209,7 +235,9 @@ impl<K: Hash + Eq + Clone> Listener<K> {
             self.stats.synack_retransmits += 1;
             let backoff = self.cfg.rto_initial.saturating_mul(1 << h.retries.min(16)).min(self.cfg.rto_max);
             h.next_rtx = now + backoff;
-            let r = Connection::syn_ack_for(&self.cfg, now, &h.syn, h.iss);
+            let mss = h.mss;
+            let (syn, iss) = (h.syn, h.iss);
+            let r = Connection::syn_ack_for(&self.cfg_with_mss(mss), now, &syn, iss);
             return Some((key, r));
         }
     }
@@ -234,7 +262,7 @@ mod tests {
         let l: Listener<u16> = Listener::new(Config::default(), 0);
         let t = 5 * COOKIE_PERIOD_NS + 7;
         let s = syn(1234, 99, 1400);
-        let c = l.make_cookie(t, &1234, &s);
+        let c = l.make_cookie(t, &1234, &s, 1460);
         assert_eq!(l.check_cookie(t, &1234, Seq(99), c), Some(1400));
         assert_eq!(l.check_cookie(t + COOKIE_PERIOD_NS, &1234, Seq(99), c), Some(1400), "next slot");
         assert_eq!(l.check_cookie(t + 2 * COOKIE_PERIOD_NS, &1234, Seq(99), c), None, "too old");
@@ -242,9 +270,11 @@ mod tests {
         assert_eq!(l.check_cookie(t, &1234, Seq(100), c), None, "another ISN");
         assert_eq!(l.check_cookie(t, &1234, Seq(99), c + 1), None);
         // MSS rounds down to the table; our own MSS caps it.
-        let c = l.make_cookie(t, &1, &syn(1, 5, 9000));
+        let c = l.make_cookie(t, &1, &syn(1, 5, 9000), 1460);
         assert_eq!(l.check_cookie(t, &1, Seq(5), c), Some(1460));
-        let c = l.make_cookie(t, &1, &syn(1, 5, 100));
+        let c = l.make_cookie(t, &1, &syn(1, 5, 9000), 1400);
+        assert_eq!(l.check_cookie(t, &1, Seq(5), c), Some(1400), "the route's MSS caps it too");
+        let c = l.make_cookie(t, &1, &syn(1, 5, 100), 1460);
         assert_eq!(l.check_cookie(t, &1, Seq(5), c), Some(536));
     }
 

@@ -244,6 +244,12 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Stores a checksum computed elsewhere (over a payload summed as it
+    /// was copied, say).
+    pub fn set_checksum(&mut self, ck: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&ck.to_be_bytes());
+    }
+
     /// Computes and stores the checksum over an IPv4 pseudo-header.
     pub fn fill_checksum4(&mut self, src: &[u8; 4], dst: &[u8; 4]) {
         let b = self.buffer.as_mut();
