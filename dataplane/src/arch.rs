@@ -89,15 +89,23 @@ pub fn sum_words32_baseline(data: &[u8]) -> u64 {
     bulk
 }
 
+/// [`sum_words32_baseline`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn sum_words32_avx2(data: &[u8]) -> u64 {
+unsafe fn sum_words32_avx2(data: &[u8]) -> u64 {
     sum_words32_baseline(data)
 }
 
+/// [`sum_words32_baseline`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn sum_words32_avx512(data: &[u8]) -> u64 {
+unsafe fn sum_words32_avx512(data: &[u8]) -> u64 {
     sum_words32_baseline(data)
 }
 
