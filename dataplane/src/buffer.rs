@@ -51,6 +51,13 @@ pub mod flags {
     /// Built by rvpp itself (echo reply, ICMP error, ping): the rewrite
     /// sends it with the TTL / hop limit it was given.
     pub const LOCALLY_ORIGINATED: u32 = 1 << 6;
+    /// One TCP segment larger than the MTU for the device to cut into
+    /// segments of [`super::BufferMeta::gso_size`] payload bytes (TSO/GSO):
+    /// its TCP checksum field holds only the pseudo-header sum (over the
+    /// whole segment's length), completed per segment by whoever cuts it.
+    /// Sent only to interfaces whose device takes it
+    /// ([`crate::device::Device::tso_max`]).
+    pub const GSO: u32 = 1 << 7;
 }
 
 /// Index into [`BufferMeta::sw_if_index`]: the receive interface.
@@ -86,7 +93,9 @@ pub struct BufferMeta {
     pub flow_hash: u32,
     /// Small typed per-feature area (adjacency index, l2 state, ...).
     pub opaque: [u32; 8],
-    _pad: [u8; 56],
+    /// Payload bytes per segment of a [`flags::GSO`] packet.
+    pub gso_size: u16,
+    _pad: [u8; 54],
 }
 
 const _: () = assert!(std::mem::size_of::<BufferMeta>() == META_SIZE);

@@ -30,6 +30,12 @@ pub trait Device: Send + Sync + 'static {
     fn input_node(&self) -> Option<&'static str> {
         None
     }
+    /// The largest IP packet of one TCP segment the device cuts into MTU
+    /// sized segments itself ([`crate::buffer::flags::GSO`] buffers: TSO,
+    /// or GSO in the kernel behind it); 0 when it takes none.
+    fn tso_max(&self) -> u32 {
+        0
+    }
     fn as_any(&self) -> &dyn Any;
 }
 

@@ -79,6 +79,9 @@ pub struct IfFast {
     pub sup_sw_if_index: u32,
     pub mtu: u32,
     pub mac: [u8; 6],
+    /// [`crate::device::Device::tso_max`] of the interface's device (0:
+    /// segments no larger than the MTU).
+    pub tso_max: u32,
 }
 
 /// The interface table as published to workers, indexed by sw_if_index.
@@ -344,6 +347,7 @@ impl InterfaceTable {
                     sup_sw_if_index: i.sup_sw_if_index.0,
                     mtu: i.mtu[0],
                     mac: i.mac,
+                    tso_max: if i.sub.is_none() { i.device.as_ref().map_or(0, |d| d.tso_max()) } else { 0 },
                 })
                 .collect(),
         }

@@ -27,6 +27,7 @@ impl Harness {
                     sup_sw_if_index: i as u32,
                     mtu: 9000,
                     mac: [2, 0, 0, 0, 0, i as u8],
+                    tso_max: 0,
                 })
                 .collect(),
         };

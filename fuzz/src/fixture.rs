@@ -49,6 +49,7 @@ pub fn interfaces() -> IfSnapshot {
                 sup_sw_if_index: sup(sw),
                 mtu: 9000,
                 mac: mac(sw),
+                tso_max: 0,
             })
             .collect(),
     }

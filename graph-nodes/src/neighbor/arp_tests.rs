@@ -43,6 +43,7 @@ fn harness(subs: bool) -> Harness {
             sup_sw_if_index: sup,
             mtu: 9000,
             mac: [2, 0, 0, 0, 0, mac],
+            tso_max: 0,
         };
         h.set_interfaces(IfSnapshot { ifs: vec![f(0, 0), f(1, 1), f(1, 1)] });
     }

@@ -79,6 +79,7 @@ fn harness<const IP6: bool>() -> Harness {
         sup_sw_if_index: sup,
         mtu: 9000,
         mac: [2, 0, 0, 0, 0, 1],
+        tso_max: 0,
     };
     h.set_interfaces(IfSnapshot { ifs: vec![f(0, true), f(1, true), f(1, true), f(3, true), f(4, false), f(1, true)] });
     h

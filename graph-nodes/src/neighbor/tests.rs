@@ -183,8 +183,14 @@ fn learner_posts_news_only() {
 fn l2_headers_for_interfaces_and_sub_interfaces() {
     use crate::ethernet::sub::SubEntry;
     use rvpp_dataplane::interface::IfFast;
-    let f =
-        |sup: u32| IfFast { admin_up: true, link_up: true, sup_sw_if_index: sup, mtu: 1500, mac: [2, 0, 0, 0, 0, 1] };
+    let f = |sup: u32| IfFast {
+        admin_up: true,
+        link_up: true,
+        sup_sw_if_index: sup,
+        mtu: 1500,
+        mac: [2, 0, 0, 0, 0, 1],
+        tso_max: 0,
+    };
     let ifs = IfSnapshot { ifs: vec![f(0), f(1), f(1), f(1), f(1)] };
     let sub = |sw, outer, inner| SubEntry { sw_if_index: sw, outer, inner, exact: false, default: outer.is_none() };
     let subs = SubTable {
