@@ -80,6 +80,14 @@ struct Counts {
     no_room: u64,
 }
 
+/// The IP packet length of one segment of a [`flags::GSO`] super-segment
+/// whose IP header starts `d`: the headers and `gso_size` bytes of payload.
+fn gso_segment_len<const IP6: bool>(d: &[u8], gso_size: u16) -> Option<usize> {
+    let ip = if IP6 { 40 } else { (*d.first()? as usize & 0xf) * 4 };
+    let tcp = (*d.get(ip + 12)? as usize >> 4) * 4;
+    Some(ip + tcp + gso_size as usize)
+}
+
 /// Every packet the fast path does not take: a gone adjacency, a short
 /// header, an expiring TTL, too big for the MTU, locally originated, or
 /// little headroom.
@@ -101,7 +109,11 @@ fn slow<const IP6: bool>(
             return Next::Drop as u16;
         }
     };
-    let len = d.len() + m.total_length_not_including_first_buffer as usize;
+    let mut len = d.len() + m.total_length_not_including_first_buffer as usize;
+    if m.flags & flags::GSO != 0 {
+        // A TCP super-segment the device cuts: each segment must fit.
+        len = gso_segment_len::<IP6>(d, m.gso_size).unwrap_or(len);
+    }
     let local = m.flags & flags::LOCALLY_ORIGINATED != 0;
     if d[ttl_at] <= 1 && !local {
         c.expired += 1;
