@@ -120,15 +120,26 @@ impl PathMtu {
         self.adj6(dst).map(|a| a.1)
     }
 
-    fn adj6(&self, dst: &Ipv6Addr) -> Option<(AdjKind, u16)> {
+    fn adj6(&self, dst: &Ipv6Addr) -> Option<(AdjKind, u16, u32)> {
         let lb = self.table6.load().lookup(u128::from_be_bytes(dst.octets()))?;
         self.adj(lb)
     }
 
-    fn adj(&self, lb: u32) -> Option<(AdjKind, u16)> {
+    /// Kind, MTU and interface of the adjacency of load-balance `lb`.
+    fn adj(&self, lb: u32) -> Option<(AdjKind, u16, u32)> {
         let fwd = self.fwd.load();
         let ai = fwd.lbs.get(lb as usize)?.pick(0);
-        fwd.adjs.get(ai as usize).map(|a| (a.kind, a.mtu))
+        fwd.adjs.get(ai as usize).map(|a| (a.kind, a.mtu, a.sw_if_index))
+    }
+
+    /// The adjacency toward `dst` when it leads out of an interface or to
+    /// one of our own addresses: (kind, MTU, interface).
+    fn egress(&self, dst: IpAddr) -> Option<(AdjKind, u16, u32)> {
+        let adj = match dst {
+            IpAddr::V4(a) => self.adj(self.mtrie.lookup(u32::from(a))),
+            IpAddr::V6(a) => self.adj6(&a),
+        };
+        adj.filter(|a| matches!(a.0, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean | AdjKind::Local))
     }
 }
 
@@ -136,12 +147,7 @@ impl RouteMtu for PathMtu {
     /// The egress interface's MTU where the route leads out (or to one of
     /// our own addresses); None for a drop, unreachable or punt route.
     fn mtu(&self, dst: IpAddr) -> Option<u16> {
-        let adj = match dst {
-            IpAddr::V4(a) => self.adj(self.mtrie.lookup(u32::from(a))),
-            IpAddr::V6(a) => self.adj6(&a),
-        };
-        adj.filter(|(k, _)| matches!(k, AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean | AdjKind::Local))
-            .map(|a| a.1)
+        self.egress(dst).map(|a| a.1)
     }
 }
 
@@ -234,12 +240,20 @@ fn ip_header_len(tuple: &FiveTuple) -> Option<usize> {
     }
 }
 
+/// What goes in the TCP checksum field.
+#[derive(Clone, Copy)]
+enum TcpChecksum {
+    /// The checksum, from the headers and the payload's ones'-complement
+    /// sum (as it lies after the header): the payload is not read again.
+    Full { payload_sum: u64 },
+    /// The pseudo-header sum only, for whoever cuts a super-segment
+    /// (segmentation offload completes each segment's checksum).
+    Partial,
+}
+
 /// Writes the IPv4 or IPv6 header and the TCP header for `repr` into `d`
-/// (exactly their length), for a payload of `payload_len` bytes whose
-/// ones'-complement sum (as it lies after the header) is `payload_sum`:
-/// the TCP checksum comes from the header and that sum, the payload is
-/// never read again.
-fn write_headers(d: &mut [u8], tuple: &FiveTuple, repr: &TcpRepr, payload_len: usize, payload_sum: u64, ip_id: u16) {
+/// (exactly their length), for a payload of `payload_len` bytes.
+fn write_headers(d: &mut [u8], tuple: &FiveTuple, repr: &TcpRepr, payload_len: usize, ck: TcpChecksum, ip_id: u16) {
     let ip_len = if tuple.is_ip6() { 40 } else { 20 };
     let hl = repr.emit(&mut d[ip_len..]);
     let tcp_len = hl + payload_len;
@@ -279,7 +293,12 @@ fn write_headers(d: &mut [u8], tuple: &FiveTuple, repr: &TcpRepr, payload_len: u
         }
         _ => return,
     };
-    let ck = !checksum::fold(checksum::sum(&d[ip_len..ip_len + hl], pseudo + payload_sum));
+    let ck = match ck {
+        TcpChecksum::Full { payload_sum } => {
+            !checksum::fold(checksum::sum(&d[ip_len..ip_len + hl], pseudo + payload_sum))
+        }
+        TcpChecksum::Partial => checksum::fold(pseudo),
+    };
     TcpPacket::new_unchecked(&mut d[ip_len..]).set_checksum(ck);
 }
 
@@ -313,11 +332,88 @@ pub fn build_packet(
     }
     let parts = [payload.0, payload.1];
     let sum = copy_and_sum(&mut d[ip_len + hl..total], Gather::new(&parts), 0, 0);
-    write_headers(&mut d[..ip_len + hl], tuple, repr, plen, sum, ip_id);
+    write_headers(&mut d[..ip_len + hl], tuple, repr, plen, TcpChecksum::Full { payload_sum: sum }, ip_id);
     Some(total)
 }
 
 impl PacketSink<'_> {
+    /// Builds and emits one TCP segment over as many buffers as it takes:
+    /// the headers and as much payload as fits in the first, the rest
+    /// chained. `gso_size` > 0 makes it a super-segment for the device to
+    /// cut ([`flags::GSO`]: a partial checksum, the payload copied but not
+    /// summed); otherwise the payload is summed as it is copied.
+    fn build_segment(
+        &mut self,
+        tuple: &FiveTuple,
+        sw_if_index: u32,
+        repr: &TcpRepr,
+        payload: (&[u8], &[u8]),
+        gso_size: u16,
+    ) {
+        self.room = self.room.saturating_sub(1);
+        let hl = repr.header_len();
+        let plen = payload.0.len() + payload.1.len();
+        let Some(ip_len) = ip_header_len(tuple).filter(|l| l + hl + plen <= u16::MAX as usize) else {
+            self.counts.too_big += 1;
+            return;
+        };
+        let total = ip_len + hl + plen;
+        let ds = self.vm.bufs.data_size().max(MAX_TCP_HEADERS);
+        let nbufs = total.div_ceil(ds);
+        if nbufs > MAX_CHAIN {
+            self.counts.too_big += 1;
+            return;
+        }
+        let mut bis = [BufferIndex(0); MAX_CHAIN];
+        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
+        if got < nbufs {
+            self.vm.bufs.free(&bis[..got]);
+            self.counts.no_buffer += 1;
+            return;
+        }
+        *self.ip_id = self.ip_id.wrapping_add(1);
+        let ip_id = *self.ip_id;
+        let gso = gso_size > 0 && plen > gso_size as usize;
+        if gso {
+            // The device numbers the segments on from this one.
+            *self.ip_id = self.ip_id.wrapping_add((plen.div_ceil(gso_size as usize) - 1) as u16);
+        }
+        let parts = [payload.0, payload.1];
+        let src = Gather::new(&parts);
+        let (mut sum, mut at) = (0u64, 0usize);
+        for (k, &bi) in bis[..nbufs].iter().enumerate() {
+            let len = (total - k * ds).min(ds);
+            let head = if k == 0 { ip_len + hl } else { 0 };
+            let (m, raw) = self.vm.bufs.split_mut(bi);
+            m.reset_rx(len as u16, sw_if_index);
+            if let Some(next) = bis[..nbufs].get(k + 1) {
+                m.flags |= flags::NEXT_PRESENT;
+                m.next_buffer = next.0;
+            }
+            let dst = &mut raw[HEADROOM + head..HEADROOM + len];
+            if gso {
+                src.skip(at).copy_to(dst);
+            } else {
+                sum = copy_and_sum(dst, src.skip(at), sum, at);
+            }
+            at += len - head;
+        }
+        let ck = if gso { TcpChecksum::Partial } else { TcpChecksum::Full { payload_sum: sum } };
+        let (m, raw) = self.vm.bufs.split_mut(bis[0]);
+        write_headers(&mut raw[HEADROOM..HEADROOM + ip_len + hl], tuple, repr, plen, ck, ip_id);
+        m.total_length_not_including_first_buffer = (total - total.min(ds)) as u32;
+        m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID | flags::L4_HDR_VALID;
+        if gso {
+            m.flags |= flags::GSO;
+            m.gso_size = gso_size;
+        }
+        m.l3_hdr_offset = 0;
+        m.l4_hdr_offset = ip_len as i16;
+        self.counts.sent += 1;
+        let next = if tuple.is_ip6() { self.next6 } else { self.next4 };
+        self.vm.emit(next, bis[0]);
+    }
+
     /// Copies `pieces` back to back over the buffers `bis` (each filled to
     /// the data size but the last), links them into one chain and returns
     /// the first buffer's length.
@@ -361,57 +457,30 @@ impl SegmentSink for PacketSink<'_> {
     }
 
     fn segment(&mut self, tuple: &FiveTuple, sw_if_index: u32, repr: &TcpRepr, payload: (&[u8], &[u8])) {
-        self.room = self.room.saturating_sub(1);
-        let hl = repr.header_len();
-        let plen = payload.0.len() + payload.1.len();
-        let Some(ip_len) = ip_header_len(tuple).filter(|l| l + hl + plen <= u16::MAX as usize) else {
-            self.counts.too_big += 1;
-            return;
-        };
-        let total = ip_len + hl + plen;
-        // Headers and as much payload as fits in the first buffer, the
-        // rest over as many more as it takes, chained.
-        let ds = self.vm.bufs.data_size().max(MAX_TCP_HEADERS);
-        let nbufs = total.div_ceil(ds);
-        if nbufs > MAX_CHAIN {
-            self.counts.too_big += 1;
-            return;
-        }
-        let mut bis = [BufferIndex(0); MAX_CHAIN];
-        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
-        if got < nbufs {
-            self.vm.bufs.free(&bis[..got]);
-            self.counts.no_buffer += 1;
-            return;
-        }
-        *self.ip_id = self.ip_id.wrapping_add(1);
-        let parts = [payload.0, payload.1];
-        let src = Gather::new(&parts);
-        // The payload is summed as it is copied: the checksum needs no
-        // second pass over it.
-        let (mut sum, mut at) = (0u64, 0usize);
-        for (k, &bi) in bis[..nbufs].iter().enumerate() {
-            let len = (total - k * ds).min(ds);
-            let head = if k == 0 { ip_len + hl } else { 0 };
-            let (m, raw) = self.vm.bufs.split_mut(bi);
-            m.reset_rx(len as u16, sw_if_index);
-            if let Some(next) = bis[..nbufs].get(k + 1) {
-                m.flags |= flags::NEXT_PRESENT;
-                m.next_buffer = next.0;
+        self.build_segment(tuple, sw_if_index, repr, payload, 0);
+    }
+
+    fn tso_max(&self, tuple: &FiveTuple) -> u32 {
+        // Only where the route leads out of an interface whose device cuts
+        // segments: never to our own addresses (ip-local takes segments as
+        // they come).
+        match self.path_mtu.and_then(|p| p.egress(tuple.remote.ip())) {
+            Some((AdjKind::Rewrite | AdjKind::Incomplete | AdjKind::Glean, _, sw)) => {
+                self.vm.ifs.ifs.get(sw as usize).map_or(0, |i| i.tso_max)
             }
-            sum = copy_and_sum(&mut raw[HEADROOM + head..HEADROOM + len], src.skip(at), sum, at);
-            at += len - head;
+            _ => 0,
         }
-        let first_len = total.min(ds);
-        let (m, raw) = self.vm.bufs.split_mut(bis[0]);
-        write_headers(&mut raw[HEADROOM..HEADROOM + ip_len + hl], tuple, repr, plen, sum, *self.ip_id);
-        m.total_length_not_including_first_buffer = (total - first_len) as u32;
-        m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID | flags::L4_HDR_VALID;
-        m.l3_hdr_offset = 0;
-        m.l4_hdr_offset = ip_len as i16;
-        self.counts.sent += 1;
-        let next = if tuple.is_ip6() { self.next6 } else { self.next4 };
-        self.vm.emit(next, bis[0]);
+    }
+
+    fn segment_gso(
+        &mut self,
+        tuple: &FiveTuple,
+        sw_if_index: u32,
+        repr: &TcpRepr,
+        payload: (&[u8], &[u8]),
+        gso_size: u32,
+    ) {
+        self.build_segment(tuple, sw_if_index, repr, payload, gso_size.min(u16::MAX as u32) as u16);
     }
 
     fn datagram(&mut self, tuple: &FiveTuple, sw_if_index: u32, payload: (&[u8], &[u8])) {

@@ -457,3 +457,49 @@ fn the_mss_offered_follows_the_route_mtu() {
     let out = h.take_emitted();
     assert_eq!(emitted_tcp(&h, out[0].1).1.mss, Some(1460));
 }
+
+#[test]
+fn a_super_segment_leaves_as_one_chain_for_the_device_to_cut() {
+    use super::output::PacketSink;
+    use crate::session::SegmentSink;
+    let layer = SessionLayer::default();
+    let mut h = harness::<false>(&layer);
+    let t = FiveTuple::tcp("10.0.0.1:80".parse().unwrap(), "10.0.0.2:40000".parse().unwrap());
+    let r = TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        seq: Seq(1000),
+        ack: Seq(5),
+        flags: Flags::ACK | Flags::PSH,
+        window: 500,
+        timestamp: Some((7, 9)),
+        ..TcpRepr::default()
+    };
+    let data = stream(20_000);
+    let mut ip_id = 100u16;
+    let mut sink = PacketSink::new(&mut h.vm, 1, 2, &mut ip_id);
+    // Without a route to look up, no offload is offered.
+    assert_eq!(sink.tso_max(&t), 0);
+    sink.segment_gso(&t, 1, &r, (&data[..7000], &data[7000..]), 1448);
+    assert_eq!(sink.counts.sent, 1);
+    let out = h.take_emitted();
+    assert_eq!(out.len(), 1, "one packet");
+    let bi = out[0].1;
+    let m = *h.vm.bufs.meta(bi);
+    assert_ne!(m.flags & flags::GSO, 0);
+    assert_eq!(m.gso_size, 1448);
+    let whole = h.vm.bufs.chain_bytes(bi);
+    let total = 20 + 32 + 20_000;
+    assert_eq!((whole.len(), u16::from_be_bytes([whole[2], whole[3]]) as usize), (total, total));
+    assert_eq!(u16::from_be_bytes([whole[4], whole[5]]), 101, "the first segment's IP id");
+    assert_eq!(ip_id, 100 + 14, "ids for the 14 segments the device makes");
+    assert_eq!(rvpp_dataplane::checksum::checksum(&whole[..20]), 0);
+    // The TCP checksum field holds the pseudo-header sum over the whole
+    // TCP length, for the device to complete per segment.
+    let pseudo = rvpp_dataplane::checksum::pseudo4(&[10, 0, 0, 1], &[10, 0, 0, 2], PROTO_TCP, (32 + 20_000) as u16);
+    let p = TcpPacket::new_checked(&whole[20..]).unwrap();
+    assert_eq!(p.checksum(), rvpp_dataplane::checksum::fold(pseudo));
+    assert_eq!(p.payload(), &data[..]);
+    h.vm.bufs.free_one(bi);
+    assert_eq!(h.buffers_in_use(), 0);
+}

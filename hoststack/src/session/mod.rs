@@ -201,6 +201,34 @@ pub trait SegmentSink {
     /// one or two slices. `sw_if_index` is the interface the flow came in
     /// on. Failures (no buffer) are the sink's counted drops.
     fn segment(&mut self, tuple: &FiveTuple, sw_if_index: u32, repr: &TcpRepr, payload: (&[u8], &[u8]));
+    /// The largest IP packet of one TCP segment toward `tuple`'s remote end
+    /// that the way out cuts into segments itself (segmentation offload:
+    /// [`SegmentSink::segment_gso`]); 0, the default, when it takes none.
+    fn tso_max(&self, tuple: &FiveTuple) -> u32 {
+        let _ = tuple;
+        0
+    }
+    /// Sends a super-segment: `repr` and `payload` stand for segments of
+    /// `gso_size` payload bytes each, as [`crate::tcp::segments_of`] cuts
+    /// them. The default cuts it here and sends each piece with
+    /// [`SegmentSink::segment`].
+    fn segment_gso(
+        &mut self,
+        tuple: &FiveTuple,
+        sw_if_index: u32,
+        repr: &TcpRepr,
+        payload: (&[u8], &[u8]),
+        gso_size: u32,
+    ) {
+        let parts = [payload.0, payload.1];
+        let all = crate::fifo::Gather::new(&parts);
+        for (r, off, len) in crate::tcp::segments_of(*repr, all.len() as u32, gso_size) {
+            let piece = all.skip(off as usize).take(len as usize);
+            let mut it = piece.chunks();
+            let (a, b) = (it.next().unwrap_or(&[]), it.next().unwrap_or(&[]));
+            self.segment(tuple, sw_if_index, &r, (a, b));
+        }
+    }
     /// Sends one UDP datagram of `tuple` (local → remote) with `payload`
     /// given as one or two slices; `sw_if_index` is the interface the peer
     /// was heard on (`u32::MAX`: unknown). Failures (no buffer, bigger than

@@ -630,6 +630,10 @@ impl SessionTable {
             self.flush_udp(i, sink);
             return;
         };
+        // New data may leave as super-segments where the way out cuts them
+        // (the IP and the longest TCP header come off the packet).
+        let ip_hdr = if s.tuple.is_ip6() { 40 } else { 20 };
+        conn.set_tso_max(sink.tso_max(&s.tuple).saturating_sub(ip_hdr + 60));
         loop {
             if sink.room() == 0 {
                 self.stats.output_deferred += 1;
@@ -644,7 +648,11 @@ impl SessionTable {
                 self.stats.resets_sent += 1;
             }
             let payload = conn.payload(&t);
-            sink.segment(&s.tuple, s.sw_if_index, &t.repr, payload);
+            if t.gso_size > 0 {
+                sink.segment_gso(&s.tuple, s.sw_if_index, &t.repr, payload, t.gso_size);
+            } else {
+                sink.segment(&s.tuple, s.sw_if_index, &t.repr, payload);
+            }
         }
         self.take_events(i);
         let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.as_mut()) else { return };

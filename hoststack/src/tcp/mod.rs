@@ -24,7 +24,9 @@ pub mod wire;
 mod tests;
 
 pub use congestion::CcAlgo;
-pub use connection::{rst_for, Config, ConnectError, Connection, Event, Keepalive, State, Stats, Transmit};
+pub use connection::{
+    rst_for, segments_of, Config, ConnectError, Connection, Event, Keepalive, State, Stats, Transmit,
+};
 pub use listener::{ListenAction, Listener, ListenerStats};
 pub use seq::Seq;
 pub use wire::{Flags, SackBlocks, TcpPacket, TcpRepr, WireError};

@@ -184,6 +184,11 @@ pub enum Event {
 /// (`payload_offset` from the fifo head, `payload_len` bytes; see
 /// [`Connection::payload`]). The output node fills in addresses and the
 /// checksum.
+///
+/// With segmentation offload ([`Connection::set_tso_max`]) a transmit of
+/// new data may be a super-segment: `gso_size` is then the payload of each
+/// segment it stands for (the last may be shorter), cut by the device or by
+/// [`segments_of`]; 0 for a plain segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// The header to emit.
@@ -192,6 +197,27 @@ pub struct Transmit {
     pub payload_offset: u32,
     /// Payload length.
     pub payload_len: u32,
+    /// Payload bytes per segment of a super-segment; 0 for one segment.
+    pub gso_size: u32,
+}
+
+/// The segments a super-segment of `payload_len` bytes with header `repr`
+/// stands for, cut every `gso_size` payload bytes as a segmentation
+/// offload cuts it: (header, payload offset, payload length) each, the
+/// sequence number moving along, PSH and FIN on the last piece only. One
+/// piece when `gso_size` is 0 or covers the payload.
+pub fn segments_of(repr: TcpRepr, payload_len: u32, gso_size: u32) -> impl Iterator<Item = (TcpRepr, u32, u32)> {
+    let step = if gso_size == 0 { payload_len.max(1) } else { gso_size };
+    let n = payload_len.div_ceil(step).max(1);
+    (0..n).map(move |k| {
+        let off = k * step;
+        let len = (payload_len - off).min(step);
+        let mut r = TcpRepr { seq: repr.seq + off, ..repr };
+        if k + 1 < n {
+            r.flags = Flags(r.flags.0 & !(Flags::FIN.0 | Flags::PSH.0));
+        }
+        (r, off, len)
+    })
 }
 
 /// Per-connection counters (summed by `show tcp stats`).
@@ -274,6 +300,9 @@ pub struct Connection {
     last_ooo: Option<Seq>,
 
     send_mss: u32,
+    /// Largest payload of one transmit of new data (segmentation offload
+    /// on the way out); 0: one segment each.
+    tso_max: u32,
     ts_enabled: bool,
     ts_recent: u32,
     ts_offset: u32,
@@ -382,6 +411,7 @@ impl Connection {
             fin_received: false,
             last_ooo: None,
             send_mss: 536.min(cfg.mss as u32),
+            tso_max: 0,
             ts_enabled: false,
             ts_recent: 0,
             ts_offset: iss.0.rotate_left(13),
@@ -578,6 +608,13 @@ impl Connection {
     /// Payload bytes per full segment we send.
     pub fn send_mss(&self) -> u32 {
         self.send_mss
+    }
+
+    /// Lets transmits of new data carry up to `bytes` of payload as one
+    /// super-segment ([`Transmit::gso_size`]) when the way out cuts it into
+    /// segments (TSO); 0 turns it off. Retransmissions stay single segments.
+    pub fn set_tso_max(&mut self, bytes: u32) {
+        self.tso_max = bytes;
     }
     /// The peer's window (bytes, scaled).
     pub fn send_window(&self) -> u32 {

@@ -75,7 +75,7 @@ impl Connection {
 
     pub(super) fn transmit(&mut self, repr: TcpRepr, seq: Seq, len: u32) -> Transmit {
         self.stats.segs_out += 1;
-        Transmit { repr, payload_offset: seq.since(self.tx_base), payload_len: len }
+        Transmit { repr, payload_offset: seq.since(self.tx_base), payload_len: len, gso_size: 0 }
     }
 
     /// The next segment to send, if any. Call until `None` after every
@@ -83,7 +83,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: u64) -> Option<Transmit> {
         if let Some(rst) = self.pending_rst.take() {
             self.stats.segs_out += 1;
-            return Some(Transmit { repr: rst, payload_offset: 0, payload_len: 0 });
+            return Some(Transmit { repr: rst, payload_offset: 0, payload_len: 0, gso_size: 0 });
         }
         let t = self.next_segment(now);
         if t.is_some() {
@@ -105,7 +105,7 @@ impl Connection {
                 self.snd_max = self.iss + 1;
                 self.rto_at = Some(now + self.rtt.rto());
                 self.stats.segs_out += 1;
-                return Some(Transmit { repr: r, payload_offset: 0, payload_len: 0 });
+                return Some(Transmit { repr: r, payload_offset: 0, payload_len: 0, gso_size: 0 });
             }
             State::SynSent | State::SynReceived | State::TimeWait => return self.pure_ack(now),
             _ => {}
@@ -159,7 +159,10 @@ impl Connection {
         // RFC 6691: SACK blocks riding on a data segment take their room
         // from the payload, or the packet outgrows the MTU.
         let mss = self.send_mss.saturating_sub(self.sack_option_len()).max(1);
-        let len = max_len.min(mss).min(end.since(seq));
+        // With segmentation offload, new data goes as whole segments of
+        // `mss` in one super-segment.
+        let cap = if retransmit { mss } else { (self.tso_max / mss * mss).max(mss) };
+        let len = max_len.min(cap).min(end.since(seq));
         let mut flags = Flags::default();
         if len > 0 && seq + len == end {
             flags = flags | Flags::PSH;
@@ -183,7 +186,13 @@ impl Connection {
             self.snd_nxt = self.snd_nxt.max(seg_end);
         }
         self.snd_max = self.snd_max.max(seg_end);
-        self.transmit(r, seq, len)
+        let mut t = self.transmit(r, seq, len);
+        if len > mss {
+            t.gso_size = mss;
+            // It stands for that many segments on the wire.
+            self.stats.segs_out += (len.div_ceil(mss) - 1) as u64;
+        }
+        t
     }
 
     pub(super) fn retransmit_for_recovery(&mut self, now: u64) -> Option<Transmit> {
@@ -258,7 +267,7 @@ impl Connection {
             _ => cwnd.saturating_sub(self.snd_nxt.since(self.snd_una)),
         };
         let avail = end.since(seq);
-        let mut len = avail.min(mss).min(wnd_limit.since(seq)).min(cwnd_room);
+        let mut len = avail.min(mss.max(self.tso_max)).min(wnd_limit.since(seq)).min(cwnd_room);
         // Don't send into a SACKed range (retransmitting after an RTO).
         if let Some((l, _)) = self.scoreboard.next_sacked_after(seq) {
             if l < self.snd_max {
