@@ -204,6 +204,51 @@ impl VnetHdr {
         self.flags & VNET_F_NEEDS_CSUM != 0
     }
 
+    /// The header that hands the kernel `frame` (an Ethernet frame holding
+    /// one TCP super-segment over IPv4 or IPv6, VLAN tagged or not) to cut
+    /// into segments of `gso_size` payload bytes: GSO type, the length of
+    /// the headers every segment repeats, and where the TCP checksum starts
+    /// and sits (its field holds the pseudo-header sum, `NEEDS_CSUM`).
+    /// `None` when the frame is not such a segment.
+    pub fn for_tcp_gso(frame: &[u8], gso_size: u16) -> Option<VnetHdr> {
+        let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+        let mut l3 = 14;
+        let mut et = be16(12)?;
+        while et == 0x8100 || et == 0x88a8 {
+            et = be16(l3 + 2)?;
+            l3 += 4;
+        }
+        let (kind, l4) = match et {
+            0x0800 if *frame.get(l3 + 9)? == 6 => (gso::TCPV4, l3 + (*frame.get(l3)? as usize & 0xf) * 4),
+            0x86dd if *frame.get(l3 + 6)? == 6 => (gso::TCPV6, l3 + 40),
+            _ => return None,
+        };
+        let hdr_len = l4 + (*frame.get(l4 + 12)? as usize >> 4) * 4;
+        if gso_size == 0 || hdr_len > frame.len() || hdr_len > u16::MAX as usize {
+            return None;
+        }
+        Some(VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            gso_type: kind,
+            hdr_len: hdr_len as u16,
+            gso_size,
+            csum_start: l4 as u16,
+            csum_offset: 16,
+        })
+    }
+
+    /// The header's bytes (host byte order, as packet sockets read it).
+    pub fn emit(&self) -> [u8; VNET_HDR_LEN] {
+        let mut b = [0u8; VNET_HDR_LEN];
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
+        b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
+        b[6..8].copy_from_slice(&self.csum_start.to_ne_bytes());
+        b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
+        b
+    }
+
     /// Most segments a GSO packet of `len` bytes can make (a bound that
     /// needs no header parsing: every segment carries at least one payload
     /// byte per `gso_size`).
@@ -389,6 +434,33 @@ mod tests {
         assert_eq!(v.max_segments(65226), 46);
         assert_eq!(VnetHdr::default().max_segments(65226), 1);
         assert_eq!(VnetHdr::parse(&b[..9]), None);
+    }
+
+    #[test]
+    fn gso_headers_for_tcp_super_segments() {
+        // Ethernet + IPv4 (20) + TCP with timestamps (32) + payload.
+        let mut f = vec![0u8; 14 + 20 + 32 + 3000];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 9] = 6;
+        f[34 + 12] = 8 << 4;
+        let v = VnetHdr::for_tcp_gso(&f, 1448).unwrap();
+        assert_eq!((v.flags, v.gso_type), (VNET_F_NEEDS_CSUM, gso::TCPV4));
+        assert_eq!((v.hdr_len, v.gso_size, v.csum_start, v.csum_offset), (66, 1448, 34, 16));
+        assert_eq!(VnetHdr::parse(&v.emit()), Some(v), "emit and parse agree");
+        // Behind a VLAN tag and over IPv6.
+        let mut g = vec![0u8; 18 + 40 + 20 + 10];
+        g[12..14].copy_from_slice(&[0x81, 0x00]);
+        g[16..18].copy_from_slice(&[0x86, 0xdd]);
+        g[18 + 6] = 6;
+        g[58 + 12] = 5 << 4;
+        let v = VnetHdr::for_tcp_gso(&g, 1000).unwrap();
+        assert_eq!((v.gso_type, v.hdr_len, v.csum_start), (gso::TCPV6, 78, 58));
+        // Not TCP, no size, or cut short: none.
+        f[14 + 9] = 17;
+        assert_eq!(VnetHdr::for_tcp_gso(&f, 1448), None);
+        assert_eq!(VnetHdr::for_tcp_gso(&g, 0), None);
+        assert_eq!(VnetHdr::for_tcp_gso(&g[..60], 1000), None);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //!
 //! `create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues N]
 //! [num-tx-queues N] [rx-frame-size N] [rx-per-block N] [tx-frame-size N]
-//! [tx-per-block N] [mode polling|interrupt|adaptive]` makes `host-<ifname>`
-//! (admin down, a random locally administered MAC unless `hw-addr` says);
-//! `delete host-interface name <ifname>` removes it.
+//! [tx-per-block N] [mode polling|interrupt|adaptive] [cksum-gso-disable]`
+//! makes `host-<ifname>` (admin down, a random locally administered MAC
+//! unless `hw-addr` says); `delete host-interface name <ifname>` removes it.
 //!
 //! # Receive: a TPACKET_V2 ring, not V3
 //!
@@ -55,6 +55,15 @@
 //! one `sendto(fd, NULL, 0, MSG_DONTWAIT)`. A full ring takes fewer packets
 //! than offered; the engine counts the rest as tx errors.
 //!
+//! The interface takes TCP segmentation offload ([`Device::tso_max`]: IP
+//! packets of up to 65,535 bytes), as the kernel's own TCP uses GSO on
+//! veth: rvpp's TCP then sends one super-segment of up to ~64 KiB where it
+//! would send ~45 segments, each thread passing it through a second socket
+//! with `PACKET_VNET_HDR`: `sendmsg` takes the buffer chain as it is behind
+//! a virtio-net header (GSO type and size, partial checksum), and the
+//! kernel cuts it where it must (a veth peer takes it whole, as from its
+//! own TCP). `cksum-gso-disable` (VPP's keyword) turns it off.
+//!
 //! # Layout
 //!
 //! `rx` and `tx` are the data path, `frame` the ring frames' byte layout,
@@ -90,7 +99,7 @@ pub use tx::AfPacketTx;
 use frame::{RingGeometry, TX_DATA_OFFSET};
 use rx::{RxStat, RxStats, RCVBUF, RX_STAT_NAMES};
 use sys::{PacketSocket, RxRing, TxRing};
-use tx::{TxStat, TxStats, TX_STAT_NAMES};
+use tx::{GsoSocket, TxStat, TxStats, TX_STAT_NAMES};
 
 /// The driver's input node.
 pub const INPUT_NODE: &str = "af-packet-input";
@@ -109,6 +118,10 @@ const MAX_FRAME_SIZE: u32 = 1 << 20;
 const MAX_QUEUES: u32 = 64;
 /// Most buffers in one chain this driver makes or reads.
 const MAX_CHAIN: usize = 64;
+/// The largest TCP super-segment taken (an IP packet's most).
+const GSO_MAX: u32 = 65535;
+/// Send buffer of a thread's super-segment socket (skbs in flight).
+const GSO_SNDBUF: usize = 4 << 20;
 
 /// Adds a call's tallies to shared counters (skipping zeros).
 fn add_all(dst: &[AtomicU64], src: &[u64]) {
@@ -146,6 +159,8 @@ pub struct HostIfConfig {
     pub tx_frame_size: Option<u32>,
     pub tx_per_block: u32,
     pub mode: RxMode,
+    /// Take TCP super-segments (GSO through a virtio-net header socket).
+    pub gso: bool,
 }
 
 impl HostIfConfig {
@@ -160,6 +175,7 @@ impl HostIfConfig {
             tx_frame_size: None,
             tx_per_block: DEFAULT_TX_PER_BLOCK,
             mode: RxMode::Interrupt,
+            gso: true,
         }
     }
 
@@ -195,6 +211,8 @@ impl HostIfConfig {
                 c.tx_per_block = ranged(i, "tx-per-block", 1, 4096)?;
             } else if i.keyword("mode") {
                 c.mode = i.rx_mode("mode")?;
+            } else if i.keyword("cksum-gso-disable") {
+                c.gso = false;
             } else {
                 return i.unexpected();
             }
@@ -231,6 +249,8 @@ pub struct AfPacketDevice {
     rx: Vec<RxShared>,
     tx_stats: Vec<Arc<TxStats>>,
     max_tx_len: usize,
+    /// Every thread has a socket for TCP super-segments.
+    gso: bool,
     /// Tx queues not yet handed to their thread.
     tx: Mutex<Vec<Option<AfPacketTx>>>,
 }
@@ -266,6 +286,14 @@ impl Device for AfPacketDevice {
         let mut tx = self.tx.lock().ok()?;
         let q = tx.get_mut(thread_index)?.take()?;
         Some(Box::new(q))
+    }
+
+    fn tso_max(&self) -> u32 {
+        if self.gso {
+            GSO_MAX
+        } else {
+            0
+        }
     }
 
     fn input_node(&self) -> Option<&'static str> {
@@ -327,10 +355,11 @@ impl Device for AfPacketDevice {
         }
         let _ = writeln!(
             s,
-            "tx: TPACKET_V2 ring per thread, {}, qdisc bypass, max packet {} bytes (mtu {})",
+            "tx: TPACKET_V2 ring per thread, {}, qdisc bypass, max packet {} bytes (mtu {}), {}",
             ring_line(&self.tx_geometry),
             self.max_tx_len,
-            self.mtu
+            self.mtu,
+            if self.gso { "tcp super-segments through GSO up to 65535 bytes" } else { "no gso" }
         );
         for (t, st) in self.tx_stats.iter().enumerate() {
             let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -371,6 +400,18 @@ fn open_rx(c: &HostIfConfig, ifindex: u32, g: RingGeometry) -> Result<(Arc<Packe
     let ring = RxRing::new(&s, g).map_err(setup(n, "PACKET_RX_RING"))?;
     s.bind(ifindex, sys::ETH_P_ALL).map_err(setup(n, "bind"))?;
     Ok((Arc::new(s), ring))
+}
+
+/// A send-only socket with virtio-net headers and no ring, for TCP
+/// super-segments; None when the kernel refuses any step (they are then not
+/// taken).
+fn open_gso(ifindex: u32) -> Option<GsoSocket> {
+    let s = PacketSocket::new(0).ok()?;
+    s.use_vnet_header().ok()?;
+    s.bypass_qdisc().ok()?;
+    let _ = s.set_sndbuf(GSO_SNDBUF);
+    s.bind(ifindex, 0).ok()?;
+    Some(GsoSocket { sock: s, ifindex })
 }
 
 /// A send-only socket (protocol 0: it receives nothing) with its tx ring.
@@ -446,11 +487,14 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     let threads = e.num_threads();
     let mut tx = Vec::new();
     let mut tx_stats = Vec::new();
+    let mut gso = c.gso;
     for _ in 0..threads {
         let (sock, ring) = open_tx(c, ifindex, tx_g)?;
+        let g = if c.gso { open_gso(ifindex) } else { None };
+        gso &= g.is_some();
         let stats = Arc::new(TxStats::default());
         tx_stats.push(stats.clone());
-        tx.push(Some(AfPacketTx::new(sock, ring, max_tx_len, stats)));
+        tx.push(Some(AfPacketTx::new(sock, ring, g, max_tx_len, stats)));
     }
     let rx_stats: Vec<Arc<RxStats>> = rx.iter().map(|_| Arc::new(RxStats::default())).collect();
     let dev = AfPacketDevice {
@@ -467,6 +511,7 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
             .collect(),
         tx_stats,
         max_tx_len,
+        gso,
         tx: Mutex::new(tx),
     };
     let mac = c.mac.unwrap_or_else(random_mac);
@@ -509,7 +554,7 @@ pub fn register(r: &mut Registrar) {
         "create host-interface",
         "create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues <n>] [num-tx-queues <n>] \
          [rx-frame-size <n>] [rx-per-block <n>] [tx-frame-size <n>] [tx-per-block <n>] \
-         [mode polling|interrupt|adaptive]",
+         [mode polling|interrupt|adaptive] [cksum-gso-disable]",
         create_cmd,
     );
     r.cli.add("delete host-interface", "delete host-interface name <ifname>", delete_cmd);

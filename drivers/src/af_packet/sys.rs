@@ -60,6 +60,9 @@ pub const FANOUT_FLAG_UNIQUEID: u16 = 0x2000;
 pub const FANOUT_FLAG_IGNORE_OUTGOING: u16 = 0x4000;
 /// `ETH_P_ALL`.
 pub const ETH_P_ALL: u16 = 0x0003;
+/// Pieces [`PacketSocket::send_parts`] takes at most (a virtio-net header
+/// and a buffer chain of up to 64).
+pub const MAX_SEND_PARTS: usize = 65;
 
 fn cvt(r: c_int) -> io::Result<c_int> {
     if r < 0 {
@@ -223,6 +226,40 @@ impl PacketSocket {
         }
         let s: TpacketStats = self.getsockopt(libc::SOL_PACKET, PACKET_STATISTICS)?;
         Ok((s.packets, s.drops))
+    }
+
+    /// Sends one packet given in pieces (on a socket with virtio-net
+    /// headers, the header is the first piece) out of interface `ifindex`
+    /// as `protocol` (host order), without waiting; returns the bytes the
+    /// kernel took. At most [`MAX_SEND_PARTS`] pieces.
+    pub fn send_parts(&self, ifindex: u32, protocol: u16, parts: &[&[u8]]) -> io::Result<usize> {
+        if parts.len() > MAX_SEND_PARTS {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_SEND_PARTS];
+        for (v, p) in iov.iter_mut().zip(parts) {
+            // The kernel only reads through the pointer (sendmsg).
+            *v = libc::iovec { iov_base: p.as_ptr() as *mut c_void, iov_len: p.len() };
+        }
+        // SAFETY: sockaddr_ll and msghdr are plain data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = protocol.to_be();
+        sll.sll_ifindex = ifindex as c_int;
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = &mut sll as *mut libc::sockaddr_ll as *mut c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = parts.len() as _;
+        // SAFETY: `msg` points to `sll` and to `parts.len()` iovecs, each
+        // naming a live slice of its length, all alive for the call.
+        let r = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
     }
 
     /// Asks the kernel to send the tx ring's pending frames, without

@@ -13,13 +13,14 @@ fn cli_defaults_and_options() {
     assert_eq!(c.mode, RxMode::Interrupt);
     let c = parse_args(
         "name eth1 hw-addr 02:fe:00:00:00:01 num-rx-queues 4 num-tx-queues 2 rx-frame-size 4096 \
-         rx-per-block 16 tx-frame-size 9216 tx-per-block 8 mode polling",
+         rx-per-block 16 tx-frame-size 9216 tx-per-block 8 mode polling cksum-gso-disable",
     )
     .unwrap();
     assert_eq!(c.host_if, "eth1");
     assert_eq!(c.mac, Some([2, 0xfe, 0, 0, 0, 1]));
     assert_eq!((c.rx_queues, c.tx_queues, c.rx_frame_size, c.rx_per_block), (4, Some(2), 4096, 16));
     assert_eq!((c.tx_frame_size, c.tx_per_block, c.mode), (Some(9216), 8, RxMode::Polling));
+    assert!(!c.gso && HostIfConfig::new("x").gso);
 }
 
 #[test]
