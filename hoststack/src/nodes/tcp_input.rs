@@ -93,7 +93,7 @@ const MAX_PARTS: usize = 64;
 const MAX_HEADER: usize = 60;
 
 /// What [`TcpInput::deliver`] did with a segment.
-enum Delivery {
+enum Handled {
     /// Handed to its session, straight from the buffers; `flush_now`
     /// when its answer should leave before the next segment.
     Session { flush_now: bool },
@@ -144,7 +144,7 @@ impl<const IP6: bool> TcpInput<IP6> {
     /// the header and payload where they lie in the packet's buffers.
     /// The checksum is summed over those buffers once; the payload's only
     /// copy is the session's, into its rx fifo.
-    fn deliver(&mut self, vm: &Vm, bi: BufferIndex, ip: &IpInfo, now: u64, table: &mut SessionTable) -> Delivery {
+    fn deliver(&mut self, vm: &Vm, bi: BufferIndex, ip: &IpInfo, now: u64, table: &mut SessionTable) -> Handled {
         let mut parts: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
         let mut n = 0;
         let mut cur = bi;
@@ -190,14 +190,14 @@ impl<const IP6: bool> TcpInput<IP6> {
         ip: &IpInfo,
         now: u64,
         table: &mut SessionTable,
-    ) -> Delivery {
+    ) -> Handled {
         // The IP header says how long the segment is (buffers may hold
         // padding beyond it).
         let seg = seg.take(ip.l4_len);
         let first = seg.chunks().next().unwrap_or(&[]);
         let p = match TcpPacket::new_checked(first) {
             Ok(p) => p,
-            Err(e) => return Delivery::Drop(wire_counter(e)),
+            Err(e) => return Handled::Drop(wire_counter(e)),
         };
         let len = seg.len();
         let pseudo = match (ip.src, ip.dst) {
@@ -205,7 +205,7 @@ impl<const IP6: bool> TcpInput<IP6> {
                 checksum::pseudo4(&s.octets(), &d.octets(), PROTO_TCP, len as u16)
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo6(&s.octets(), &d.octets(), PROTO_TCP, len as u32),
-            _ => return Delivery::Drop(Counter::BadChecksum),
+            _ => return Handled::Drop(Counter::BadChecksum),
         };
         let (mut acc, mut at) = (pseudo, 0usize);
         for c in seg.chunks() {
@@ -213,24 +213,24 @@ impl<const IP6: bool> TcpInput<IP6> {
             at += c.len();
         }
         if checksum::fold(acc) != 0xffff {
-            return Delivery::Drop(Counter::BadChecksum);
+            return Handled::Drop(Counter::BadChecksum);
         }
         let repr = match TcpRepr::parse(&p) {
             Ok(r) => r,
-            Err(e) => return Delivery::Drop(wire_counter(e)),
+            Err(e) => return Handled::Drop(wire_counter(e)),
         };
         let payload = seg.skip(p.header_len());
         let tuple = FiveTuple::tcp(SocketAddr::new(ip.dst, repr.dst_port), SocketAddr::new(ip.src, repr.src_port));
         match table.tcp_deliver(now, &tuple, &repr, payload) {
-            session::Delivery::Later => return Delivery::Session { flush_now: false },
-            session::Delivery::FlushNow => return Delivery::Session { flush_now: true },
+            session::Delivery::Later => return Handled::Session { flush_now: false },
+            session::Delivery::FlushNow => return Handled::Session { flush_now: true },
             session::Delivery::NoSession => {}
         }
         scratch.clear();
         for c in payload.chunks() {
             scratch.extend_from_slice(c);
         }
-        Delivery::Other(tuple, repr)
+        Handled::Other(tuple, repr)
     }
 }
 
@@ -271,8 +271,8 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                 continue;
             };
             let wanted = match self.deliver(vm, bi, &ip, now, &mut table) {
-                Delivery::Session { flush_now: false } => true,
-                Delivery::Session { flush_now: true } => {
+                Handled::Session { flush_now: false } => true,
+                Handled::Session { flush_now: true } => {
                     let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
                     sink.room = room;
                     sink.path_mtu = self.path_mtu.as_ref();
@@ -281,12 +281,12 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                     out.add(&sink.counts);
                     true
                 }
-                Delivery::Drop(c) => {
+                Handled::Drop(c) => {
                     vm.count(c as usize, 1);
                     frame.nexts[k] = Next::Drop as u16;
                     continue;
                 }
-                Delivery::Other(tuple, repr) => {
+                Handled::Other(tuple, repr) => {
                     // A listener's or nobody's: answered at once. One
                     // output budget for the whole frame: sessions that run
                     // out wait on the pending list for session-queue.
