@@ -479,10 +479,10 @@ impl Mbufs {
             if base.is_null() || off + len > blen || at + len > total {
                 return None;
             }
-            // SAFETY: [base + off, + len) lies inside the segment's buffer
-            // (checked against buf_len just above), dst has room for it
-            // (at + len <= total <= dst.len()), and the two cannot overlap
-            // (dst is an rvpp buffer).
+            // The source lies in the segment's buffer (off + len <= buf_len),
+            // dst has room (at + len <= total <= dst.len()), and dst is an
+            // rvpp buffer, so the two never overlap.
+            // SAFETY: bounds and disjointness as just said.
             unsafe { ptr::copy_nonoverlapping(base.add(off), dst.as_mut_ptr().add(at), len) };
             at += len;
             m = next;
