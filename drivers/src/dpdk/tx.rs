@@ -24,12 +24,14 @@ pub(super) struct TxHalf {
     queue: u16,
     pool: Arc<Pool>,
     mbufs: Mbufs,
+    /// Packet length per filled mbuf slot of the burst.
+    lens: Box<[u32; sys::BURST]>,
     stats: Arc<DriverStats>,
 }
 
 impl TxHalf {
     pub(super) fn new(port: u16, queue: u16, pool: Arc<Pool>, stats: Arc<DriverStats>) -> TxHalf {
-        TxHalf { port, queue, pool, mbufs: Mbufs::default(), stats }
+        TxHalf { port, queue, pool, mbufs: Mbufs::default(), lens: Box::new([0; sys::BURST]), stats }
     }
 
     /// Copies the chain of `bi` into mbuf slot `k`; None when it does not
@@ -66,7 +68,7 @@ impl TxHalf {
             for &bi in &pkts[..n] {
                 match self.copy_chain(bufs, bi, j) {
                     Some(len) => {
-                        tally[Stat::TxBytes as usize] += len as u64;
+                        self.lens[j] = len as u32;
                         j += 1;
                     }
                     None => tally[Stat::TxTooLong as usize] += 1,
@@ -84,7 +86,9 @@ impl TxHalf {
                 tally[Stat::TxRingFull as usize] = self.mbufs.len() as u64;
                 self.mbufs.free_from(0);
             }
+            // The driver takes packets in order: the first `sent` went.
             tally[Stat::TxPackets as usize] = sent as u64;
+            tally[Stat::TxBytes as usize] = self.lens[..sent].iter().map(|&l| l as u64).sum();
         }
         bufs.free(&pkts[..n]);
         self.stats.add(&tally);
