@@ -336,6 +336,14 @@ pub fn build_packet(
     Some(total)
 }
 
+/// Why no buffer chain could be had for a packet.
+enum NoChain {
+    /// More buffers than a chain may have.
+    TooBig,
+    /// The pool ran dry.
+    NoBuffer,
+}
+
 impl PacketSink<'_> {
     /// Builds and emits one TCP segment over as many buffers as it takes:
     /// the headers and as much payload as fits in the first, the rest
@@ -359,18 +367,17 @@ impl PacketSink<'_> {
         };
         let total = ip_len + hl + plen;
         let ds = self.vm.bufs.data_size().max(MAX_TCP_HEADERS);
-        let nbufs = total.div_ceil(ds);
-        if nbufs > MAX_CHAIN {
-            self.counts.too_big += 1;
-            return;
-        }
-        let mut bis = [BufferIndex(0); MAX_CHAIN];
-        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
-        if got < nbufs {
-            self.vm.bufs.free(&bis[..got]);
-            self.counts.no_buffer += 1;
-            return;
-        }
+        let (bis, nbufs) = match self.alloc_chain(total, ds) {
+            Ok(c) => c,
+            Err(NoChain::TooBig) => {
+                self.counts.too_big += 1;
+                return;
+            }
+            Err(NoChain::NoBuffer) => {
+                self.counts.no_buffer += 1;
+                return;
+            }
+        };
         *self.ip_id = self.ip_id.wrapping_add(1);
         let ip_id = *self.ip_id;
         let gso = gso_size > 0 && plen > gso_size as usize;
@@ -417,6 +424,22 @@ impl PacketSink<'_> {
     /// Copies `pieces` back to back over the buffers `bis` (each filled to
     /// the data size but the last), links them into one chain and returns
     /// the first buffer's length.
+    /// Buffers for a packet of `total` bytes, `ds` to a buffer: the chain
+    /// and its length.
+    fn alloc_chain(&mut self, total: usize, ds: usize) -> Result<([BufferIndex; MAX_CHAIN], usize), NoChain> {
+        let n = total.div_ceil(ds);
+        if n > MAX_CHAIN {
+            return Err(NoChain::TooBig);
+        }
+        let mut bis = [BufferIndex(0); MAX_CHAIN];
+        let got = self.vm.bufs.alloc(&mut bis[..n]);
+        if got < n {
+            self.vm.bufs.free(&bis[..got]);
+            return Err(NoChain::NoBuffer);
+        }
+        Ok((bis, n))
+    }
+
     fn fill_chain(&mut self, bis: &[BufferIndex], pieces: [&[u8]; 3], sw_if_index: u32) -> usize {
         let ds = self.vm.bufs.data_size();
         let total: usize = pieces.iter().map(|p| p.len()).sum();
@@ -503,18 +526,17 @@ impl SegmentSink for PacketSink<'_> {
                 return;
             }
         }
-        let nbufs = total.div_ceil(self.vm.bufs.data_size().max(1));
-        if nbufs > MAX_CHAIN {
-            self.counts.dgram_too_big += 1;
-            return;
-        }
-        let mut bis = [BufferIndex(0); MAX_CHAIN];
-        let got = self.vm.bufs.alloc(&mut bis[..nbufs]);
-        if got < nbufs {
-            self.vm.bufs.free(&bis[..got]);
-            self.counts.dgram_no_buffer += 1;
-            return;
-        }
+        let (bis, nbufs) = match self.alloc_chain(total, self.vm.bufs.data_size().max(1)) {
+            Ok(c) => c,
+            Err(NoChain::TooBig) => {
+                self.counts.dgram_too_big += 1;
+                return;
+            }
+            Err(NoChain::NoBuffer) => {
+                self.counts.dgram_no_buffer += 1;
+                return;
+            }
+        };
         self.fill_chain(&bis[..nbufs], [&hdr[..hl], payload.0, payload.1], sw_if_index);
         let m = self.vm.bufs.meta_mut(bis[0]);
         m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID | flags::L4_HDR_VALID;
