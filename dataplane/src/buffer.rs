@@ -58,6 +58,9 @@ pub mod flags {
     /// Sent only to interfaces whose device takes it
     /// ([`crate::device::Device::tso_max`]).
     pub const GSO: u32 = 1 << 7;
+    /// Came from another thread through [`crate::handoff::Handoff`]: the
+    /// node it reached owns it there and must not hand it off again.
+    pub const HANDED_OFF: u32 = 1 << 8;
 }
 
 /// Index into [`BufferMeta::sw_if_index`]: the receive interface.

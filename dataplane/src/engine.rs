@@ -15,6 +15,7 @@ use crate::config::{PageSize, StartupConfig};
 use crate::device::{Device, ErrorDrop, InterfaceOutput};
 use crate::error::Error;
 use crate::graph::{Graph, NodeInit, NodeReg, NodeStats};
+use crate::handoff::Handoff;
 use crate::interface::{IfCounters, IfSnapshot, InterfaceTable, SwIfIndex};
 use crate::node::{NodeKind, Vm};
 use crate::publish::Published;
@@ -158,9 +159,16 @@ impl EngineBuilder {
         let ifs_pub: Published<IfSnapshot> = Published::default();
         let (main_tx, main_rx) = crossbeam_channel::unbounded();
 
+        // Rings between threads, for flows that must stay on one (none with
+        // a single thread).
+        let handoff = (nworkers > 0).then(|| Handoff::new(1 + nworkers));
+
         let make_worker = |index: usize, name: String, ext: &Extensions| -> Result<(Worker, ThreadHandle), Error> {
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+            if let Some(h) = &handoff {
+                h.set_waker(index, waker.clone());
+            }
             let (tx, rx) = crossbeam_channel::unbounded::<ThreadCmd>();
             let mut vm = Vm {
                 bufs: buffers.thread(index),
@@ -176,6 +184,7 @@ impl EngineBuilder {
                 to_main: None,
                 extra: Vec::with_capacity(crate::node::MAX_EXTRA),
                 extra_dropped: 0,
+                handoff: handoff.as_ref().and_then(|h| h.port(index)),
             };
             let graph = Graph::build(&regs, &NodeInit { thread_index: index, ext }, &mut vm)?;
             let w = Worker::new(index, name.clone(), graph, vm, poll, rx, ifs_pub.clone());

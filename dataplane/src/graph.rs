@@ -212,13 +212,17 @@ impl Graph {
 
     /// Error counters: (node name, reason, severity, count), zeros included.
     pub(crate) fn errors<'a>(&'a self, vm: &'a Vm) -> impl Iterator<Item = (&'static str, CounterDesc, u64)> + 'a {
-        self.nodes.iter().flat_map(move |n| {
+        self.nodes.iter().enumerate().flat_map(move |(i, n)| {
             let overflow = (n.overflow > 0).then_some((n.name, CounterDesc::error("frame queue full"), n.overflow));
+            // Hand-offs between threads, where there were any.
+            let handoff = vm.handoff.as_ref().map(|h| h.counters(NodeIndex(i as u32)));
+            let handoff = handoff.into_iter().flatten().filter(|c| c.1 > 0).map(move |(d, c)| (n.name, d, c));
             n.counters
                 .iter()
                 .enumerate()
                 .map(move |(k, d)| (n.name, *d, vm.counters.get(n.counter_base + k).copied().unwrap_or(0)))
                 .chain(overflow)
+                .chain(handoff)
         })
     }
 
@@ -230,6 +234,9 @@ impl Graph {
 
     pub(crate) fn clear_errors(&mut self, vm: &mut Vm) {
         vm.counters.fill(0);
+        if let Some(h) = vm.handoff.as_mut() {
+            h.clear_counters();
+        }
         for n in &mut self.nodes {
             n.overflow = 0;
         }

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod feature;
 pub mod graph;
+pub mod handoff;
 pub mod interface;
 pub mod node;
 pub mod publish;

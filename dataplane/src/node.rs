@@ -151,6 +151,9 @@ pub struct Vm {
     /// requests), scattered by the engine after the node returns.
     pub(crate) extra: Vec<(u16, BufferIndex)>,
     pub(crate) extra_dropped: u64,
+    /// This thread's ends of the rings to and from the other threads;
+    /// None with one thread.
+    pub(crate) handoff: Option<crate::handoff::HandoffPort>,
 }
 
 /// Most extra packets one node call may emit.
@@ -204,6 +207,37 @@ impl Vm {
             self.extra_dropped += 1;
             self.bufs.free_one(bi);
         }
+    }
+
+    /// Threads a packet can be handed to with [`Vm::handoff`] (this one
+    /// included); 1 when there is no other.
+    #[inline]
+    pub fn handoff_threads(&self) -> usize {
+        self.handoff.as_ref().map_or(1, |h| h.threads())
+    }
+
+    /// Hands `bi` to node `node` on thread `thread` (see
+    /// [`crate::handoff`]); it arrives there marked
+    /// [`flags::HANDED_OFF`]. The buffer is no longer the caller's either
+    /// way: on a full ring (or no such other thread) it is freed and
+    /// counted ("handoff queue full"). Returns whether it was queued.
+    pub fn handoff(&mut self, thread: usize, node: NodeIndex, bi: BufferIndex) -> bool {
+        let from = self.current;
+        if self.bufs.meta(bi).flags & flags::TRACED != 0 {
+            self.trace(bi, |_| format!("handoff to thread {thread}"));
+        }
+        let sent = match self.handoff.as_mut() {
+            Some(h) => h.send(&mut self.bufs, from, thread, node, bi),
+            None => false,
+        };
+        if !sent {
+            if self.handoff.is_none() {
+                // No rings at all: counted with the node's dropped extras.
+                self.extra_dropped += 1;
+            }
+            self.bufs.free_one(bi);
+        }
+        sent
     }
 
     /// Sends work to the main thread (slow path only: neighbor learning,

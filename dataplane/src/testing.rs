@@ -48,8 +48,17 @@ impl Harness {
             to_main: None,
             extra: Vec::with_capacity(crate::node::MAX_EXTRA),
             extra_dropped: 0,
+            handoff: None,
         };
         Harness { vm, node, _arena: arena }
+    }
+
+    /// Runs the node as thread `port.thread()` of several: what it hands
+    /// off with [`Vm::handoff`] goes into `port`'s rings (read them through
+    /// another thread's port of the same [`crate::handoff::Handoff`]).
+    pub fn set_handoff(&mut self, port: crate::handoff::HandoffPort) {
+        self.vm.thread_index = port.thread();
+        self.vm.handoff = Some(port);
     }
 
     /// Replaces the interface snapshot.

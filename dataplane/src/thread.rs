@@ -1,6 +1,8 @@
 //! Threads: each runs its own copy of the graph ([`Worker`]); the main
 //! thread reaches a worker only through its command ring, read between
-//! frames, and a waker that ends the worker's idle sleep.
+//! frames, and a waker that ends the worker's idle sleep. Packets other
+//! threads hand to this one ([`crate::handoff`]) are queued at their
+//! target nodes at the start of each dispatch loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,12 +96,17 @@ impl Worker {
         }
     }
 
-    /// One dispatch loop; returns packets produced by input nodes.
+    /// One dispatch loop; returns packets produced by input nodes or
+    /// handed in by other threads (queued at their target nodes first).
     #[inline]
     pub fn run_once(&mut self) -> usize {
         self.vm.ifs = self.ifs.load();
         self.loops += 1;
-        self.graph.run_once(&mut self.vm)
+        let handed_in = match self.vm.handoff.as_mut() {
+            Some(h) => h.receive(&mut self.graph, &mut self.vm.bufs),
+            None => 0,
+        };
+        self.graph.run_once(&mut self.vm) + handed_in
     }
 
     /// Sleeps when the graph has been idle long enough and every input node
@@ -125,8 +132,15 @@ impl Worker {
                 Duration::from_secs_f64(secs).min(max)
             }
         };
+        // Other threads wake a sleeping thread when they hand it a packet.
+        if self.vm.handoff.as_ref().is_some_and(|h| !h.prepare_sleep()) {
+            return;
+        }
         self.sleeps += 1;
         let _ = self.poll.poll(&mut self.events, Some(timeout));
+        if let Some(h) = &self.vm.handoff {
+            h.woke();
+        }
         self.idle_loops = IDLE_LOOPS_BEFORE_SLEEP / 2;
     }
 
