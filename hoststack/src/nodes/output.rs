@@ -7,12 +7,18 @@
 //! originated and emitted to `ip4-lookup` / `ip6-lookup`. Buffer
 //! exhaustion and oversize segments are counted drops (TCP resends).
 //!
-//! Datagrams larger than the path MTU: over IPv4 they leave with DF clear
-//! and `ip4-rewrite` hands them to `ip4-frag`, which fragments them (a
-//! datagram of up to 65,507 bytes). Over IPv6 routers never fragment and
-//! rvpp does not fragment at the source, so a datagram bigger than the
-//! egress MTU (looked up in the FIB when it exceeds 1280 bytes) is refused
-//! here with a counted error.
+//! Datagrams larger than the path MTU are fragmented here, at the source,
+//! by the generic [`frag::fragment`] (IPv6 routers never fragment, so only
+//! the source may; RFC 8200 §4.5): the UDP checksum is taken over the
+//! whole datagram, then each fragment gets a fresh buffer with a copy of
+//! the IP header (IPv6: and a Fragment header whose identification comes
+//! from [`Ip6FragIds`]) and its share of the payload, copied straight from
+//! the tx fifo. The egress MTU is looked up in the FIB only for datagrams
+//! over 1280 bytes (IPv6's minimum MTU); an IPv4 datagram that still
+//! exceeds its MTU leaves with DF clear and `ip4-frag` cuts it on the way
+//! out. Up to UDP's limit (65,507 bytes of payload over IPv4, 65,527 over
+//! IPv6); beyond, or more than [`frag::MAX_FRAGMENTS`] fragments, is a
+//! counted refusal.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -22,6 +28,7 @@ use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{checksum, BufferIndex, CounterDesc, Vm};
 use rvpp_graph_nodes::ip::fib::mtrie4::Mtrie4;
 use rvpp_graph_nodes::ip::fib::{AdjKind, Fib, Forwarding, Table6};
+use rvpp_graph_nodes::ip::frag::{self, FragError, Ip6FragIds};
 
 use crate::fifo::Gather;
 use crate::session::{FiveTuple, RouteMtu, SegmentSink, PROTO_TCP};
@@ -43,7 +50,8 @@ pub struct OutputCounts {
     pub too_big: u64,
     pub dgram_sent: u64,
     pub dgram_no_buffer: u64,
-    /// Beyond UDP's limit, the buffer chain's, or (IPv6) the path MTU.
+    /// Beyond UDP's limit, the buffer chain's, or the fragments' (too
+    /// many for the path MTU).
     pub dgram_too_big: u64,
     /// From an unspecified address (a wildcard listener writing to a peer
     /// it never heard from) or across families.
@@ -88,7 +96,7 @@ pub const COUNTERS: [CounterDesc; 7] = [
     CounterDesc::error("tcp segment too big for a buffer"),
     CounterDesc::info("datagrams sent"),
     CounterDesc::error("no buffer for a datagram"),
-    CounterDesc::error("datagram too big (udp limit or ip6 path mtu)"),
+    CounterDesc::error("datagram too big (udp limit or fragment count)"),
     CounterDesc::error("datagram without a source address"),
 ];
 
@@ -101,18 +109,40 @@ const MAX_TCP_HEADERS: usize = 40 + 60;
 /// IPv6's minimum MTU: datagrams up to it need no path MTU look-up.
 const IP6_MIN_MTU: usize = 1280;
 
-/// The egress MTU toward a destination, from the FIB the lookup nodes use.
+/// The egress MTU toward a destination, from the FIB the lookup nodes use,
+/// and the identifications of the IPv6 fragments sent there.
 #[derive(Clone)]
 pub struct PathMtu {
     mtrie: Arc<Mtrie4>,
     table6: Published<Table6>,
     fwd: Published<Forwarding>,
+    /// Shared by every clone (every node of every thread).
+    frag_ids: Arc<Ip6FragIds>,
 }
 
 impl PathMtu {
     /// A view of `fib`'s published tables.
     pub fn new(fib: &Fib) -> Self {
-        PathMtu { mtrie: fib.mtrie.clone(), table6: fib.table6.clone(), fwd: fib.fwd.clone() }
+        PathMtu {
+            mtrie: fib.mtrie.clone(),
+            table6: fib.table6.clone(),
+            fwd: fib.fwd.clone(),
+            frag_ids: Arc::new(Ip6FragIds::default()),
+        }
+    }
+
+    /// The MTU to cut a packet of `total` bytes toward `dst` to, when it
+    /// exceeds it and leaves by an interface (never toward one of our own
+    /// addresses, which take any size); None to send it whole. Looked up
+    /// only above 1280 bytes.
+    pub fn fragment_mtu(&self, dst: IpAddr, total: usize) -> Option<usize> {
+        if total <= IP6_MIN_MTU {
+            return None;
+        }
+        match self.egress(dst)? {
+            (AdjKind::Local, ..) => None,
+            (_, mtu, _) => (total > mtu as usize).then_some(mtu as usize),
+        }
     }
 
     /// The MTU of the adjacency `dst` routes to; None without a route.
@@ -421,9 +451,6 @@ impl PacketSink<'_> {
         self.vm.emit(next, bis[0]);
     }
 
-    /// Copies `pieces` back to back over the buffers `bis` (each filled to
-    /// the data size but the last), links them into one chain and returns
-    /// the first buffer's length.
     /// Buffers for a packet of `total` bytes, `ds` to a buffer: the chain
     /// and its length.
     fn alloc_chain(&mut self, total: usize, ds: usize) -> Result<([BufferIndex; MAX_CHAIN], usize), NoChain> {
@@ -440,6 +467,9 @@ impl PacketSink<'_> {
         Ok((bis, n))
     }
 
+    /// Copies `pieces` back to back over the buffers `bis` (each filled to
+    /// the data size but the last), links them into one chain and returns
+    /// the first buffer's length.
     fn fill_chain(&mut self, bis: &[BufferIndex], pieces: [&[u8]; 3], sw_if_index: u32) -> usize {
         let ds = self.vm.bufs.data_size();
         let total: usize = pieces.iter().map(|p| p.len()).sum();
@@ -471,6 +501,54 @@ impl PacketSink<'_> {
             }
         }
         first_len
+    }
+}
+
+impl PacketSink<'_> {
+    /// Sends a datagram whose IP + UDP headers are `hdr` (the checksum
+    /// over the whole of it) as fragments of at most `mtu` bytes.
+    fn datagram_fragments(
+        &mut self,
+        pm: &PathMtu,
+        tuple: &FiveTuple,
+        sw_if_index: u32,
+        hdr: &[u8],
+        payload: (&[u8], &[u8]),
+        mtu: usize,
+    ) {
+        let ip_len = hdr.len() - udp::HEADER_LEN;
+        let pieces = [&hdr[ip_len..], payload.0, payload.1];
+        let mut out = [BufferIndex(0); frag::MAX_FRAGMENTS];
+        let ip6 = tuple.is_ip6();
+        let made = match (tuple.local.ip(), tuple.remote.ip()) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let id = pm.frag_ids.next(u128::from(s), u128::from(d));
+                frag::fragment::<true>(&mut self.vm.bufs, &hdr[..ip_len], &pieces, mtu, id, sw_if_index, &mut out)
+            }
+            // IPv4: the identification is the header's own.
+            _ => frag::fragment::<false>(&mut self.vm.bufs, &hdr[..ip_len], &pieces, mtu, 0, sw_if_index, &mut out),
+        };
+        let n = match made {
+            Ok(n) => n,
+            Err(FragError::NoBuffers) => {
+                self.counts.dgram_no_buffer += 1;
+                return;
+            }
+            Err(FragError::TooMany | FragError::Malformed) => {
+                self.counts.dgram_too_big += 1;
+                return;
+            }
+        };
+        // Each fragment is a packet for the lookup's queue.
+        self.room = self.room.saturating_sub(n - 1);
+        let next = if ip6 { self.next6 } else { self.next4 };
+        for &fb in &out[..n] {
+            let m = self.vm.bufs.meta_mut(fb);
+            m.flags |= flags::LOCALLY_ORIGINATED | flags::L3_HDR_VALID;
+            m.l3_hdr_offset = 0;
+            self.vm.emit(next, fb);
+        }
+        self.counts.dgram_sent += 1;
     }
 }
 
@@ -520,9 +598,9 @@ impl SegmentSink for PacketSink<'_> {
             return;
         };
         let total = hl + payload.0.len() + payload.1.len();
-        if let (Some(pm), IpAddr::V6(dst)) = (self.path_mtu, tuple.remote.ip()) {
-            if total > IP6_MIN_MTU && pm.mtu6(&dst).is_some_and(|mtu| total > mtu as usize) {
-                self.counts.dgram_too_big += 1;
+        if let Some(pm) = self.path_mtu {
+            if let Some(mtu) = pm.fragment_mtu(tuple.remote.ip(), total) {
+                self.datagram_fragments(pm, tuple, sw_if_index, &hdr[..hl], payload, mtu);
                 return;
             }
         }

@@ -2,8 +2,9 @@
 //! a listener (headers, checksums, DF clear), counted drops for every
 //! malformed datagram (bad checksum, IPv6's zero checksum, short header,
 //! lying lengths), port unreachable for closed ports, a full rx fifo, a
-//! chained (reassembled) datagram in and a chained one out, IPv6's path MTU
-//! refusal, and random bytes that never panic.
+//! chained (reassembled) datagram in and a chained one out, IPv6's
+//! fragmentation at the source beyond the path MTU, and random bytes that
+//! never panic.
 
 use std::net::SocketAddr;
 
@@ -283,7 +284,7 @@ fn a_chained_datagram_in_and_a_chained_answer_out() {
 }
 
 #[test]
-fn ip6_datagrams_beyond_the_path_mtu_are_refused_and_counted() {
+fn ip6_datagrams_beyond_the_path_mtu_leave_in_fragments() {
     let mut ifs = InterfaceTable::default();
     ifs.add_hw("local0".into(), [0; 6], 0, None);
     ifs.add_hw("pg0".into(), [2, 0, 0, 0, 0, 1], 1300, None);
@@ -298,13 +299,34 @@ fn ip6_datagrams_beyond_the_path_mtu_are_refused_and_counted() {
     // 1252 + 48 = 1300 fits; 1253 does not. (1500-byte frames come in:
     // rx is not limited by the tx MTU.)
     let fits = raw(&mut h, &packet("[fd00::2]:1", "[fd00::1]:7", &[1; 1252]));
-    let over = raw(&mut h, &packet("[fd00::2]:1", "[fd00::1]:7", &[2; 1253]));
+    let big: Vec<u8> = (0..1253u32).map(|x| x as u8).collect();
+    let over = raw(&mut h, &packet("[fd00::2]:1", "[fd00::1]:7", &big));
     h.run(&mut [fits, over]);
     let out = h.take_emitted();
-    assert_eq!(out.len(), 1);
+    assert_eq!(out.len(), 3, "one whole datagram and two fragments");
     assert_eq!(emitted(&h, out[0].1).1, vec![1; 1252]);
-    assert_eq!(h.counter("datagram too big (udp limit or ip6 path mtu)"), 1);
-    assert_eq!(h.counter("datagrams sent"), 1);
+    // 8 + 1253 UDP bytes: 1248 (a multiple of 8 within 1300 - 48), then 13.
+    let mut udp = Vec::new();
+    for (j, &(_, fb)) in out[1..].iter().enumerate() {
+        let d = h.vm.bufs.chain_bytes(fb);
+        assert!(d.len() <= 1300, "fragment {j}: {} bytes", d.len());
+        assert_eq!(d[6], 44, "next header: Fragment");
+        assert_eq!(d[40], PROTO_UDP);
+        assert_eq!(u16::from_be_bytes([d[42], d[43]]), [1, 1248][j], "offset and M flag");
+        assert_eq!(&d[8..24], &"fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets(), "from the listener");
+        assert_ne!(h.vm.bufs.meta(fb).flags & flags::LOCALLY_ORIGINATED, 0);
+        udp.extend_from_slice(&d[48..]);
+    }
+    assert_eq!(udp.len(), 8 + 1253);
+    let p = UdpPacket::new_checked(&udp[..]).unwrap();
+    let (s, d): ([u8; 16], [u8; 16]) = (
+        "fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+        "fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+    );
+    assert!(p.verify_checksum6(&s, &d), "the checksum covers the whole datagram");
+    assert_eq!(p.payload(), &big[..]);
+    assert_eq!(h.counter("datagram too big (udp limit or fragment count)"), 0);
+    assert_eq!(h.counter("datagrams sent"), 2);
 }
 
 #[test]
