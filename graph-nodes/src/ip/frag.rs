@@ -30,8 +30,9 @@ use super::fib::{Fib, Forwarding};
 use super::lookup::OPAQUE_ADJ;
 use super::{names, proto};
 
-/// Most fragments one packet may become.
-pub const MAX_FRAGMENTS: usize = 64;
+/// Most fragments one packet may become: enough for 65,535 bytes at
+/// IPv4's smallest MTU every host takes whole (576 bytes: 119).
+pub const MAX_FRAGMENTS: usize = 128;
 /// The IPv6 Fragment header's length.
 pub const IP6_FRAGMENT_HEADER: usize = 8;
 
@@ -435,6 +436,13 @@ mod tests {
             assert_eq!(&whole[20..], &payload[..]);
             assert_eq!(u16::from_be_bytes([whole[2], whole[3]]) as usize, 20 + plen);
         }
+        // The largest datagram at the smallest MTU a host must take:
+        // 119 fragments (more than rvpp's own reassembly takes, not the
+        // kernel's).
+        let n = fragment::<false>(&mut h.vm.bufs, &header4(65515), &[&data(65515)], 576, 0, 0, &mut out).unwrap();
+        assert_eq!(n, 119);
+        assert!(out[..n].iter().all(|&fb| h.vm.bufs.data(fb).len() <= 576));
+        h.vm.bufs.free(&out[..n]);
         // A fragment (offset 1480, MF set) cut again keeps its place and MF.
         let mut hdr = header4(3000);
         hdr[6..8].copy_from_slice(&(0x2000u16 | 185).to_be_bytes());
@@ -470,8 +478,8 @@ mod tests {
             Err(FragError::Malformed)
         );
         assert_eq!(fragment::<true>(bufs, &header6(0, 17), &[], 1280, 1, 0, &mut out), Err(FragError::Malformed));
-        // More than 64 fragments.
-        assert_eq!(fragment::<true>(bufs, &header6(65000, 17), &[&p], 600, 1, 0, &mut out), Err(FragError::TooMany));
+        // More than 128 fragments.
+        assert_eq!(fragment::<true>(bufs, &header6(65000, 17), &[&p], 400, 1, 0, &mut out), Err(FragError::TooMany));
         // The pool dry: whatever was taken goes back.
         let mut all = vec![BufferIndex(0); 8192];
         let got = bufs.alloc(&mut all);
