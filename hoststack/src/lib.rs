@@ -3,8 +3,10 @@
 //! through, with datagram framing for UDP ([`fifo`]), the TCP protocol
 //! engine ([`tcp`]), UDP's wire format and session transport ([`udp`]),
 //! the per-worker session layer with its built-in echo server and client
-//! ([`session`]) and the graph nodes driving it ([`nodes`]: `tcp4-input`,
-//! `tcp6-input`, `udp4-input`, `udp6-input`, `session-queue`).
+//! ([`session`]), whose flows stay on the worker owning them (packets
+//! arriving elsewhere are handed there), and the graph nodes driving it
+//! ([`nodes`]: `tcp4-input`, `tcp6-input`, `udp4-input`, `udp6-input`,
+//! `session-queue`).
 #![forbid(unsafe_code)]
 
 pub mod config;

@@ -23,7 +23,7 @@ use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::{BufferIndex, Vm};
 use rvpp_graph_nodes::ip::icmp::{set_error, Icmp};
 
-use crate::session::{RouteMtu, SessionTable};
+use crate::session::{Owners, RouteMtu, SessionTable};
 use crate::tcp;
 
 /// The session layer's per-engine state (in the engine's `Extensions`):
@@ -35,6 +35,7 @@ pub struct SessionLayer {
     disabled: Arc<AtomicBool>,
     tcp: Arc<Mutex<tcp::Config>>,
     route_mtu: Arc<Mutex<Option<Arc<dyn RouteMtu>>>>,
+    owners: Arc<Owners>,
 }
 
 /// One thread's table, shared by that thread's session nodes.
@@ -54,14 +55,26 @@ impl SessionLayer {
         if v.len() <= t {
             v.resize(t + 1, None);
         }
-        v[t].get_or_insert_with(|| {
-            let mut table = SessionTable::new(t, lock(&self.tcp).clone());
-            if let Some(r) = lock(&self.route_mtu).clone() {
-                table.set_route_mtu(r);
-            }
-            Arc::new(Mutex::new(table))
-        })
-        .clone()
+        let table = v[t]
+            .get_or_insert_with(|| {
+                let mut table = SessionTable::new(t, lock(&self.tcp).clone());
+                if let Some(r) = lock(&self.route_mtu).clone() {
+                    table.set_route_mtu(r);
+                }
+                table.set_owners(self.owners.clone());
+                Arc::new(Mutex::new(table))
+            })
+            .clone();
+        if v.iter().flatten().count() > 1 {
+            // Several threads: flows may reach one that does not own them.
+            self.owners.activate();
+        }
+        table
+    }
+
+    /// Which thread owns each session (kept once two threads have tables).
+    pub fn owners(&self) -> &Arc<Owners> {
+        &self.owners
     }
 
     /// Where tables made from now on look up the MTU toward a peer (the

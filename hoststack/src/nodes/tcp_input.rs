@@ -4,6 +4,9 @@
 //! why) where it lies in its buffers (a chain too), then fed to its
 //! session, whose rx fifo gets the payload's one copy, or to a listener in
 //! this thread's table; a segment nothing wants is answered with a RST.
+//! With several threads, a segment of a session another thread owns (see
+//! [`crate::session::Owners`]) is handed to this node on that thread
+//! first, once: it is not handed on again from there.
 //! The apps hear about a frame's segments once it is handled, and what the
 //! connections want to send then leaves through [`PacketSink`] to the IP
 //! lookup (an ACK riding on the apps' data; one due sooner leaves before
@@ -24,7 +27,7 @@ use rvpp_dataplane::checksum;
 use super::output::{self, OutputCounts, PacketSink, PathMtu};
 use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
 use crate::fifo::Gather;
-use crate::session::{self, FiveTuple, SessionTable, PROTO_TCP};
+use crate::session::{self, FiveTuple, Owners, SessionTable, PROTO_TCP};
 use crate::tcp::{TcpPacket, TcpRepr, WireError};
 
 #[repr(u16)]
@@ -117,6 +120,8 @@ pub struct TcpInput<const IP6: bool> {
     /// A chain of more than [`MAX_PARTS`] buffers, copied whole.
     long_chain: Vec<u8>,
     path_mtu: Option<PathMtu>,
+    thread: usize,
+    owners: Arc<Owners>,
 }
 
 impl<const IP6: bool> TcpInput<IP6> {
@@ -126,12 +131,25 @@ impl<const IP6: bool> TcpInput<IP6> {
         TcpInput {
             nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup, names(IP6).icmp_error],
             table: layer.table(thread),
+            owners: layer.owners().clone(),
             layer,
             clock,
             scratch: Vec::with_capacity(64 * 1024),
             long_chain: Vec::new(),
             path_mtu: None,
+            thread,
         }
+    }
+
+    /// The other thread that owns the session of `tuple`, for a segment
+    /// this thread has no session for: None with one thread, for a
+    /// segment another thread handed here already, or when no other
+    /// thread has it (then a listener here or a RST answers).
+    fn owner_elsewhere(&self, vm: &Vm, bi: BufferIndex, tuple: &FiveTuple) -> Option<usize> {
+        if vm.handoff_threads() < 2 || !self.owners.active() || vm.bufs.meta(bi).flags & flags::HANDED_OFF != 0 {
+            return None;
+        }
+        self.owners.owner(tuple).filter(|&t| t != self.thread)
     }
 
     /// Checks IPv6 datagrams the apps send against the path MTU.
@@ -287,6 +305,15 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                     continue;
                 }
                 Handled::Other(tuple, repr) => {
+                    if let Some(owner) = self.owner_elsewhere(vm, bi, &tuple) {
+                        // Another thread's session: the segment goes to
+                        // this node there (counted by the engine per node;
+                        // a full ring drops it, as a lossy link would).
+                        let me = vm.current_node();
+                        vm.handoff(owner, me, bi);
+                        frame.nexts[k] = NEXT_CONSUMED;
+                        continue;
+                    }
                     // A listener's or nobody's: answered at once. One
                     // output budget for the whole frame: sessions that run
                     // out wait on the pending list for session-queue.

@@ -6,6 +6,9 @@
 //! session or of the listener on its port. A datagram nobody wants gets
 //! ICMP port unreachable, as `ip-local` answered before UDP was
 //! registered; one that does not fit the session's rx fifo is dropped.
+//! With several threads, a datagram nothing here takes that belongs to a
+//! connected session of another thread (see [`crate::session::Owners`])
+//! is handed to this node on that thread, once.
 //! Every drop is counted by reason. What the apps send in answer leaves
 //! through [`PacketSink`] to the IP lookup.
 
@@ -16,12 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use rvpp_dataplane::buffer::{flags, RX};
 use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
-use rvpp_dataplane::{CounterDesc, Frame, Node};
+use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 use rvpp_graph_nodes::ip::names;
 
 use super::output::{self, PacketSink, PathMtu};
 use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
-use crate::session::{SessionTable, UdpDelivery};
+use crate::session::{FiveTuple, Owners, SessionTable, UdpDelivery};
 use crate::udp::{UdpError, UdpPacket, HEADER_LEN};
 
 #[repr(u16)]
@@ -117,6 +120,8 @@ pub struct UdpInput<const IP6: bool> {
     /// A chained datagram (reassembled from fragments), copied out whole.
     scratch: Vec<u8>,
     path_mtu: Option<PathMtu>,
+    thread: usize,
+    owners: Arc<Owners>,
 }
 
 impl<const IP6: bool> UdpInput<IP6> {
@@ -126,11 +131,24 @@ impl<const IP6: bool> UdpInput<IP6> {
         UdpInput {
             nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup, names(IP6).icmp_error],
             table: layer.table(thread),
+            owners: layer.owners().clone(),
             layer,
             clock,
             scratch: Vec::with_capacity(64 * 1024),
             path_mtu: None,
+            thread,
         }
+    }
+
+    /// The other thread that owns the connected session of `local` ←
+    /// `remote`, for a datagram nothing here takes: None with one thread,
+    /// for a datagram another thread handed here already, or when no other
+    /// thread has it.
+    fn owner_elsewhere(&self, vm: &Vm, bi: BufferIndex, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+        if vm.handoff_threads() < 2 || !self.owners.active() || vm.bufs.meta(bi).flags & flags::HANDED_OFF != 0 {
+            return None;
+        }
+        self.owners.owner(&FiveTuple::udp(local, remote)).filter(|&t| t != self.thread)
     }
 
     /// Checks IPv6 datagrams the apps send against the path MTU.
@@ -150,7 +168,7 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
     fn counters(&self) -> &'static [CounterDesc] {
         &COUNTERS
     }
-    fn process(&mut self, vm: &mut rvpp_dataplane::Vm, frame: &mut Frame) {
+    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let now = self.clock.ns(vm.now);
         let enabled = self.layer.enabled();
         let table = self.table.clone();
@@ -188,15 +206,25 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
                 check(d, &ip).map(|c| {
                     let local = SocketAddr::new(ip.dst, c.dst_port);
                     let remote = SocketAddr::new(ip.src, c.src_port);
-                    (table.udp_input(local, remote, rx, &[&d[c.payload]]), c.trailing)
+                    (table.udp_input(local, remote, rx, &[&d[c.payload]]), c.trailing, (local, remote))
                 })
             };
+            if let Ok((UdpDelivery::NoSession, _, (local, remote))) = outcome {
+                if let Some(owner) = self.owner_elsewhere(vm, bi, local, remote) {
+                    // Another thread's connected session: the datagram goes
+                    // to this node there (counted by the engine per node).
+                    let me = vm.current_node();
+                    vm.handoff(owner, me, bi);
+                    frame.nexts[k] = NEXT_CONSUMED;
+                    continue;
+                }
+            }
             match outcome {
                 Err(c) => {
                     vm.count(c as usize, 1);
                     frame.nexts[k] = Next::Drop as u16;
                 }
-                Ok((delivery, t)) => {
+                Ok((delivery, t, _)) => {
                     trailing += t as u64;
                     match delivery {
                         UdpDelivery::Delivered => {

@@ -10,10 +10,19 @@
 //! session's. UDP fifos carry whole datagrams, each behind a header naming
 //! its peer ([`crate::fifo::dgram`]); a UDP listener is a session of its
 //! own that hears every peer, and a UDP active open is connected to one.
-//! A flow stays on the worker that created it: for now the worker whose
-//! `tcp4-input` saw the SYN (there is no hand-off between workers yet, so
-//! with several workers a flow's packets must arrive on the worker that
-//! owns it — true for one rx queue per interface).
+//! A flow stays on the worker that created it: the one whose `tcp4-input`
+//! saw the SYN of a passive open, the one that ran the command of an
+//! active open (TCP or connected UDP). With several workers a flow's
+//! packets may arrive on another one (several rx queues hashed by the
+//! kernel or the NIC): every table records its sessions in one shared
+//! [`Owners`] index (tuple → thread), which the input nodes read only when
+//! their own table has no session for a packet, and a packet whose
+//! session another worker owns is handed to the same input node there
+//! ([`rvpp_dataplane::handoff`]; `show errors` counts it per node as
+//! "packets handed off to another thread" / "handed in"). A SYN for a
+//! listener is taken where it arrives; the handshake it starts is expected
+//! back on the same worker until it completes (its half-open state is in
+//! that worker's listener, not in the index).
 //!
 //! Applications never see TCP or UDP: they get [`AppEvent`]s (accepted,
 //! connected, rx, tx-space, disconnected, reset, closed) through a
@@ -30,6 +39,7 @@
 pub mod app;
 pub mod commands;
 pub mod echo;
+mod owners;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -42,6 +52,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use thiserror::Error;
 
 pub use app::{App, AppEvent, AppSession};
+pub use owners::Owners;
 pub use table::{Delivery, ListenerInfo, Session, SessionInfo, SessionTable, TableStats, TransportConn, UdpDelivery};
 
 use crate::tcp::TcpRepr;

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use super::app::{App, AppEvent, AppSession};
-use super::RouteMtu;
 use super::{
     unspecified, AppIndex, FiveTuple, ListenerIndex, SegmentSink, SessionError, SessionIndex, EPHEMERAL_FIRST,
     PROTO_TCP, PROTO_UDP,
 };
+use super::{Owners, RouteMtu};
 use crate::fifo::{Fifo, Gather};
 use crate::tcp::{self, Connection, ListenAction, Listener, Seq, TcpRepr};
 use crate::udp::{UdpSession, UdpState, UdpStats};
@@ -224,6 +224,9 @@ pub struct SessionTable {
     ip_id: u16,
     /// The MTU toward a peer, which caps the MSS of its connections.
     route_mtu: Option<Arc<dyn RouteMtu>>,
+    /// Which thread owns each session, shared with the other threads'
+    /// tables (written only while [`Owners::active`]).
+    owners: Option<Arc<Owners>>,
 }
 
 impl SessionTable {
@@ -251,7 +254,20 @@ impl SessionTable {
             stats: TableStats::default(),
             ip_id: start as u16,
             route_mtu: None,
+            owners: None,
         }
+    }
+
+    /// Records this table's sessions in `o`, shared with the other
+    /// threads' tables, while it is active; ephemeral ports then also
+    /// avoid the tuples other threads hold.
+    pub fn set_owners(&mut self, o: Arc<Owners>) {
+        self.owners = Some(o);
+    }
+
+    /// The shared owner index, when there is one and it is kept.
+    fn owners(&self) -> Option<&Owners> {
+        self.owners.as_deref().filter(|o| o.active())
     }
 
     /// Sizes each connection's MSS to the MTU of the interface its peer is
@@ -432,6 +448,9 @@ impl SessionTable {
         };
         if indexed {
             self.by_tuple.insert(t, i);
+            if let Some(o) = self.owners() {
+                o.insert(t, self.thread);
+            }
         }
         self.stats.sessions_opened += 1;
         i
@@ -441,6 +460,9 @@ impl SessionTable {
         if let Some(s) = self.sessions.get_mut(i as usize).and_then(|s| s.take()) {
             if self.by_tuple.get(&s.tuple) == Some(&i) {
                 self.by_tuple.remove(&s.tuple);
+                if let Some(o) = self.owners() {
+                    o.remove(&s.tuple, self.thread);
+                }
             }
             match &s.conn {
                 TransportConn::Tcp(c) => add_tcp_stats(&mut self.stats.tcp, c.stats()),
@@ -452,14 +474,16 @@ impl SessionTable {
     }
 
     /// A free local port toward `remote` for `proto`: the next in the
-    /// ephemeral range that no session to `remote` and no listener holds.
+    /// ephemeral range that no session to `remote` (on any thread) and no
+    /// listener holds.
     fn ephemeral(&mut self, proto: u8, local_ip: std::net::IpAddr, remote: SocketAddr) -> Option<FiveTuple> {
         let span = (u16::MAX - EPHEMERAL_FIRST) as u32 + 1;
         for _ in 0..span {
             let port = self.next_port;
             self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
             let t = FiveTuple { local: SocketAddr::new(local_ip, port), remote, proto };
-            if !self.by_tuple.contains_key(&t) && self.find_listener(proto, t.local).is_none() {
+            let elsewhere = self.owners().is_some_and(|o| o.owner(&t).is_some());
+            if !self.by_tuple.contains_key(&t) && self.find_listener(proto, t.local).is_none() && !elsewhere {
                 return Some(t);
             }
         }

@@ -1,0 +1,194 @@
+//! Which thread owns each session: a 5-tuple → thread index shared by
+//! every thread's [`super::SessionTable`], so an input node that finds no
+//! session for a packet can tell whether another thread has it (and hand
+//! the packet there) or nobody does.
+//!
+//! A table writes its sessions' tuples here as it makes them (active
+//! opens, accepted handshakes, connected UDP sessions) and takes them out
+//! as it frees them; input nodes read it only on a lookup miss, so the
+//! per-packet path of a session's own thread never comes here. With one
+//! thread it stays off: nothing is written or read.
+//!
+//! Shards of small hash maps behind their own locks: a writer holds one
+//! shard for one insert or removal, and two threads contend only when
+//! their tuples fall in the same shard at the same moment.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use hashbrown::{DefaultHashBuilder, HashMap};
+
+use super::FiveTuple;
+use crate::nodes::lock;
+
+/// Shards (a power of two).
+const SHARDS: usize = 64;
+
+/// The shared tuple → owning thread index.
+pub struct Owners {
+    shards: Box<[Mutex<HashMap<FiveTuple, u32>>]>,
+    hasher: DefaultHashBuilder,
+    active: AtomicBool,
+}
+
+impl Default for Owners {
+    fn default() -> Self {
+        Owners {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: DefaultHashBuilder::default(),
+            active: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Owners {
+    /// Whether more than one thread has a table (the index is kept).
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Turns the index on (a second thread got a table). Tables are made
+    /// as the engine builds its threads, before any session exists.
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    fn shard(&self, t: &FiveTuple) -> &Mutex<HashMap<FiveTuple, u32>> {
+        &self.shards[self.hasher.hash_one(t) as usize % SHARDS]
+    }
+
+    /// Records that `thread` owns the session of `t` (replacing an older
+    /// owner: the newest session of a tuple is the live one).
+    pub fn insert(&self, t: FiveTuple, thread: usize) {
+        lock(self.shard(&t)).insert(t, thread as u32);
+    }
+
+    /// Forgets `t` if `thread` still owns it (another thread may have
+    /// made a session of the same tuple since).
+    pub fn remove(&self, t: &FiveTuple, thread: usize) {
+        let mut s = lock(self.shard(t));
+        if s.get(t) == Some(&(thread as u32)) {
+            s.remove(t);
+        }
+    }
+
+    /// The thread owning the session of `t`, if any.
+    pub fn owner(&self, t: &FiveTuple) -> Option<usize> {
+        lock(self.shard(t)).get(t).map(|&o| o as usize)
+    }
+
+    /// Tuples recorded.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Whether no tuple is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn tcp(port: u16) -> FiveTuple {
+        FiveTuple::tcp(SocketAddr::from(([10, 0, 0, 1], port)), SocketAddr::from(([10, 0, 0, 2], 80)))
+    }
+
+    #[test]
+    fn owner_follows_inserts_and_removes() {
+        let o = Owners::default();
+        assert!(!o.active());
+        o.activate();
+        assert!(o.active());
+        assert_eq!(o.owner(&tcp(1)), None);
+        o.insert(tcp(1), 2);
+        o.insert(tcp(2), 1);
+        assert_eq!((o.owner(&tcp(1)), o.owner(&tcp(2))), (Some(2), Some(1)));
+        // Same ports, other protocol or family: other tuples.
+        let mut u = tcp(1);
+        u.proto = super::super::PROTO_UDP;
+        assert_eq!(o.owner(&u), None);
+        let v6 = FiveTuple::tcp("[fd00::1]:1".parse().unwrap(), "[fd00::2]:80".parse().unwrap());
+        assert_eq!(o.owner(&v6), None);
+        o.remove(&tcp(1), 2);
+        assert_eq!(o.owner(&tcp(1)), None);
+        assert_eq!(o.len(), 1);
+    }
+
+    #[test]
+    fn an_old_owner_cannot_remove_a_newer_one() {
+        let o = Owners::default();
+        o.insert(tcp(7), 1);
+        // Thread 2 made a session of the same tuple (1's is in TIME_WAIT).
+        o.insert(tcp(7), 2);
+        o.remove(&tcp(7), 1);
+        assert_eq!(o.owner(&tcp(7)), Some(2));
+        o.remove(&tcp(7), 2);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn a_table_records_its_sessions_while_active_and_forgets_them_once_freed() {
+        use super::super::echo::EchoServer;
+        use super::super::tests::Wire;
+        use super::super::{SessionIndex, SessionTable};
+
+        let o = Arc::new(Owners::default());
+        let mut t = SessionTable::new(2, crate::tcp::Config::default());
+        t.set_owners(o.clone());
+        let app = t.attach(Box::new(EchoServer::default()));
+        let (local, remote) = ("10.0.0.1".parse().unwrap(), SocketAddr::from(([10, 0, 0, 2], 7)));
+        // One thread: nothing is written.
+        t.connect_udp(app, local, remote, 1).unwrap();
+        assert!(o.is_empty());
+
+        o.activate();
+        let tcp = t.connect(0, app, local, remote, 1).unwrap();
+        let udp = t.connect_udp(app, local, remote, 1).unwrap();
+        let tuple = |i: SessionIndex| t.session(i).unwrap().tuple;
+        let (tt, ut) = (tuple(tcp), tuple(udp));
+        assert_eq!((o.owner(&tt), o.owner(&ut)), (Some(2), Some(2)));
+        // Reset and closed: freed, and gone from the index.
+        assert!(t.abort(tcp));
+        t.detach(app);
+        let mut wire = Wire { room: 100, ..Default::default() };
+        for _ in 0..3 {
+            t.poll(0, &mut wire);
+        }
+        assert!(t.is_empty(), "{:?}", t.sessions(false));
+        assert_eq!((o.owner(&tt), o.owner(&ut)), (None, None));
+    }
+
+    #[test]
+    fn threads_write_and_read_at_once() {
+        let o = Arc::new(Owners::default());
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                let o = o.clone();
+                std::thread::spawn(move || {
+                    for p in 0..2000u16 {
+                        let tu = tcp(t * 10_000 + p);
+                        o.insert(tu, t as usize);
+                        assert_eq!(o.owner(&tu), Some(t as usize));
+                        if p % 2 == 0 {
+                            o.remove(&tu, t as usize);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(o.len(), 4 * 1000);
+        assert_eq!(o.owner(&tcp(30_001)), Some(3));
+        assert_eq!(o.owner(&tcp(30_000)), None);
+    }
+}
