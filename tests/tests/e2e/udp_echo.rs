@@ -2,15 +2,17 @@
 //! host-interface to a namespace: `test echo server uri udp://...` answers
 //! a Python client's 2000 datagrams of 1 to 1400 bytes from four sockets
 //! (four peers of one listener), each back whole and in order, over IPv4
-//! and IPv6, plus datagrams of up to 8000 bytes over IPv4 (fragmented by
-//! the kernel, reassembled by rvpp, fragmented again by rvpp's ip4-frag on
-//! the way back); a closed port answers ICMP port unreachable; rvpp's
+//! and IPv6, plus datagrams of up to 8000 bytes over both (fragmented by
+//! the kernel, reassembled by rvpp, fragmented again by rvpp at the source
+//! on the way back and reassembled by the kernel, whose counters say so);
+//! a closed port answers ICMP port unreachable; rvpp's
 //! `test echo client uri udp://...` gets its bytes back from a kernel echo
 //! server; garbage UDP from scapy (bad checksum, lying length fields, a
 //! short header, IPv6's zero checksum) is counted by reason while the
-//! server goes on serving; and with a small IPv6 MTU an answer bigger than
-//! it is refused and counted (rvpp does not fragment IPv6 at the source)
-//! while IPv4's is fragmented.
+//! server goes on serving; and with small MTUs on rvpp's side, answers
+//! up to UDP's largest (65,507 bytes over IPv4, 65,527 over IPv6) leave
+//! in fragments the kernel reassembles (its IpReasmOKs / Ip6ReasmOKs
+//! count each) into the very bytes it sent.
 //!
 //! Subnets: 10.241.1.0/24 + fd00:241:1::/64 up to 10.244.1.0/24 +
 //! fd00:244:1::/64.
@@ -29,8 +31,9 @@ const WAIT: Duration = Duration::from_secs(30);
 /// datagrams of 1..1400 random bytes and `big` of 1473..8000, in bursts
 /// of 32 spread over four connected sockets; each socket must get its own
 /// back, byte-identical and in order; prints `ok <datagrams> <bytes>` or
-/// what went wrong. `probe <host> <port> <size>`: one datagram, prints
-/// `echoed <n>`, `timeout` or `refused`.
+/// what went wrong. `probe <host> <port> <size>`: one datagram of random
+/// bytes, prints `echoed <n>` (the same bytes back), `echoed <n> different
+/// bytes`, `timeout` or `refused`.
 const CLIENT: &str = r#"
 import random, socket, sys
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -43,9 +46,11 @@ def sock(timeout):
     return s
 if mode == "probe":
     s = sock(2)
-    s.send(b"p" * int(sys.argv[4]))
+    d = random.Random(int(sys.argv[4])).randbytes(int(sys.argv[4]))
+    s.send(d)
     try:
-        print("echoed", len(s.recv(65536)))
+        r = s.recv(65536)
+        print("echoed", len(r) if r == d else "%d different bytes" % len(r))
     except socket.timeout:
         print("timeout")
     except ConnectionRefusedError:
@@ -195,6 +200,24 @@ impl Setup {
     }
 }
 
+/// What the namespace's kernel reassembled: (IPv4 `ReasmOKs`, IPv6
+/// `Ip6ReasmOKs`), from its /proc/net/snmp and /proc/net/snmp6.
+fn kernel_reassembled(ns: &Ns) -> (u64, u64) {
+    let snmp = ns.ok(&["cat", "/proc/net/snmp"]);
+    let ip: Vec<Vec<&str>> =
+        snmp.lines().filter(|l| l.starts_with("Ip: ")).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(ip.len(), 2, "/proc/net/snmp: {snmp}");
+    let at = ip[0].iter().position(|&n| n == "ReasmOKs").expect("ReasmOKs in /proc/net/snmp");
+    let v4 = ip[1][at].parse().expect("a count");
+    let snmp6 = ns.ok(&["cat", "/proc/net/snmp6"]);
+    let v6 = snmp6
+        .lines()
+        .find_map(|l| l.strip_prefix("Ip6ReasmOKs"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Ip6ReasmOKs in /proc/net/snmp6");
+    (v4, v6)
+}
+
 #[test]
 fn kernel_udp_client_gets_every_datagram_back_whole_over_ip4_and_ip6() {
     require_host!("kernel_udp_client_gets_every_datagram_back_whole_over_ip4_and_ip6", &[PYTHON, "timeout"]);
@@ -211,9 +234,9 @@ fn kernel_udp_client_gets_every_datagram_back_whole_over_ip4_and_ip6() {
     let (n4, bytes4) = s.echo(&s.rvpp4, 2000, 12);
     assert_eq!(n4, 2012, "every IPv4 datagram back");
     let t4 = t0.elapsed().as_secs_f64();
-    let (n6, bytes6) = s.echo(&s.rvpp6, 2000, 0);
-    assert_eq!(n6, 2000, "every IPv6 datagram back");
-    assert!(bytes4 > bytes6 && bytes6 > 2000 * 600, "{bytes4} {bytes6}");
+    let (n6, bytes6) = s.echo(&s.rvpp6, 2000, 12);
+    assert_eq!(n6, 2012, "every IPv6 datagram back");
+    assert!(bytes4 == bytes6 && bytes6 > 2000 * 600, "the same sizes both ways: {bytes4} {bytes6}");
     eprintln!(
         "udp_echo: {n4} IPv4 datagrams ({bytes4} bytes) in {t4:.2} s, {n6} IPv6 datagrams ({bytes6} bytes) in {:.2} s",
         t0.elapsed().as_secs_f64() - t4
@@ -221,24 +244,27 @@ fn kernel_udp_client_gets_every_datagram_back_whole_over_ip4_and_ip6() {
 
     let errors = d.ctl_ok("show errors");
     assert_eq!(error_count(&errors, "udp4-input", "datagrams to sessions and listeners"), 2012, "{errors}");
-    assert_eq!(error_count(&errors, "udp6-input", "datagrams to sessions and listeners"), 2000, "{errors}");
+    assert_eq!(error_count(&errors, "udp6-input", "datagrams to sessions and listeners"), 2012, "{errors}");
     let sent: u64 = ["udp4-input", "udp6-input", "session-queue", "tcp4-input", "tcp6-input"]
         .iter()
         .map(|n| error_count(&errors, n, "datagrams sent"))
         .sum();
-    assert_eq!(sent, 4012, "{errors}");
+    assert_eq!(sent, 4024, "{errors}");
     for n in ["udp4-input", "udp6-input"] {
         for r in ["bad udp checksum", "session rx fifo full", "no buffer for a datagram"] {
             assert_eq!(error_count(&errors, n, r), 0, "{n}: {r}\n{errors}");
         }
     }
-    // The big ones came in fragments and went back in fragments.
-    assert!(error_count(&errors, "ip4-frag", "packets fragmented") >= 12, "{errors}");
+    // The big ones came in fragments and went back in fragments, cut at
+    // the source (not by ip4-frag) and put together by the kernel.
+    assert!(error_count(&errors, "ip4-reassembly", "packets reassembled") >= 12, "{errors}");
+    assert!(error_count(&errors, "ip6-reassembly", "packets reassembled") >= 12, "{errors}");
+    assert_eq!(error_count(&errors, "ip4-frag", "packets fragmented"), 0, "{errors}");
+    assert_eq!(kernel_reassembled(&s.ns), (12, 12), "the kernel reassembled each big answer");
     // One listener per family served all eight peers: no session each.
     assert!(sessions(d).iter().all(|(_, st)| st == "LISTEN"), "{}", d.ctl_ok("show session"));
     let verbose = d.ctl_ok("show session verbose");
-    assert!(verbose.contains("datagrams in 2012 out 2012"), "{verbose}");
-    assert!(verbose.contains("datagrams in 2000 out 2000"), "{verbose}");
+    assert_eq!(verbose.matches("datagrams in 2012 out 2012").count(), 2, "{verbose}");
 
     // A port nobody listens on: ICMP port unreachable, as before UDP was
     // the hoststack's.
@@ -311,23 +337,38 @@ fn garbage_udp_is_counted_and_the_echo_keeps_working() {
 }
 
 #[test]
-fn answers_beyond_the_mtu_are_fragmented_over_ip4_and_refused_over_ip6() {
-    require_host!("answers_beyond_the_mtu_are_fragmented_over_ip4_and_refused_over_ip6", &[PYTHON]);
+fn answers_beyond_the_mtu_leave_in_fragments_up_to_udps_largest_over_ip4_and_ip6() {
+    require_host!("answers_beyond_the_mtu_leave_in_fragments_up_to_udps_largest_over_ip4_and_ip6", &[PYTHON]);
     // Both MTUs small on rvpp's side only: 1400-byte datagrams come in
     // whole; their answers exceed the MTU.
     let s = setup("udpm", 244, "set interface mtu ip4 1000\nset interface mtu ip6 1280", true);
     let d = &s.d;
-    assert_eq!(s.probe(&s.rvpp4, PORT, 1400), "echoed 1400", "IPv4: fragmented by ip4-frag");
-    assert_eq!(s.probe(&s.rvpp6, PORT, 1232), "echoed 1232", "IPv6: exactly the MTU");
-    assert_eq!(s.probe(&s.rvpp6, PORT, 1400), "timeout", "IPv6: beyond the MTU, refused");
+    let before = kernel_reassembled(&s.ns);
+    // IPv4: beyond 1280 bytes the hoststack cuts at the source, below it
+    // ip4-frag does on the way out (DF clear); up to 67 fragments.
+    for n in [1400, 1200, 8000, 65507] {
+        assert_eq!(s.probe(&s.rvpp4, PORT, n), format!("echoed {n}"), "IPv4, {n} bytes");
+    }
+    // IPv6: 1232 + 48 is exactly the MTU and leaves whole; one byte more
+    // is two fragments; the largest is 54.
+    for n in [1232, 1233, 8000, 65527] {
+        assert_eq!(s.probe(&s.rvpp6, PORT, n), format!("echoed {n}"), "IPv6, {n} bytes");
+    }
+    let after = kernel_reassembled(&s.ns);
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (4, 3),
+        "answers the kernel reassembled: {before:?} {after:?}"
+    );
     let errors = d.ctl_ok("show errors");
-    assert!(error_count(&errors, "ip4-frag", "packets fragmented") >= 1, "{errors}");
-    let too_big: u64 = ["udp6-input", "session-queue"]
+    assert_eq!(error_count(&errors, "ip4-frag", "packets fragmented"), 1, "the 1200-byte answer:\n{errors}");
+    let too_big: u64 = ["udp4-input", "udp6-input", "session-queue"]
         .iter()
-        .map(|n| error_count(&errors, n, "datagram too big (udp limit or ip6 path mtu)"))
+        .map(|n| error_count(&errors, n, "datagram too big (udp limit or fragment count)"))
         .sum();
-    assert_eq!(too_big, 1, "{errors}");
-    assert_eq!(error_count(&errors, "ip6-rewrite", "mtu exceeded"), 0, "refused before the rewrite:\n{errors}");
+    assert_eq!(too_big, 0, "{errors}");
+    assert_eq!(error_count(&errors, "ip6-rewrite", "mtu exceeded"), 0, "every fragment fits:\n{errors}");
+    assert_eq!(error_count(&errors, "ip4-rewrite", "mtu exceeded"), 0, "{errors}");
     // The echo server goes on.
     assert_eq!(s.probe(&s.rvpp6, PORT, 100), "echoed 100");
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
