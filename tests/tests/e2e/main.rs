@@ -21,6 +21,8 @@ mod l2_xconnect;
 mod lifecycle;
 mod memif;
 mod tcp_echo;
+mod tcp_gso;
 mod tcp_loss;
+mod tcp_workers;
 mod udp_echo;
 mod workers;
