@@ -58,8 +58,8 @@ fn kernel_tcp_csum_errors(ns: &Ns) -> u64 {
 
 /// A fresh rvpp echoing TCP on a host-interface (created with `options`)
 /// to a namespace on subnet `n`; the kernel client sends [`BYTES`] over
-/// IPv4 (and IPv6 when `ip6_too`) and checks the echo. Returns the daemon's tx counters
-/// and the kernel's checksum errors.
+/// IPv4 (and IPv6 when `ip6_too`) and checks the echo. Returns the
+/// daemon's tx counters and the kernel's new TCP checksum errors.
 fn transfer(tag: &str, n: u8, options: &str, ip6_too: bool) -> ((u64, u64, u64), u64) {
     let mut lab = Lab::new(tag);
     let ns = lab.ns('a');
