@@ -41,7 +41,7 @@ pub fn register_all(r: &mut Registrar) {
         layer.set_enabled(c.enabled);
         layer.set_tcp_config(c.tcp);
     }
-    // IPv6 datagrams are checked against the egress MTU the FIB knows.
+    // Datagrams beyond the egress MTU the FIB knows leave in fragments.
     let mtu = PathMtu::new(rvpp_graph_nodes::ip::fib::fib(r.ext));
     // Connection MSS follows the MTU of the route toward the peer.
     layer.set_route_mtu(Arc::new(mtu.clone()));
