@@ -676,6 +676,57 @@ impl Packets<'_> {
         let (m, _, d) = self.parts_mut(bi);
         (m, d)
     }
+
+    /// Metadata and the packet's first `N` bytes, when `current_length`
+    /// says it has that many in this buffer and they lie inside it: the
+    /// two compares a node's fast path pays instead of the clamped window.
+    /// The length itself is the metadata's (`current_length`, not clamped
+    /// to the buffer's end as [`Self::parts_mut`] clamps it). None for a
+    /// shorter packet or an offset outside the buffer: the node's full
+    /// path then looks at the clamped window.
+    #[inline(always)]
+    pub fn head_mut<const N: usize>(&mut self, bi: BufferIndex) -> Option<(&mut BufferMeta, &mut [u8; N])> {
+        let p = self.buf(bi);
+        // SAFETY: in bounds and aligned (buf); this thread owns `bi` and
+        // `&mut self` makes the borrow exclusive.
+        let m = unsafe { &mut *(p as *mut BufferMeta) };
+        // A negative start wraps to a huge value and fails the first test.
+        let s = (HEADROOM as isize + m.current_data as isize) as usize;
+        if (N > self.cap) | (s > self.cap.wrapping_sub(N)) | ((m.current_length as usize) < N) {
+            return None;
+        }
+        // SAFETY: s + N <= cap, so the N bytes lie in the raw area of
+        // buffer `bi` ([META_SIZE, META_SIZE + cap)), disjoint from its
+        // metadata; [u8; N] needs no alignment.
+        Some((m, unsafe { &mut *(p.add(META_SIZE + s) as *mut [u8; N]) }))
+    }
+
+    /// Like [`Self::head_mut`], with the `ROOM` bytes of headroom right
+    /// before the packet (where a node prepends), when it has that many.
+    #[inline(always)]
+    pub fn head_room_mut<const N: usize, const ROOM: usize>(
+        &mut self,
+        bi: BufferIndex,
+    ) -> Option<(&mut BufferMeta, &mut [u8; ROOM], &mut [u8; N])> {
+        let p = self.buf(bi);
+        // SAFETY: in bounds and aligned (buf); this thread owns `bi` and
+        // `&mut self` makes the borrow exclusive.
+        let m = unsafe { &mut *(p as *mut BufferMeta) };
+        let s = (HEADROOM as isize + m.current_data as isize) as usize;
+        // ROOM <= s <= cap - N in one compare: a start below ROOM wraps to
+        // a huge value.
+        let span = self.cap.wrapping_sub(N + ROOM);
+        if (N + ROOM > self.cap) | (s.wrapping_sub(ROOM) > span) | ((m.current_length as usize) < N) {
+            return None;
+        }
+        // SAFETY: ROOM <= s and s + N <= cap: [s - ROOM, s) and [s, s + N)
+        // of the raw area of buffer `bi` are disjoint from each other and
+        // from its metadata; byte arrays need no alignment.
+        unsafe {
+            let raw = p.add(META_SIZE);
+            Some((m, &mut *(raw.add(s - ROOM) as *mut [u8; ROOM]), &mut *(raw.add(s) as *mut [u8; N])))
+        }
+    }
 }
 
 /// A buffer index past the arena: an engine bug, never a packet's doing.
@@ -761,6 +812,48 @@ mod tests {
         assert!(t.data(b).len() <= 2048 + HEADROOM);
         t.meta_mut(b).current_data = -30000;
         let _ = t.data_mut(b);
+    }
+
+    #[test]
+    fn head_views_only_whole_headers_inside_the_buffer() {
+        let a = arena(256);
+        let mut t = a.thread(0);
+        let b = t.alloc_one().unwrap();
+        let bytes: Vec<u8> = (0..60).collect();
+        t.fill(b, &bytes, 1);
+        let cap = a.stride - META_SIZE;
+        {
+            let mut pk = t.view();
+            let (m, h) = pk.head_mut::<20>(b).unwrap();
+            assert_eq!(m.current_length, 60);
+            assert_eq!(h[..], bytes[..20]);
+            assert!(pk.head_mut::<61>(b).is_none(), "longer than the packet");
+            let (_, room, h) = pk.head_room_mut::<20, 24>(b).unwrap();
+            assert_eq!((room.len(), h[0]), (24, 0));
+            assert!(pk.head_room_mut::<20, 129>(b).is_none(), "more room than the headroom");
+            assert!(pk.head_room_mut::<20, 128>(b).is_some());
+        }
+        // Offsets before the headroom or past the end, and lengths past the
+        // end, never give a view that leaves the buffer.
+        for (cd, len) in [(-129i16, 60u16), (-30000, 60), (i16::MAX, 60), ((cap - HEADROOM - 19) as i16, 60)] {
+            let m = t.meta_mut(b);
+            (m.current_data, m.current_length) = (cd, len);
+            let mut pk = t.view();
+            assert!(pk.head_mut::<20>(b).is_none(), "{cd} {len}");
+            assert!(pk.head_room_mut::<20, 24>(b).is_none(), "{cd} {len}");
+        }
+        let m = t.meta_mut(b);
+        (m.current_data, m.current_length) = ((cap - HEADROOM - 20) as i16, 20);
+        let mut pk = t.view();
+        assert!(pk.head_mut::<20>(b).is_some(), "the last 20 bytes of the buffer");
+        let m = t.meta_mut(b);
+        (m.current_data, m.current_length) = (-104, 20);
+        let mut pk = t.view();
+        assert!(pk.head_room_mut::<20, 24>(b).is_some(), "24 bytes of room exactly");
+        t.meta_mut(b).current_data = -105;
+        let mut pk = t.view();
+        assert!(pk.head_room_mut::<20, 24>(b).is_none());
+        assert!(pk.head_mut::<20>(b).is_some());
     }
 
     fn hugepages_free() -> u64 {

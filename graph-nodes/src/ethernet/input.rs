@@ -216,6 +216,12 @@ struct Counts {
     mismatch: u64,
 }
 
+/// In the fast loop's list of packets left for the full check, the bit
+/// of a place that marks another host's unicast (the frame's places are
+/// below it).
+const MISMATCH_SHIFT: u16 = 15;
+const _: () = assert!(FRAME_SIZE < 1 << MISMATCH_SHIFT);
+
 /// A MAC address as a 48-bit word.
 #[inline(always)]
 fn mac48(m: &[u8; 6]) -> u64 {
@@ -255,64 +261,71 @@ impl Node for EthernetInput {
             None => (u32::MAX, 0),
         };
         let xc = l2.xconnect_of(rx0);
+        // The loops below set the next only of packets that do not take
+        // the frame's common one; the full checks set theirs.
         if xc != NONE {
-            for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
-                let (m, d) = pk.data_mut(bi);
-                if m.sw_if_index[RX] == rx0 && d.len() >= HEADER_LEN {
-                    m.sw_if_index[TX] = xc;
-                    *nx = Next::L2Output as u16;
-                } else if let Some(x) = later.get_mut(nlater) {
+            frame.all_to(Next::L2Output as u16);
+            for (k, &bi) in frame.pkts.iter().enumerate() {
+                match pk.head_mut::<HEADER_LEN>(bi) {
+                    Some((m, _)) if m.sw_if_index[RX] == rx0 => {
+                        m.sw_if_index[TX] = xc;
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Some(x) = later.get_mut(nlater) {
                     *x = k as u16;
                     nlater += 1;
                 }
             }
         } else {
-            // An ethertype nobody takes, or a tag, never matches here.
+            // An ethertype nobody takes, or a tag, never matches here (its
+            // stand-in is no 16-bit value).
             let next0 = match et0 {
                 ethertype::VLAN | ethertype::DOT1AD => None,
                 et => self.type_next(et),
             };
-            let (et0, next0) = next0.map_or((0, 0), |n| (et0, n));
-            // The interface's MAC as a 48-bit word (an impossible value when
-            // unknown, so unicast frames take the full check).
-            let mac = ifs.ifs.get(rx0 as usize).map_or(u64::MAX, |f| mac48(&f.mac));
-            for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
-                let (m, d) = pk.data_mut(bi);
-                // 0: the full check decides; 1: ours; 2: another host's
-                // untagged unicast on a known interface (a counted drop).
-                let verdict = match d.first_chunk::<HEADER_LEN>() {
-                    Some(h) if m.sw_if_index[RX] == rx0 => {
-                        let dst = mac48(&[h[0], h[1], h[2], h[3], h[4], h[5]]);
-                        let et = u16::from_be_bytes([h[12], h[13]]);
-                        let ours = (h[0] & 1 != 0) | (dst == mac);
-                        let tagged = (et == ethertype::VLAN) | (et == ethertype::DOT1AD);
-                        if ours & (et == et0) {
-                            1
-                        } else if !ours & !tagged & (mac != u64::MAX) {
-                            2
-                        } else {
-                            0
-                        }
+            let (et0, next0) = next0.map_or((u32::MAX, 0), |n| (u16::to_be(et0) as u32, n));
+            // The interface's MAC as a 48-bit word in the top bits, as the
+            // loop sees it (an impossible value when unknown, so unicast
+            // frames take the full check).
+            let mac = ifs.ifs.get(rx0 as usize).map_or(u64::MAX, |f| mac48(&f.mac) << 16);
+            let tags = (u16::to_be(ethertype::VLAN) as u32, u16::to_be(ethertype::DOT1AD) as u32);
+            frame.all_to(next0);
+            for (k, &bi) in frame.pkts.iter().enumerate() {
+                let mut mismatch = false;
+                if let Some((m, h)) = pk.head_mut::<HEADER_LEN>(bi) {
+                    // Destination and the first two source bytes in one
+                    // load; the ethertype as it lies in memory.
+                    let w = u64::from_le_bytes(h[0..8].try_into().unwrap_or_default());
+                    let et = u16::from_ne_bytes(h[12..14].try_into().unwrap_or_default()) as u32;
+                    let same = m.sw_if_index[RX] == rx0;
+                    let ours = (w & 1 != 0) | (w << 16 == mac);
+                    if ours & same & (et == et0) {
+                        m.l2_hdr_offset = m.current_data;
+                        m.current_data = m.current_data.wrapping_add(HEADER_LEN as i16);
+                        m.current_length -= HEADER_LEN as u16;
+                        m.l3_hdr_offset = m.current_data;
+                        continue;
                     }
-                    _ => 0,
-                };
-                if verdict == 1 {
-                    m.l2_hdr_offset = m.current_data;
-                    m.current_data += HEADER_LEN as i16;
-                    m.current_length = (d.len() - HEADER_LEN) as u16;
-                    m.l3_hdr_offset = m.current_data;
-                    *nx = next0;
-                } else if verdict == 2 {
-                    c.mismatch += 1;
-                    *nx = Next::Drop as u16;
-                } else if let Some(x) = later.get_mut(nlater) {
-                    *x = k as u16;
+                    // Another host's untagged unicast on a known interface.
+                    let tagged = (et == tags.0) | (et == tags.1);
+                    mismatch = !ours & same & !tagged & (mac != u64::MAX);
+                }
+                // The full check decides, or counts the mismatch found here.
+                if let Some(x) = later.get_mut(nlater) {
+                    *x = k as u16 | (mismatch as u16) << MISMATCH_SHIFT;
                     nlater += 1;
                 }
             }
         }
-        for &k in &later[..nlater] {
-            let k = k as usize;
+        for &x in &later[..nlater] {
+            let k = (x & !(1 << MISMATCH_SHIFT)) as usize;
+            if x >> MISMATCH_SHIFT != 0 {
+                c.mismatch += 1;
+                frame.nexts[k] = Next::Drop as u16;
+                continue;
+            }
             let (m, d) = pk.data_mut(frame.pkts[k]);
             match self.classify(m, d, &l2, &ifs, &mut c) {
                 Some(next) => frame.nexts[k] = next,

@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use rvpp_dataplane::buffer::Packets;
 use rvpp_dataplane::device::ErrorDrop;
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
@@ -128,25 +129,42 @@ fn check4(d: &[u8], len: usize) -> Result<usize, Counter> {
 
 /// The common IPv4 header (no options, not a fragment-of-zero-source
 /// special case) validated with no branch per test: Some(total length) or
-/// None for the full check to classify.
+/// None for the full check to classify. `len` is the packet's length
+/// (at least the 20 bytes of `h`).
 #[inline(always)]
-fn fast4(d: &[u8], len: usize) -> Option<usize> {
-    let h: &[u8; 20] = d.get(..20)?.try_into().ok()?;
-    let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+fn fast4(h: &[u8; 20], len: usize) -> Option<usize> {
+    // Whole-word loads (the ranges are within the array: no check left).
+    let w0 = u64::from_le_bytes(h[0..8].try_into().unwrap_or_default());
+    let w1 = u64::from_le_bytes(h[8..16].try_into().unwrap_or_default());
+    let w2 = u32::from_le_bytes(h[16..20].try_into().unwrap_or_default()) as u64;
     // The ones'-complement sum is all ones exactly when the plain sum of
-    // the words is a non-zero multiple of 0xffff; byte order only
-    // multiplies it by a unit modulo 0xffff, so native-order words do.
-    let sum = w(0) + w(4) + w(8) + w(12) + w(16);
-    let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-    let src = u32::from_ne_bytes([h[12], h[13], h[14], h[15]]);
-    let ok = (h[0] == 0x45)
-        & (total >= 20)
-        & (total <= len)
-        & (sum % 0xffff == 0)
-        & (h[12] < 224)
-        & (src != 0)
-        & (h[8] != 0);
+    // the 16-bit words is a non-zero multiple of 0xffff. Summing 64-bit
+    // words with end-around carry keeps the sum modulo 2^64 - 1, which
+    // 0xffff divides; byte order only multiplies it by a unit modulo
+    // 0xffff. The sum is zero only for an all-zero header (refused below).
+    let (s, c) = w0.overflowing_add(w1);
+    let (s, c2) = (s + c as u64).overflowing_add(w2);
+    let sum = s + c2 as u64;
+    let total = ((w0 >> 16) as u16).swap_bytes() as usize;
+    // 20 <= total <= len in one compare (len >= 20 here).
+    let ok = (w0 as u8 == 0x45)
+        & (total.wrapping_sub(20) <= len.wrapping_sub(20))
+        & multiple_of_ffff(sum)
+        & (((w1 >> 32) as u8) < 224)
+        & (w1 >> 32 != 0)
+        & (w1 as u8 != 0);
     ok.then_some(total)
+}
+
+/// The inverse of 0xffff modulo 2^64.
+const INV_FFFF: u64 = 0xfffe_fffe_fffe_ffff;
+
+/// Whether `x` is a multiple of 0xffff: multiplying by the inverse of an
+/// odd number modulo 2^64 maps exactly its multiples onto 0..=MAX / it
+/// (one multiply instead of a division).
+#[inline(always)]
+fn multiple_of_ffff(x: u64) -> bool {
+    x.wrapping_mul(INV_FFFF) <= u64::MAX / 0xffff
 }
 
 /// The full IPv4 check, out of the loop's way.
@@ -177,6 +195,39 @@ fn check6(d: &[u8], len: usize) -> Result<usize, Counter> {
     Ok(total)
 }
 
+/// The fast loop over a frame: a packet whose first buffer holds its
+/// whole length (no chain) and whose `N`-byte header `check` accepts has
+/// its Ethernet padding trimmed and goes to the lookup; the others' places
+/// are listed in `slow` (their count returned) for the full check.
+#[inline(always)]
+fn fast_loop<const N: usize>(
+    pk: &mut Packets<'_>,
+    frame: &mut Frame,
+    slow: &mut [u16; FRAME_SIZE],
+    check: impl Fn(&[u8; N], usize) -> Option<usize>,
+) -> usize {
+    let mut nslow = 0;
+    // Set here for all; the full check sets the others'.
+    frame.all_to(Next::Lookup as u16);
+    for (k, &bi) in frame.pkts.iter().enumerate() {
+        if let Some((m, h)) = pk.head_mut::<N>(bi) {
+            let total = check(h, m.current_length as usize);
+            if let (Some(total), 0) = (total, m.total_length_not_including_first_buffer) {
+                // Trim link-layer padding (a 60-byte minimum frame): the
+                // total is at most the length.
+                m.current_length = total as u16;
+                m.l3_hdr_offset = m.current_data;
+                continue;
+            }
+        }
+        if let Some(x) = slow.get_mut(nslow) {
+            *x = k as u16;
+            nslow += 1;
+        }
+    }
+    nslow
+}
+
 impl<const IP6: bool> Node for IpInput<IP6> {
     fn name(&self) -> &'static str {
         names(IP6).input
@@ -194,32 +245,15 @@ impl<const IP6: bool> Node for IpInput<IP6> {
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
         let mut errs = [0u64; 9];
         let mut pk = vm.bufs.view();
-        // The loop takes only the common header, with no call in it (so the
-        // frame's geometry stays in registers); the rest wait here.
+        // The loop takes only the common header of an unchained packet,
+        // with no call in it (so the frame's geometry stays in registers);
+        // the rest wait here.
         let mut slow = [0u16; FRAME_SIZE];
-        let mut nslow = 0;
-        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
-            let (m, d) = pk.data_mut(bi);
-            let chained = m.total_length_not_including_first_buffer as usize;
-            let len = d.len() + chained;
-            let fast = if IP6 { check6(d, len).ok() } else { fast4(d, len) };
-            match fast {
-                Some(total) => {
-                    // Trim link-layer padding (a 60-byte minimum frame).
-                    if d.len() > total && chained == 0 {
-                        m.current_length = total as u16;
-                    }
-                    m.l3_hdr_offset = m.current_data;
-                    *nx = Next::Lookup as u16;
-                }
-                None => {
-                    if let Some(x) = slow.get_mut(nslow) {
-                        *x = k as u16;
-                        nslow += 1;
-                    }
-                }
-            }
-        }
+        let nslow = if IP6 {
+            fast_loop::<40>(&mut pk, frame, &mut slow, |h, len| check6(h, len).ok())
+        } else {
+            fast_loop::<20>(&mut pk, frame, &mut slow, fast4)
+        };
         for &k in &slow[..nslow] {
             let k = k as usize;
             let (m, d) = pk.data_mut(frame.pkts[k]);
@@ -370,7 +404,7 @@ pub(crate) mod tests {
             }
             let len = h.len() + (r >> 60) as usize % 3 * 10;
             let full = check4(&h, len);
-            let fast = fast4(&h, len);
+            let fast = fast4(h[..20].try_into().unwrap(), len);
             if let Some(t) = fast {
                 accepted += 1;
                 assert_eq!(full, Ok(t), "fast accepted what the full check refuses: {h:02x?}");
@@ -382,6 +416,20 @@ pub(crate) mod tests {
             }
         }
         assert!(accepted > 50_000 && valid >= accepted, "{accepted} accepted, {valid} valid");
+    }
+
+    #[test]
+    fn multiple_of_ffff_is_the_remainder_test() {
+        assert_eq!(INV_FFFF.wrapping_mul(0xffff), 1);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for k in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for v in [x, k * 0xffff, x / 0xffff * 0xffff, k, u64::MAX - k] {
+                assert_eq!(multiple_of_ffff(v), v % 0xffff == 0, "{v:#x}");
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use rvpp_dataplane::buffer::Packets;
 use rvpp_dataplane::buffer::RX;
 use rvpp_dataplane::device::ErrorDrop;
 use rvpp_dataplane::engine::Registrar;
@@ -162,6 +163,45 @@ pub fn flow_hash(d: &[u8], ip6: bool) -> u32 {
     (h ^ (h >> 29)) as u32
 }
 
+/// The fast loop over a frame: `lb_of` gives the load-balance of a
+/// packet's `N`-byte header (given what `leaves` holds for it); one whose
+/// load-balance has one bucket to a complete adjacency goes to the
+/// rewrite, the others' places are listed in `later` (their count
+/// returned), with the load-balance found in `leaves`.
+#[inline(always)]
+fn fast_loop<const N: usize>(
+    pk: &mut Packets<'_>,
+    frame: &mut Frame,
+    fast: &[u64],
+    leaves: &mut [u32; FRAME_SIZE],
+    later: &mut [u16; FRAME_SIZE],
+    mut lb_of: impl FnMut(u32, &[u8; N]) -> u32,
+) -> usize {
+    let mut nlater = 0;
+    // Set here for all; the full path sets the others'.
+    frame.all_to(Next::Rewrite as u16);
+    for (k, (&bi, leaf)) in frame.pkts.iter().zip(leaves.iter_mut()).enumerate() {
+        let lb = match pk.head_mut::<N>(bi) {
+            Some((m, h)) => {
+                let lb = lb_of(*leaf, h);
+                let f = fast.get(lb as usize).copied().unwrap_or(LB_FAST_NONE);
+                if (f >> 32) as u32 == AdjKind::Rewrite as u32 {
+                    m.opaque[OPAQUE_ADJ] = f as u32;
+                    continue;
+                }
+                lb
+            }
+            None => u32::MAX,
+        };
+        if let Some(x) = later.get_mut(nlater) {
+            *leaf = lb;
+            *x = k as u16;
+            nlater += 1;
+        }
+    }
+    nlater
+}
+
 impl<const IP6: bool> Node for IpLookup<IP6> {
     fn name(&self) -> &'static str {
         names(IP6).lookup
@@ -190,46 +230,31 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         let mut pk = vm.bufs.view();
         // The common case first, with no call in the loop: a unicast
         // destination whose load-balance has one bucket to a complete
-        // adjacency. The rest wait here for the full path below.
+        // adjacency. The rest wait here for the full path below, with
+        // what the loop found (u32::MAX: nothing; an IPv4 trie ply: the
+        // walk goes on there).
         let mut later = [0u16; FRAME_SIZE];
-        let mut nlater = 0;
         let fast: &[u64] = &fwd.fast;
-        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
-            let (m, d) = pk.data_mut(bi);
-            let lb = if IP6 {
-                match d.first_chunk::<40>() {
-                    Some(h) => {
-                        let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
-                        lookup6(dst, &mut last6, t6.as_deref()).unwrap_or(u32::MAX)
-                    }
-                    None => u32::MAX,
+        let nlater = if IP6 {
+            let t6 = t6.as_deref();
+            fast_loop::<40>(&mut pk, frame, fast, &mut self.leaves, &mut later, |_, h| {
+                let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
+                lookup6(dst, &mut last6, t6).unwrap_or(u32::MAX)
+            })
+        } else {
+            let mtrie = &*self.mtrie;
+            fast_loop::<20>(&mut pk, frame, fast, &mut self.leaves, &mut later, |staged_leaf, h| {
+                let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+                // The staged walk's result, or the root's leaf (a ply
+                // when the route is longer than /16).
+                let leaf = if staged { staged_leaf } else { mtrie.root(dst) };
+                if (dst >> 28 == 0xe) | (dst == u32::MAX) {
+                    u32::MAX
+                } else {
+                    leaf
                 }
-            } else {
-                match d.first_chunk::<20>() {
-                    Some(h) => {
-                        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-                        if (dst >> 28 == 0xe) | (dst == u32::MAX) {
-                            u32::MAX
-                        } else if staged && !Mtrie4::is_ply(self.leaves[k]) {
-                            self.leaves[k]
-                        } else {
-                            self.mtrie.lookup(dst)
-                        }
-                    }
-                    None => u32::MAX,
-                }
-            };
-            let f = fast.get(lb as usize).copied().unwrap_or(LB_FAST_NONE);
-            if f >> 32 == AdjKind::Rewrite as u64 {
-                m.opaque[OPAQUE_ADJ] = f as u32;
-                *nx = Next::Rewrite as u16;
-            } else if let Some(x) = later.get_mut(nlater) {
-                // The full path starts from this result (u32::MAX: none).
-                self.leaves[k] = lb;
-                *x = k as u16;
-                nlater += 1;
-            }
-        }
+            })
+        };
         for &k in &later[..nlater] {
             let k = k as usize;
             let bi = frame.pkts[k];
@@ -289,9 +314,11 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                     };
                     continue;
                 }
-                // What the fast loop found for it (a unicast destination in
-                // a whole header always has a result).
-                self.leaves[k]
+                // What the fast loop found for it, or the rest of the walk.
+                match self.leaves[k] {
+                    lb if Mtrie4::is_ply(lb) => self.mtrie.lookup(dst),
+                    lb => lb,
+                }
             };
             let Some(l) = fwd.lbs.get(lb as usize) else {
                 frame.nexts[k] = Next::Drop as u16;

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use rvpp_dataplane::buffer::{flags, BufferMeta, TX};
+use rvpp_dataplane::buffer::{flags, BufferMeta, Packets, TX};
 use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
@@ -148,6 +148,48 @@ fn slow<const IP6: bool>(
     Next::Output as u16
 }
 
+/// The fast loop over a frame, for an `N`-byte IP header: the common case
+/// in one test (a complete adjacency, whose `fast_mtu` is 0 otherwise; a
+/// whole header; TTL left; not locally originated; within the MTU; room
+/// for any rewrite) is rewritten and goes to `interface-output`; the
+/// others' places are listed in `later` (their count returned).
+#[inline(always)]
+fn fast_loop<const IP6: bool, const N: usize>(
+    pk: &mut Packets<'_>,
+    frame: &mut Frame,
+    adjs: &[Adjacency],
+    later: &mut [u16; FRAME_SIZE],
+) -> usize {
+    let ttl_at = if IP6 { 7 } else { 8 };
+    let mut nlater = 0;
+    // Set here for all; the full path sets the others'.
+    frame.all_to(Next::Output as u16);
+    for (k, &bi) in frame.pkts.iter().enumerate() {
+        if let Some((m, room, h)) = pk.head_room_mut::<N, REWRITE_MAX>(bi) {
+            if let Some(adj) = adjs.get(m.opaque[OPAQUE_ADJ] as usize) {
+                let len = m.current_length as usize + m.total_length_not_including_first_buffer as usize;
+                if (h[ttl_at] > 1) & (m.flags & flags::LOCALLY_ORIGINATED == 0) & (len <= adj.fast_mtu as usize) {
+                    decrement_ttl::<IP6>(h);
+                    // The whole right-aligned rewrite area: bytes before the
+                    // rewrite land in headroom nobody uses.
+                    *room = adj.rewrite;
+                    let rl = adj.rewrite_len as usize;
+                    m.current_data -= rl as i16;
+                    m.current_length = (m.current_length as usize + rl) as u16;
+                    m.sw_if_index[TX] = adj.sw_if_index;
+                    m.l2_hdr_offset = m.current_data;
+                    continue;
+                }
+            }
+        }
+        if let Some(x) = later.get_mut(nlater) {
+            *x = k as u16;
+            nlater += 1;
+        }
+    }
+    nlater
+}
+
 impl<const IP6: bool> Node for IpRewrite<IP6> {
     fn name(&self) -> &'static str {
         names(IP6).rewrite
@@ -163,48 +205,14 @@ impl<const IP6: bool> Node for IpRewrite<IP6> {
         let adjs: &[Adjacency] = &fwd.adjs;
         let mut c = Counts::default();
         let mut pk = vm.bufs.view();
-        let hdr = if IP6 { 40 } else { 20 };
-        let ttl_at = if IP6 { 7 } else { 8 };
         // The loop takes only the common case, with no call in it; the
         // rest wait here.
         let mut later = [0u16; FRAME_SIZE];
-        let mut nlater = 0;
-        for (k, (&bi, nx)) in frame.pkts.iter().zip(frame.nexts.iter_mut()).enumerate() {
-            let (m, head, d) = pk.parts_mut(bi);
-            let adj = adjs.get(m.opaque[OPAQUE_ADJ] as usize);
-            let st = head.len();
-            // The common case in one test: a complete adjacency (its
-            // `fast_mtu` is 0 otherwise), a whole header, TTL left, not
-            // locally originated, within the MTU, room for any rewrite.
-            let fast = match adj {
-                Some(a) => {
-                    let len = d.len() + m.total_length_not_including_first_buffer as usize;
-                    d.len() >= hdr
-                        && (d[ttl_at] > 1)
-                            & (m.flags & flags::LOCALLY_ORIGINATED == 0)
-                            & (len <= a.fast_mtu as usize)
-                            & (st >= REWRITE_MAX)
-                }
-                None => false,
-            };
-            let (Some(adj), true) = (adj, fast) else {
-                if let Some(x) = later.get_mut(nlater) {
-                    *x = k as u16;
-                    nlater += 1;
-                }
-                continue;
-            };
-            decrement_ttl::<IP6>(d);
-            // The whole right-aligned rewrite area: bytes before the
-            // rewrite land in headroom nobody uses.
-            head[st - REWRITE_MAX..].copy_from_slice(&adj.rewrite);
-            let rl = adj.rewrite_len as usize;
-            m.current_data -= rl as i16;
-            m.current_length = (d.len() + rl) as u16;
-            m.sw_if_index[TX] = adj.sw_if_index;
-            m.l2_hdr_offset = m.current_data;
-            *nx = Next::Output as u16;
-        }
+        let nlater = if IP6 {
+            fast_loop::<IP6, 40>(&mut pk, frame, adjs, &mut later)
+        } else {
+            fast_loop::<IP6, 20>(&mut pk, frame, adjs, &mut later)
+        };
         for &k in &later[..nlater] {
             let k = k as usize;
             let (m, head, d) = pk.parts_mut(frame.pkts[k]);
