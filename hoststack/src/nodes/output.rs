@@ -625,3 +625,88 @@ impl SegmentSink for PacketSink<'_> {
         self.vm.emit(next, bis[0]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nodes::udp_input::UdpInput;
+    use crate::nodes::{Clock, SessionLayer};
+    use crate::session::SegmentSink;
+    use rvpp_dataplane::interface::InterfaceTable;
+    use rvpp_dataplane::testing::Harness;
+    use rvpp_graph_nodes::ip::fib::{Path, Source};
+
+    /// A FIB with pg0 (MTU 1300) attached to 10.0.0.0/24 and fd00::/64,
+    /// our own address fd00::1 on it.
+    fn path_mtu() -> PathMtu {
+        let mut ifs = InterfaceTable::default();
+        ifs.add_hw("local0".into(), [0; 6], 0, None);
+        ifs.add_hw("pg0".into(), [2, 0, 0, 0, 0, 1], 1300, None);
+        let mut fib = Fib::default();
+        for (a, len, path) in
+            [("10.0.0.1", 24, Path::Attached(1)), ("fd00::1", 64, Path::Attached(1)), ("fd00::1", 128, Path::Local(1))]
+        {
+            fib.add(&ifs, a.parse().unwrap(), len, Source::Interface, &[path]).unwrap();
+        }
+        PathMtu::new(&fib)
+    }
+
+    #[test]
+    fn datagrams_are_cut_only_beyond_1280_bytes_and_the_egress_mtu_and_never_to_ourselves() {
+        let pm = path_mtu();
+        let (v4, v6, us) = ("10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        assert_eq!(pm.fragment_mtu(v4, 1280), None, "no look-up up to IPv6's minimum MTU");
+        assert_eq!(pm.fragment_mtu(v4, 1300), None, "exactly the MTU");
+        assert_eq!(pm.fragment_mtu(v4, 1301), Some(1300));
+        assert_eq!(pm.fragment_mtu(v6, 65535), Some(1300));
+        assert_eq!(pm.fragment_mtu(us, 65535), None, "ip6-local takes any size");
+        assert_eq!(pm.fragment_mtu("192.168.9.9".parse().unwrap(), 5000), None, "no route: sent whole, dropped later");
+    }
+
+    #[test]
+    fn ip4_datagrams_beyond_the_mtu_leave_in_fragments_with_one_id_and_whole_ones_to_ourselves() {
+        let pm = path_mtu();
+        let layer = SessionLayer::default();
+        let node = UdpInput::<false>::new(layer, 0, Clock::with_hz(1_000_000_000));
+        let mut h = Harness::new(Box::new(node), 2);
+        let before = h.buffers_in_use();
+        let mut ip_id = 7u16;
+        let data: Vec<u8> = (0..3000u32).map(|x| (x % 251) as u8).collect();
+        let to_peer = FiveTuple::udp("10.0.0.1:53".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+        let to_us = FiveTuple::udp("[fd00::1]:53".parse().unwrap(), "[fd00::1]:4000".parse().unwrap());
+        let small = FiveTuple::udp("10.0.0.1:53".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+        let mut sink = PacketSink::new(&mut h.vm, 1, 2, &mut ip_id);
+        sink.path_mtu = Some(&pm);
+        sink.datagram(&to_peer, 1, (&data[..1000], &data[1000..]));
+        sink.datagram(&to_us, 1, (&data, &[]));
+        // 1228 bytes: whole, for ip4-frag on the way out (MTU 1300 anyway).
+        sink.datagram(&small, 1, (&data[..1200], &[]));
+        let (counts, room) = (sink.counts, sink.room);
+        assert_eq!((counts.dgram_sent, counts.dgram_too_big, counts.dgram_no_buffer), (3, 0, 0));
+        let out = h.take_emitted();
+        // 8 + 3000 UDP bytes in (1300 - 20) & !7 = 1280-byte pieces: 3.
+        assert_eq!(out.len(), 3 + 1 + 1);
+        assert_eq!(room, OUTPUT_BUDGET - 5, "each fragment counts against the budget");
+        let mut udp = Vec::new();
+        for (j, &(next, fb)) in out[..3].iter().enumerate() {
+            assert_eq!(next, 1, "to ip4-lookup");
+            let d = h.vm.bufs.chain_bytes(fb);
+            assert!(d.len() <= 1300);
+            assert_eq!(u16::from_be_bytes([d[4], d[5]]), 8, "the datagram's one identification");
+            assert_eq!(u16::from_be_bytes([d[6], d[7]]), (j as u16 * 160) | if j < 2 { 0x2000 } else { 0 });
+            assert_eq!(checksum::checksum(&d[..20]), 0);
+            assert_ne!(h.vm.bufs.meta(fb).flags & flags::LOCALLY_ORIGINATED, 0);
+            udp.extend_from_slice(&d[20..]);
+        }
+        let p = UdpPacket::new_checked(&udp[..]).unwrap();
+        assert!(p.verify_checksum4(&[10, 0, 0, 1], &[10, 0, 0, 2]), "the checksum covers the whole datagram");
+        assert_eq!(p.payload(), &data[..]);
+        // To our own address: one chain, next ip6-lookup.
+        assert_eq!(out[3].0, 2);
+        assert_eq!(h.vm.bufs.chain_len(out[3].1), 48 + 3000);
+        assert_eq!(h.vm.bufs.chain_len(out[4].1), 28 + 1200);
+        let all: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
+        h.vm.bufs.free(&all);
+        assert_eq!(h.buffers_in_use(), before);
+    }
+}
