@@ -100,7 +100,7 @@ fn handoffs(d: &Daemon, node: &str) -> (u64, u64, u64) {
 /// client's report.
 fn echo_client_until_handed_off(d: &Daemon, ns: &Ns, uri: &str, bytes: &str, node: &str, check: impl Fn(&str, u32)) {
     for nclients in [16u32, 64] {
-        let cmd = format!("test echo client uri {uri} bytes {bytes} nclients {nclients} test-timeout 60");
+        let cmd = format!("test echo client uri {uri} bytes {bytes} nclients {nclients} test-timeout 15");
         let out = d.ctl(&cmd).unwrap_or_else(|e| {
             panic!(
                 "{cmd}: {e}\n{}\n{}\n{}\n{}",
