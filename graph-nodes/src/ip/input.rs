@@ -150,8 +150,8 @@ fn fast4(h: &[u8; 20], len: usize) -> Option<usize> {
     let ok = (w0 as u8 == 0x45)
         & (total.wrapping_sub(20) <= len.wrapping_sub(20))
         & multiple_of_ffff(sum)
-        & (((w1 >> 32) as u8) < 224)
-        & (w1 >> 32 != 0)
+        // The source neither 0.0.0.0 nor class D/E: 1 ..= 223.255.255.255.
+        & (((w1 >> 32) as u32).swap_bytes().wrapping_sub(1) < 0xdfff_ffff)
         & (w1 as u8 != 0);
     ok.then_some(total)
 }
@@ -209,7 +209,9 @@ fn fast_loop<const N: usize>(
     let mut nslow = 0;
     // Set here for all; the full check sets the others'.
     frame.all_to(Next::Lookup as u16);
-    for (k, &bi) in frame.pkts.iter().enumerate() {
+    // By index: one counter for the packet and its place.
+    for k in 0..frame.pkts.len() {
+        let bi = frame.pkts[k];
         if let Some((m, h)) = pk.head_mut::<N>(bi) {
             let total = check(h, m.current_length as usize);
             if let (Some(total), 0) = (total, m.total_length_not_including_first_buffer) {

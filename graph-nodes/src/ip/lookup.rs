@@ -180,7 +180,11 @@ fn fast_loop<const N: usize>(
     let mut nlater = 0;
     // Set here for all; the full path sets the others'.
     frame.all_to(Next::Rewrite as u16);
-    for (k, (&bi, leaf)) in frame.pkts.iter().zip(leaves.iter_mut()).enumerate() {
+    // By index: one counter for the packet, its place and its leaf (an
+    // iterator over the leaves costs 9 instructions a packet more here).
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..frame.pkts.len().min(FRAME_SIZE) {
+        let (bi, leaf) = (frame.pkts[k], &mut leaves[k]);
         let lb = match pk.head_mut::<N>(bi) {
             Some((m, h)) => {
                 let lb = lb_of(*leaf, h);
@@ -248,7 +252,10 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                 // The staged walk's result, or the root's leaf (a ply
                 // when the route is longer than /16).
                 let leaf = if staged { staged_leaf } else { mtrie.root(dst) };
-                if (dst >> 28 == 0xe) | (dst == u32::MAX) {
+                // Multicast and limited broadcast (and the rest of class
+                // E with them, which the full path routes) are for the
+                // full path.
+                if dst >= 0xe000_0000 {
                     u32::MAX
                 } else {
                     leaf

@@ -164,7 +164,9 @@ fn fast_loop<const IP6: bool, const N: usize>(
     let mut nlater = 0;
     // Set here for all; the full path sets the others'.
     frame.all_to(Next::Output as u16);
-    for (k, &bi) in frame.pkts.iter().enumerate() {
+    // By index: one counter for the packet and its place.
+    for k in 0..frame.pkts.len() {
+        let bi = frame.pkts[k];
         if let Some((m, room, h)) = pk.head_room_mut::<N, REWRITE_MAX>(bi) {
             if let Some(adj) = adjs.get(m.opaque[OPAQUE_ADJ] as usize) {
                 let len = m.current_length as usize + m.total_length_not_including_first_buffer as usize;
