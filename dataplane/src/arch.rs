@@ -1,12 +1,15 @@
-//! Architecture helpers: the time-stamp counter, cache prefetch, and the
-//! bulk of the Internet checksum in the widest vectors the CPU has.
+//! Architecture helpers: the time-stamp counter, cache prefetch, the bulk
+//! of the Internet checksum in the widest vectors the CPU has, and big
+//! lookup tables on transparent huge pages ([`HugeTable`]).
 //!
 //! Invariants: the intrinsics used here have no memory-safety preconditions
 //! beyond running on a CPU that has them (every x86_64 CPU has RDTSC and
 //! PREFETCH); prefetch of any address, valid or not, never faults. A
 //! function compiled for CPU features beyond the build's baseline
 //! (`#[target_feature]`) is called only after the running CPU was seen to
-//! have them.
+//! have them. A [`HugeTable`]'s words lie in one anonymous mapping it owns
+//! from creation to drop, 2 MiB-aligned inside it, zero-filled by the
+//! kernel (a valid `AtomicU32` is any bit pattern), never resized or moved.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -109,9 +112,98 @@ unsafe fn sum_words32_avx512(data: &[u8]) -> u64 {
     sum_words32_baseline(data)
 }
 
+/// A fixed table of zero-filled [`AtomicU32`] words for big lookup
+/// structures (the IPv4 trie's plies): an anonymous mapping, aligned to
+/// 2 MiB and advised for transparent huge pages, so that random reads over
+/// hundreds of MiB take one TLB entry per 2 MiB rather than per 4 KiB.
+/// Pages are allocated by the kernel on first touch (`MAP_NORESERVE`), so
+/// an unused tail costs no memory. Without THP it is ordinary memory.
+pub struct HugeTable {
+    map: *mut libc::c_void,
+    map_len: usize,
+    words: *const std::sync::atomic::AtomicU32,
+    len: usize,
+}
+
+// SAFETY: the table is a slice of atomics in memory owned by the value;
+// sharing and sending it is as safe as for `Box<[AtomicU32]>`.
+unsafe impl Send for HugeTable {}
+// SAFETY: as above; every access goes through `&AtomicU32`.
+unsafe impl Sync for HugeTable {}
+
+impl HugeTable {
+    const ALIGN: usize = 2 << 20;
+
+    /// A table of `len` words, all zero.
+    pub fn new(len: usize) -> std::io::Result<HugeTable> {
+        let bytes = len.checked_mul(4).ok_or_else(|| std::io::Error::other("HugeTable too large"))?.max(1);
+        let map_len = bytes.next_multiple_of(Self::ALIGN) + Self::ALIGN;
+        // SAFETY: an anonymous private mapping; no address or file given.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let skip = (map as usize).next_multiple_of(Self::ALIGN) - map as usize;
+        // SAFETY: skip < ALIGN and map_len >= bytes + ALIGN, so the words
+        // start inside the mapping and `bytes` more stay inside it.
+        let words = unsafe { (map as *mut u8).add(skip) };
+        // A hint: failure (no THP in this kernel) leaves ordinary pages.
+        // SAFETY: the range lies inside the mapping just made.
+        unsafe {
+            libc::madvise(words as *mut libc::c_void, bytes.next_multiple_of(Self::ALIGN), libc::MADV_HUGEPAGE);
+        }
+        Ok(HugeTable { map, map_len, words: words as *const std::sync::atomic::AtomicU32, len })
+    }
+}
+
+impl std::ops::Deref for HugeTable {
+    type Target = [std::sync::atomic::AtomicU32];
+    fn deref(&self) -> &[std::sync::atomic::AtomicU32] {
+        // SAFETY: `words` is 2 MiB-aligned, points at `len` zero-initialized
+        // words inside the live mapping (see `new`), and all access is atomic.
+        unsafe { std::slice::from_raw_parts(self.words, self.len) }
+    }
+}
+
+impl Drop for HugeTable {
+    fn drop(&mut self) {
+        // SAFETY: `map`/`map_len` came from a successful mmap, and no borrow
+        // of the words outlives `self`.
+        unsafe {
+            libc::munmap(self.map, self.map_len);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn huge_table_is_zeroed_aligned_and_writable() {
+        for len in [1usize, 1000, (4 << 20) + 3] {
+            let t = HugeTable::new(len).unwrap();
+            assert_eq!(t.len(), len);
+            assert_eq!(t.as_ptr() as usize % (2 << 20), 0);
+            assert!(t.iter().step_by(997).all(|w| w.load(Ordering::Relaxed) == 0));
+            t[len - 1].store(7, Ordering::Relaxed);
+            t[0].fetch_add(3, Ordering::Relaxed);
+            assert_eq!(
+                (t[0].load(Ordering::Relaxed), t[len - 1].load(Ordering::Relaxed)),
+                (if len == 1 { 10 } else { 3 }, if len == 1 { 10 } else { 7 })
+            );
+        }
+    }
 
     #[test]
     fn every_variant_sums_alike() {

@@ -52,9 +52,8 @@ pub struct IpLookup<const IP6: bool> {
     mtrie: Arc<Mtrie4>,
     table6: Published<Table6>,
     fwd: Published<Forwarding>,
-    /// Per packet of the frame: its IPv4 destination and trie leaf (staged
-    /// walk), then the load-balance the fast loop found for the full path.
-    dsts: [u32; FRAME_SIZE],
+    /// Per packet of the frame: its trie leaf from the staged walk, then
+    /// the load-balance the fast loop found for the full path.
     leaves: [u32; FRAME_SIZE],
 }
 
@@ -70,46 +69,26 @@ impl<const IP6: bool> IpLookup<IP6> {
             mtrie,
             table6,
             fwd,
-            dsts: [0; FRAME_SIZE],
             leaves: [0; FRAME_SIZE],
         }
     }
 
-    /// Walks the trie for every IPv4 packet of the frame stage by stage,
-    /// prefetching each packet's next ply before anyone reads it. A packet
-    /// whose header is short gets a ply leaf, which the main loop treats as
-    /// "look up again" (and drops for the short header).
+    /// Walks the trie for every IPv4 packet of the frame down to its /24
+    /// ply and prefetches the leaf there for the fast loop to read: the
+    /// root and the /16 plies are few and stay in cache, the /24 plies are
+    /// many and miss it, so every packet's miss is in flight at once. A
+    /// packet whose header is short gets some leaf, and the fast loop drops
+    /// it.
     fn stage4(&mut self, vm: &mut Vm, frame: &Frame) {
-        let n = frame.len();
         let mut pk = vm.bufs.view();
-        for k in 0..n {
-            let (_, d) = pk.data_mut(frame.pkts[k]);
-            let dst = match d.first_chunk::<20>() {
-                Some(h) => u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
-                None => 0,
-            };
-            self.dsts[k] = dst;
-            let leaf = self.mtrie.root(dst);
-            if Mtrie4::is_ply(leaf) {
-                self.mtrie.prefetch(leaf, (dst >> 8) as u8);
-            }
-            self.leaves[k] = leaf;
-        }
-        for k in 0..n {
-            let leaf = self.leaves[k];
-            if Mtrie4::is_ply(leaf) {
-                let dst = self.dsts[k];
-                let next = self.mtrie.step(leaf, (dst >> 8) as u8);
-                if Mtrie4::is_ply(next) {
-                    self.mtrie.prefetch(next, dst as u8);
+        for (&bi, leaf) in frame.pkts.iter().zip(self.leaves.iter_mut()) {
+            let dst = pk.head_mut::<20>(bi).map_or(0, |(_, h)| u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
+            *leaf = self.mtrie.root(dst);
+            if Mtrie4::is_ply(*leaf) {
+                *leaf = self.mtrie.step(*leaf, (dst >> 8) as u8);
+                if Mtrie4::is_ply(*leaf) {
+                    self.mtrie.prefetch(*leaf, dst as u8);
                 }
-                self.leaves[k] = next;
-            }
-        }
-        for k in 0..n {
-            let leaf = self.leaves[k];
-            if Mtrie4::is_ply(leaf) {
-                self.leaves[k] = self.mtrie.step(leaf, self.dsts[k] as u8);
             }
         }
     }
@@ -249,9 +228,13 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
             let mtrie = &*self.mtrie;
             fast_loop::<20>(&mut pk, frame, fast, &mut self.leaves, &mut later, |staged_leaf, h| {
                 let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-                // The staged walk's result, or the root's leaf (a ply
-                // when the route is longer than /16).
-                let leaf = if staged { staged_leaf } else { mtrie.root(dst) };
+                // The staged walk's leaf one step on, or the root's leaf (a
+                // ply when the route is longer than /16).
+                let leaf = match staged {
+                    true if Mtrie4::is_ply(staged_leaf) => mtrie.step(staged_leaf, dst as u8),
+                    true => staged_leaf,
+                    false => mtrie.root(dst),
+                };
                 // Multicast and limited broadcast (and the rest of class
                 // E with them, which the full path routes) are for the
                 // full path.
@@ -385,3 +368,7 @@ pub fn register(r: &mut Registrar) {
         factory: Arc::new(move |_| Box::new(IpLookup::<true>::from_parts(m6.clone(), t6.clone(), f6.clone()))),
     });
 }
+
+#[cfg(test)]
+#[path = "lookup_tests.rs"]
+mod tests;

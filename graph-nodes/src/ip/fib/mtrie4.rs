@@ -36,11 +36,14 @@
 //!
 //! # Ply storage and reuse
 //!
-//! Plies live in fixed 1 MiB chunks (1024 plies) allocated on first use and
-//! never moved or freed while the trie lives: an index a reader holds always
-//! names valid memory. The chunk table is sized for the worst case (a ply for
-//! every /16 and every /24: 16.8 M plies, 16 GiB), so there is no limit to
-//! tune; only the table of chunk pointers (~260 KiB) is allocated up front.
+//! Plies live in one table reserved for the worst case (a ply for every /16
+//! and every /24: 16.8 M plies, 16 GiB of address space) and never moved,
+//! so an index a reader holds always names valid memory and finding a ply is
+//! one multiply-add. The kernel backs the table only where plies were
+//! written, in 2 MiB transparent huge pages where it can
+//! ([`HugeTable`]): a big trie's lookups miss cache, and with 4 KiB pages
+//! they would miss the TLB as well. So there is no limit to tune, and an
+//! empty trie costs nothing but address space.
 //!
 //! A freed ply is not reused until [`REUSE_AFTER`] has passed, a grace
 //! period for readers that loaded its reference before the collapse. A
@@ -60,10 +63,11 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
+use rvpp_dataplane::arch::HugeTable;
 
 /// Set in a leaf that references a ply; clear in a terminal value.
 const PLY_BIT: u32 = 1 << 31;
@@ -74,11 +78,9 @@ pub const REUSE_AFTER: Duration = Duration::from_secs(1);
 
 const ROOT_SLOTS: usize = 1 << 16;
 const PLY_SLOTS: usize = 256;
-const CHUNK_PLIES: usize = 1024;
 /// One ply per /16 (bits 16-23) and one per /24 (bits 24-31), at most.
 const MAX_PLIES: usize = ROOT_SLOTS + ROOT_SLOTS * PLY_SLOTS;
-const N_CHUNKS: usize = MAX_PLIES / CHUNK_PLIES;
-const _: () = assert!(N_CHUNKS * CHUNK_PLIES == MAX_PLIES && MAX_PLIES < PLY_BIT as usize);
+const _: () = assert!(MAX_PLIES < PLY_BIT as usize);
 
 /// Prefix length of the leaves a ply's parent leaf covers: 16 for the plies
 /// under the root, 24 for the plies below them.
@@ -86,17 +88,17 @@ const L2_BASE: u8 = 16;
 const L3_BASE: u8 = 24;
 
 /// 256 leaves for 8 bits of address.
-struct Ply {
-    leaves: [AtomicU32; PLY_SLOTS],
-}
+type Ply = [AtomicU32; PLY_SLOTS];
 
-type Chunk = Box<[Ply; CHUNK_PLIES]>;
-
-fn new_chunk() -> Chunk {
-    let plies: Vec<Ply> = (0..CHUNK_PLIES).map(|_| Ply { leaves: [const { AtomicU32::new(0) }; PLY_SLOTS] }).collect();
-    match plies.into_boxed_slice().try_into() {
-        Ok(chunk) => chunk,
-        Err(_) => unreachable!("chunk built with CHUNK_PLIES plies"),
+/// The table of every ply there can be; see the module docs.
+fn new_ply_table() -> HugeTable {
+    match HugeTable::new(MAX_PLIES * PLY_SLOTS) {
+        Ok(table) => table,
+        // Only an address-space limit (`ulimit -v`) fails an unreserved
+        // mapping: as an allocation failure would, this ends the process.
+        Err(e) => {
+            panic!("mtrie4: cannot reserve {} GiB of address space for plies: {e}", (MAX_PLIES * PLY_SLOTS * 4) >> 30)
+        }
     }
 }
 
@@ -172,7 +174,7 @@ struct Writer {
 /// IPv4 longest-prefix-match table; see the module docs.
 pub struct Mtrie4 {
     root: Box<[AtomicU32; ROOT_SLOTS]>,
-    chunks: Box<[OnceLock<Chunk>]>,
+    plies: HugeTable,
     /// Plies ever handed out (a lock-free size hint for readers).
     plies_made: std::sync::atomic::AtomicUsize,
     default: u32,
@@ -198,7 +200,7 @@ impl Mtrie4 {
         };
         Mtrie4 {
             root,
-            chunks: (0..N_CHUNKS).map(|_| OnceLock::new()).collect(),
+            plies: new_ply_table(),
             plies_made: std::sync::atomic::AtomicUsize::new(0),
             default,
             writer: Mutex::new(Writer {
@@ -222,13 +224,13 @@ impl Mtrie4 {
         if leaf & PLY_BIT == 0 {
             return leaf;
         }
-        let leaf = self.ply(leaf).leaves[usize::from((dst >> 8) as u8)].load(Ordering::Acquire);
+        let leaf = self.leaf_of(leaf, (dst >> 8) as u8).load(Ordering::Acquire);
         if leaf & PLY_BIT == 0 {
             return leaf;
         }
         // The ply's contents were published by the Acquire load above; later
         // changes to this leaf are self-contained values.
-        self.ply(leaf).leaves[usize::from(dst as u8)].load(Ordering::Relaxed)
+        self.leaf_of(leaf, dst as u8).load(Ordering::Relaxed)
     }
 
     /// Staged lookup for a frame of destinations, so that the memory of
@@ -257,25 +259,32 @@ impl Mtrie4 {
     /// One stage down: the leaf for `byte` in the ply `leaf` names.
     #[inline(always)]
     pub fn step(&self, leaf: u32, byte: u8) -> u32 {
-        self.ply(leaf).leaves[usize::from(byte)].load(Ordering::Acquire)
+        self.leaf_of(leaf, byte).load(Ordering::Acquire)
     }
 
     /// Hints the CPU to fetch the leaf `step(leaf, byte)` will read.
     #[inline(always)]
     pub fn prefetch(&self, leaf: u32, byte: u8) {
-        rvpp_dataplane::arch::prefetch(&self.ply(leaf).leaves[usize::from(byte)]);
+        // Only an address: a prefetch never faults.
+        let at = ((leaf & !PLY_BIT) as usize) << 8 | usize::from(byte);
+        rvpp_dataplane::arch::prefetch(self.plies.as_ptr().wrapping_add(at));
     }
 
     /// The ply a reference leaf names.
     #[inline]
     fn ply(&self, leaf: u32) -> &Ply {
-        let i = (leaf & !PLY_BIT) as usize;
-        // A reference is published (Release) after its chunk was initialized,
-        // so the chunk is always there for a reader that loaded it (Acquire).
-        match self.chunks[i / CHUNK_PLIES].get() {
-            Some(chunk) => &chunk[i % CHUNK_PLIES],
-            None => unreachable!("ply {i} referenced before its chunk exists"),
+        let first = (leaf & !PLY_BIT) as usize * PLY_SLOTS;
+        match self.plies[first..first + PLY_SLOTS].try_into() {
+            Ok(ply) => ply,
+            Err(_) => unreachable!("a ply is PLY_SLOTS leaves"),
         }
+    }
+
+    /// Leaf `byte` of the ply a reference leaf names: one multiply-add and
+    /// a bounds check.
+    #[inline(always)]
+    fn leaf_of(&self, leaf: u32, byte: u8) -> &AtomicU32 {
+        &self.plies[((leaf & !PLY_BIT) as usize) << 8 | usize::from(byte)]
     }
 
     /// Installs `prefix/len -> value`, replacing the value if the prefix
@@ -370,15 +379,15 @@ impl Mtrie4 {
         self.lock().plies_in_use
     }
 
-    /// Bytes held for the trie: the root, every allocated chunk of plies
-    /// (in use, free or not yet handed out) and the writer's per-ply
+    /// Bytes held for the trie: the root, the plies ever handed out (in use
+    /// or free; rounded up to the 2 MiB the kernel backs them in) and the writer's per-ply
     /// bookkeeping. Excludes the exact-prefix tables.
     pub fn memory_bytes(&self) -> usize {
         let w = self.lock();
-        let chunks = self.chunks.iter().filter(|c| c.get().is_some()).count();
+        // Plies are backed as they are written, 2 MiB at a time at most.
+        let plies = (w.meta.len() * std::mem::size_of::<Ply>()).next_multiple_of(2 << 20);
         std::mem::size_of::<[AtomicU32; ROOT_SLOTS]>()
-            + std::mem::size_of_val(&*self.chunks)
-            + chunks * std::mem::size_of::<[Ply; CHUNK_PLIES]>()
+            + plies
             + w.root_len.len()
             + w.meta.capacity() * std::mem::size_of::<PlyMeta>()
             + w.free.capacity() * std::mem::size_of::<(u32, Instant)>()
@@ -443,13 +452,13 @@ impl Mtrie4 {
             // and the range spans whole bytes of `ext`.
             m.owned = leaves.len() as u16;
             m.ext[leaves.start / 2..leaves.end / 2].fill(k | (k << 4));
-            for leaf in &ply.leaves[leaves] {
+            for leaf in &ply[leaves] {
                 leaf.store(value, Ordering::Relaxed);
             }
             return;
         }
         for s in leaves {
-            let leaf = ply.leaves[s].load(Ordering::Relaxed);
+            let leaf = ply[s].load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
                 self.cover_ply(w, leaf & !PLY_BIT, value, len);
                 continue;
@@ -457,7 +466,7 @@ impl Mtrie4 {
             let m = &mut w.meta[p as usize];
             let old = m.ext(s);
             if old <= k {
-                ply.leaves[s].store(value, Ordering::Relaxed);
+                ply[s].store(value, Ordering::Relaxed);
                 m.set_ext(s, k);
                 m.owned += u16::from(old == 0);
             }
@@ -474,12 +483,12 @@ impl Mtrie4 {
         }
         m.cover_len = len;
         let ply = self.ply_at(p);
-        for s in 0..PLY_SLOTS {
-            let leaf = ply.leaves[s].load(Ordering::Relaxed);
+        for (s, slot) in ply.iter().enumerate() {
+            let leaf = slot.load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
                 self.cover_ply(w, leaf & !PLY_BIT, value, len);
             } else if w.meta[p as usize].ext(s) == 0 {
-                ply.leaves[s].store(value, Ordering::Relaxed);
+                slot.store(value, Ordering::Relaxed);
             }
         }
     }
@@ -511,7 +520,7 @@ impl Mtrie4 {
             self.unset_leaves(w, l2, L2_BASE, leaves, len, cover, cover_len);
         } else {
             let s2 = slots(prefix, 24, 24).start;
-            let l3 = self.ply_at(l2).leaves[s2].load(Ordering::Relaxed) & !PLY_BIT;
+            let l3 = self.ply_at(l2)[s2].load(Ordering::Relaxed) & !PLY_BIT;
             let leaves = slots(prefix, len, 32);
             self.unset_leaves(w, l3, L3_BASE, leaves, len, cover, cover_len);
             self.collapse_leaf(w, l2, L2_BASE, s2);
@@ -540,7 +549,7 @@ impl Mtrie4 {
         let k = len - base;
         let cover_k = cover_len.saturating_sub(base);
         for s in leaves {
-            let leaf = ply.leaves[s].load(Ordering::Relaxed);
+            let leaf = ply[s].load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
                 self.uncover_ply(w, leaf & !PLY_BIT, len, cover, cover_len);
                 continue;
@@ -548,7 +557,7 @@ impl Mtrie4 {
             let m = &mut w.meta[p as usize];
             if m.ext(s) == k {
                 // With `cover_k` 0, `cover` is this ply's cover.
-                ply.leaves[s].store(cover, Ordering::Relaxed);
+                ply[s].store(cover, Ordering::Relaxed);
                 m.set_ext(s, cover_k);
                 m.owned -= u16::from(cover_k == 0);
             }
@@ -565,12 +574,12 @@ impl Mtrie4 {
         }
         m.cover_len = cover_len;
         let ply = self.ply_at(p);
-        for s in 0..PLY_SLOTS {
-            let leaf = ply.leaves[s].load(Ordering::Relaxed);
+        for (s, slot) in ply.iter().enumerate() {
+            let leaf = slot.load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
                 self.uncover_ply(w, leaf & !PLY_BIT, len, cover, cover_len);
             } else if w.meta[p as usize].ext(s) == 0 {
-                ply.leaves[s].store(cover, Ordering::Relaxed);
+                slot.store(cover, Ordering::Relaxed);
             }
         }
     }
@@ -592,14 +601,14 @@ impl Mtrie4 {
 
     /// The ply under leaf `s` of ply `p`, created from the leaf if needed.
     fn leaf_child(&self, w: &mut Writer, p: u32, base: u8, s: usize) -> u32 {
-        let leaf = self.ply_at(p).leaves[s].load(Ordering::Relaxed);
+        let leaf = self.ply_at(p)[s].load(Ordering::Relaxed);
         if leaf & PLY_BIT != 0 {
             return leaf & !PLY_BIT;
         }
         let m = &w.meta[p as usize];
         let (len, was_cover) = (m.leaf_len(s, base), m.ext(s) == 0);
         let child = self.alloc_ply(w, leaf, len);
-        self.ply_at(p).leaves[s].store(child | PLY_BIT, Ordering::Release);
+        self.ply_at(p)[s].store(child | PLY_BIT, Ordering::Release);
         let m = &mut w.meta[p as usize];
         m.set_ext(s, 0);
         m.owned += u16::from(was_cover);
@@ -614,7 +623,7 @@ impl Mtrie4 {
             return;
         }
         let child = leaf & !PLY_BIT;
-        let value = self.ply_at(child).leaves[0].load(Ordering::Relaxed);
+        let value = self.ply_at(child)[0].load(Ordering::Relaxed);
         self.root[r].store(value, Ordering::Release);
         w.root_len[r] = w.meta[child as usize].cover_len;
         self.free_ply(w, child);
@@ -622,13 +631,13 @@ impl Mtrie4 {
 
     /// As [`Self::collapse_root_leaf`] for leaf `s` of ply `p`.
     fn collapse_leaf(&self, w: &mut Writer, p: u32, base: u8, s: usize) {
-        let leaf = self.ply_at(p).leaves[s].load(Ordering::Relaxed);
+        let leaf = self.ply_at(p)[s].load(Ordering::Relaxed);
         if leaf & PLY_BIT == 0 || w.meta[(leaf & !PLY_BIT) as usize].owned != 0 {
             return;
         }
         let child = leaf & !PLY_BIT;
-        let value = self.ply_at(child).leaves[0].load(Ordering::Relaxed);
-        self.ply_at(p).leaves[s].store(value, Ordering::Release);
+        let value = self.ply_at(child)[0].load(Ordering::Relaxed);
+        self.ply_at(p)[s].store(value, Ordering::Release);
         let k = w.meta[child as usize].cover_len.saturating_sub(base);
         let m = &mut w.meta[p as usize];
         m.set_ext(s, k);
@@ -650,14 +659,12 @@ impl Mtrie4 {
             _ => {
                 assert!(fresh_left, "mtrie4: more than {MAX_PLIES} plies in use");
                 let p = w.meta.len();
-                // Fresh chunks come zeroed from the allocator, untouched.
-                self.chunks[p / CHUNK_PLIES].get_or_init(new_chunk);
                 w.meta.push(meta);
                 self.plies_made.store(p + 1, Ordering::Relaxed);
                 p as u32
             }
         };
-        for leaf in &self.ply_at(p).leaves {
+        for leaf in self.ply_at(p) {
             leaf.store(cover, Ordering::Relaxed);
         }
         w.plies_in_use += 1;

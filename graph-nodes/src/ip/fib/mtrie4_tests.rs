@@ -76,7 +76,7 @@ fn check_structure(m: &Mtrie4) {
         assert!(meta.cover_len <= base && meta.cover_len >= parent_cover_len);
         let mut owned = 0;
         let mut cover = None;
-        for (s, leaf) in m.ply_at(p).leaves.iter().enumerate() {
+        for (s, leaf) in m.ply_at(p).iter().enumerate() {
             let leaf = leaf.load(Ordering::Relaxed);
             if leaf & PLY_BIT != 0 {
                 assert_eq!(base, L2_BASE, "ply below a /24 ply");
@@ -353,8 +353,7 @@ fn freed_plies_are_reused_after_grace() {
     let w = m.lock();
     assert!(w.meta.len() <= 4, "plies reused: {} handed out", w.meta.len());
     drop(w);
-    let one_chunk = std::mem::size_of::<[Ply; CHUNK_PLIES]>();
-    assert!(m.memory_bytes() < 2 * one_chunk + (1 << 20));
+    assert!(m.memory_bytes() < (4 << 20), "{} bytes for a handful of plies", m.memory_bytes());
     // Reused plies are refilled: a new route under a recycled ply sees the
     // right cover.
     m.insert(ip(10, 0, 0, 0), 8, 3);
