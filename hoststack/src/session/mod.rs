@@ -20,9 +20,13 @@
 //! session another worker owns is handed to the same input node there
 //! ([`rvpp_dataplane::handoff`]; `show errors` counts it per node as
 //! "packets handed off to another thread" / "handed in"). A SYN for a
-//! listener is taken where it arrives; the handshake it starts is expected
-//! back on the same worker until it completes (its half-open state is in
-//! that worker's listener, not in the index).
+//! listener is taken where it arrives, and the handshake it queues there
+//! is recorded in the index too, so the rest of it (a resent SYN, the
+//! final ACK) is handed to that worker's listener wherever it arrives; the
+//! record goes once the listener has surely given up on it, unless it
+//! became a session. (A handshake answered with a SYN cookie, under a SYN
+//! flood, keeps no state to record: its final ACK must reach the worker
+//! whose listener made the cookie.)
 //!
 //! Applications never see TCP or UDP: they get [`AppEvent`]s (accepted,
 //! connected, rx, tx-space, disconnected, reset, closed) through a

@@ -167,6 +167,71 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_handshake_is_owned_until_it_expires_or_becomes_a_session() {
+        use super::super::echo::EchoServer;
+        use super::super::tests::Wire;
+        use super::super::{SessionTable, PROTO_TCP};
+        use crate::tcp::{Flags, Seq, TcpRepr};
+
+        const S: u64 = 1_000_000_000;
+        let o = Arc::new(Owners::default());
+        o.activate();
+        let mut t = SessionTable::new(1, crate::tcp::Config::default());
+        t.set_owners(o.clone());
+        let app = t.attach(Box::new(EchoServer::default()));
+        let local = SocketAddr::from(([10, 0, 0, 1], 80));
+        t.listen(app, PROTO_TCP, local).unwrap();
+        let mut wire = Wire { room: 1000, ..Default::default() };
+        let syn = |port: u16| TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: Seq(1000),
+            flags: Flags::SYN,
+            mss: Some(1460),
+            window: 65535,
+            ..TcpRepr::default()
+        };
+        let tuple = |port: u16| FiveTuple::tcp(local, SocketAddr::from(([10, 0, 0, 2], port)));
+        // Two handshakes queued at 0 and 10 s: both this thread's.
+        assert!(t.tcp_input(0, tuple(5000), 1, &syn(5000), &[], &mut wire));
+        assert!(t.tcp_input(10 * S, tuple(5001), 1, &syn(5001), &[], &mut wire));
+        assert_eq!((o.owner(&tuple(5000)), o.owner(&tuple(5001))), (Some(1), Some(1)));
+        // The table wakes when the first one's time is up, after the
+        // listener gave up on it (SYN-ACKs resent at 1, 3, 7... 63 s, given
+        // up at 123 s).
+        let mut now = 0;
+        while o.owner(&tuple(5000)).is_some() && now < 1000 * S {
+            now = t.next_deadline().expect("a deadline while a handshake is recorded").max(now + 1);
+            t.poll(now, &mut wire);
+        }
+        assert!((123 * S..133 * S).contains(&now), "forgotten at {now} ns");
+        assert!(t.is_empty());
+        assert_eq!((o.owner(&tuple(5000)), o.owner(&tuple(5001))), (None, Some(1)));
+        // A handshake that completes stays owned as the session.
+        let synack = wire.packets.iter().rev().find_map(|(_, p)| {
+            let r = super::super::tests::receive(p);
+            (r.0 == FiveTuple::tcp(tuple(5001).remote, local)).then_some(r.1)
+        });
+        let synack = synack.expect("a SYN-ACK to port 5001");
+        let ack = TcpRepr {
+            src_port: 5001,
+            dst_port: 80,
+            seq: Seq(1001),
+            ack: synack.seq + 1,
+            flags: Flags::ACK,
+            window: 65535,
+            ..TcpRepr::default()
+        };
+        assert!(t.tcp_input(now, tuple(5001), 1, &ack, &[], &mut wire));
+        assert_eq!(t.len(), 1);
+        for _ in 0..100 {
+            now = t.next_deadline().map_or(now + 10 * S, |d| d.max(now + 1));
+            t.poll(now, &mut wire);
+        }
+        assert_eq!(o.owner(&tuple(5001)), Some(1), "the session's tuple went with the handshake's record");
+    }
+
+    #[test]
     fn threads_write_and_read_at_once() {
         let o = Arc::new(Owners::default());
         let hs: Vec<_> = (0..4)

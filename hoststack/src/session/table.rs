@@ -227,6 +227,11 @@ pub struct SessionTable {
     /// Which thread owns each session, shared with the other threads'
     /// tables (written only while [`Owners::active`]).
     owners: Option<Arc<Owners>>,
+    /// Handshakes a listener here queued, recorded in `owners` so the rest
+    /// of the handshake is handed here too: (when the listener has let go
+    /// of it for sure, tuple), oldest first. Past that time the tuple is
+    /// forgotten unless it became a session.
+    half_open_owned: VecDeque<(u64, FiveTuple)>,
 }
 
 impl SessionTable {
@@ -255,6 +260,7 @@ impl SessionTable {
             ip_id: start as u16,
             route_mtu: None,
             owners: None,
+            half_open_owned: VecDeque::new(),
         }
     }
 
@@ -268,6 +274,35 @@ impl SessionTable {
     /// The shared owner index, when there is one and it is kept.
     fn owners(&self) -> Option<&Owners> {
         self.owners.as_deref().filter(|o| o.active())
+    }
+
+    /// Records a handshake a listener here just queued as this thread's,
+    /// until the listener is sure to have let go of it: its last SYN-ACK
+    /// retransmission's timeout, and a second more.
+    fn own_half_open(&mut self, now: u64, tuple: FiveTuple) {
+        let Some(o) = self.owners() else { return };
+        o.insert(tuple, self.thread);
+        let c = &self.cfg;
+        let life: u64 = (0..=c.syn_retries.min(32))
+            .map(|r| c.rto_initial.saturating_mul(1 << r.min(16)).min(c.rto_max))
+            .fold(1_000_000_000, u64::saturating_add);
+        self.half_open_owned.push_back((now.saturating_add(life), tuple));
+    }
+
+    /// Forgets the recorded handshakes whose time is up and that did not
+    /// become sessions.
+    fn expire_half_open(&mut self, now: u64) {
+        while let Some(&(at, tuple)) = self.half_open_owned.front() {
+            if at > now {
+                break;
+            }
+            self.half_open_owned.pop_front();
+            if !self.by_tuple.contains_key(&tuple) {
+                if let Some(o) = self.owners() {
+                    o.remove(&tuple, self.thread);
+                }
+            }
+        }
     }
 
     /// Sizes each connection's MSS to the MTU of the interface its peer is
@@ -605,8 +640,14 @@ impl SessionTable {
         let Some(l) = self.listeners[li as usize].as_mut() else { return false };
         let app = l.app;
         let ListenKind::Tcp(tl) = &mut l.kind else { return false };
+        let queued = tl.half_open_len();
         let action = tl.on_segment_mss(now, tuple, seg, payload, iss, mss);
         l.next_timeout = tl.poll_timeout();
+        if tl.half_open_len() > queued {
+            // The rest of this handshake must come here, whichever thread
+            // it reaches (a SYN cookie keeps no state: any thread can).
+            self.own_half_open(now, tuple);
+        }
         match action {
             ListenAction::None => {}
             ListenAction::Reply(r) => {
@@ -735,6 +776,7 @@ impl SessionTable {
     /// Runs due timers, listener retransmissions and deferred output, then
     /// the app events all that produced.
     pub fn poll(&mut self, now: u64, sink: &mut dyn SegmentSink) {
+        self.expire_half_open(now);
         // Due entries are taken first: a timer re-armed at or before `now`
         // waits for the next poll rather than spinning here.
         let mut due = Vec::new();
@@ -795,10 +837,8 @@ impl SessionTable {
     pub fn next_deadline(&self) -> Option<u64> {
         let s = self.timers.peek().map(|r| r.0 .0);
         let l = self.listeners.iter().flatten().filter_map(|l| l.next_timeout).min();
-        match (s, l) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let h = self.half_open_owned.front().map(|h| h.0);
+        [s, l, h].into_iter().flatten().min()
     }
 
     /// Resets every session (`clear session`): TCP's RSTs leave on the
