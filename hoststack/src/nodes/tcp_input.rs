@@ -367,3 +367,84 @@ fn trace_line(d: &[u8]) -> String {
         Err(e) => format!("TCP: malformed: {e}"),
     }
 }
+
+#[cfg(test)]
+mod handoff_tests {
+    use std::net::SocketAddr;
+
+    use rvpp_dataplane::handoff::Handoff;
+    use rvpp_dataplane::testing::Harness;
+    use rvpp_dataplane::NodeIndex;
+
+    use super::*;
+    use crate::nodes::output::build_packet;
+    use crate::session::echo::EchoServer;
+    use crate::tcp::{Flags, Seq};
+
+    /// A segment from `from` to `to` as ip4-local hands it over.
+    fn deliver(h: &mut Harness, from: SocketAddr, to: SocketAddr, repr: &TcpRepr) -> BufferIndex {
+        let mut buf = vec![0u8; 128];
+        let n = build_packet(&mut buf, &FiveTuple::tcp(from, to), repr, (&[], &[]), 9).unwrap();
+        let bi = h.packet(&buf[..n], 1);
+        let m = h.vm.bufs.meta_mut(bi);
+        m.l3_hdr_offset = 0;
+        m.flags |= flags::L3_HDR_VALID;
+        assert!(h.vm.bufs.advance(bi, 20));
+        bi
+    }
+
+    #[test]
+    fn a_segment_of_another_threads_session_goes_there_once() {
+        let layer = SessionLayer::default();
+        let mut h = Harness::new(Box::new(TcpInput::<false>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2);
+        // Thread 1's table: an active open of its own.
+        let t1 = layer.table(1);
+        assert!(layer.owners().active(), "two threads have tables");
+        let handoff = Handoff::new(2);
+        h.set_handoff(handoff.port(0).unwrap());
+        let mut thread1 = handoff.port(1).unwrap();
+        let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
+        let tuple = {
+            let mut t = lock(&t1);
+            let app = t.attach(Box::new(EchoServer::default()));
+            let s = t.connect(0, app, "10.0.0.1".parse().unwrap(), remote, 1).unwrap();
+            t.session(s).unwrap().tuple
+        };
+        let synack = TcpRepr {
+            src_port: remote.port(),
+            dst_port: tuple.local.port(),
+            seq: Seq(9000),
+            ack: Seq(1),
+            flags: Flags::SYN | Flags::ACK,
+            window: 64240,
+            ..TcpRepr::default()
+        };
+        // Its SYN-ACK reached thread 0: handed to tcp4-input on thread 1,
+        // not answered here.
+        let bi = deliver(&mut h, remote, tuple.local, &synack);
+        let nexts = h.run(&mut [bi]);
+        assert_eq!(h.next_name(nexts[0]), "(consumed)");
+        assert!(h.take_emitted().is_empty());
+        assert_eq!(h.counter("resets sent (no session or listener)"), 0);
+        let mut got = Vec::new();
+        thread1.drain(|n, b| {
+            got.push((n, b));
+            true
+        });
+        assert_eq!(got, [(NodeIndex(0), bi)]);
+        assert_ne!(h.vm.bufs.meta(bi).flags & flags::HANDED_OFF, 0);
+
+        // One handed here already is not handed on again: with no session
+        // here it is answered (a RST).
+        h.run(&mut [bi]);
+        assert_eq!(h.counter("resets sent (no session or listener)"), 1);
+        assert_eq!(thread1.drain(|_, _| true), 0);
+
+        // Nobody's tuple: answered here too.
+        let other = SocketAddr::from(([10, 0, 0, 3], 7777));
+        let bi = deliver(&mut h, other, tuple.local, &synack);
+        h.run(&mut [bi]);
+        assert_eq!(h.counter("resets sent (no session or listener)"), 2);
+        assert_eq!(thread1.drain(|_, _| true), 0);
+    }
+}
