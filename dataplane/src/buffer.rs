@@ -147,8 +147,14 @@ pub struct BufferStats {
 }
 
 struct Mapping {
+    /// Buffer 0's metadata: the mapping's start plus the per-buffer prefix.
     base: *mut u8,
+    /// Bytes mapped from `base` (every buffer, then the page rounding).
     len: usize,
+    /// Bytes mapped before `base` (buffer 0's prefix).
+    prefix: usize,
+    /// Bytes mapped in all.
+    map_len: usize,
 }
 
 // SAFETY: the mapping is plain memory; concurrent access is governed by the
@@ -159,10 +165,11 @@ unsafe impl Sync for Mapping {}
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: base/len came from a successful mmap and nothing uses the
-        // mapping once the last Arc to the arena is dropped.
+        // SAFETY: base - prefix and map_len are what a successful mmap
+        // returned and was given, and nothing uses the mapping once the last
+        // Arc to the arena is dropped.
         unsafe {
-            libc::munmap(self.base as *mut libc::c_void, self.len);
+            libc::munmap(self.base.sub(self.prefix) as *mut libc::c_void, self.map_len);
         }
     }
 }
@@ -192,17 +199,30 @@ pub enum Backing {
 impl Buffers {
     /// Maps `count` buffers of `data_size` data bytes each.
     pub fn new(count: u32, data_size: u32, backing: Backing) -> std::io::Result<Arc<Buffers>> {
+        Buffers::with_prefix(count, data_size, backing, 0)
+    }
+
+    /// Like [`Buffers::new`], with `prefix` bytes (rounded up to a cache
+    /// line) reserved before each buffer's metadata for a driver that keeps
+    /// its own header there (DPDK's mempool object header and `rte_mbuf`).
+    /// Nothing here reads or writes the prefix; every accessor's arithmetic
+    /// is unchanged (the prefix is folded into where buffer 0 starts).
+    pub fn with_prefix(count: u32, data_size: u32, backing: Backing, prefix: usize) -> std::io::Result<Arc<Buffers>> {
         let data_size = (data_size as usize).clamp(128, 65536);
+        let prefix = prefix.next_multiple_of(64);
         // An odd number of cache lines per buffer, so that the same line of
         // consecutive buffers spreads over every cache set instead of piling
         // into a few (a 36-line stride uses a quarter of L1's sets).
-        let mut lines = (META_SIZE + HEADROOM + data_size).div_ceil(64);
+        let mut lines = (prefix + META_SIZE + HEADROOM + data_size).div_ceil(64);
         if lines.is_multiple_of(2) {
             lines += 1;
         }
         let stride = lines * 64;
         let count = count.max(REFILL_BATCH as u32);
-        let len = stride * count as usize;
+        // Buffer i's prefix is the last `prefix` bytes of buffer i - 1's
+        // stride; buffer 0's comes first, and the last buffer's stride is
+        // mapped whole.
+        let len = stride * count as usize + prefix;
         let mut hugepages = false;
         let mut base = libc::MAP_FAILED;
         if backing == Backing::HugepagesIfAvailable {
@@ -239,10 +259,12 @@ impl Buffers {
                 return Err(std::io::Error::last_os_error());
             }
         }
+        // SAFETY: prefix < len <= map_len: still inside the mapping.
+        let first = unsafe { (base as *mut u8).add(prefix) };
         // Free list in reverse so the lowest indices are handed out first.
         let pool: Vec<u32> = (0..count).rev().collect();
         Ok(Arc::new(Buffers {
-            map: Mapping { base: base as *mut u8, len: map_len },
+            map: Mapping { base: first, len: map_len - prefix, prefix, map_len },
             count,
             stride,
             data_size,
@@ -266,6 +288,34 @@ impl Buffers {
     /// Whether the arena sits on hugepages.
     pub fn on_hugepages(&self) -> bool {
         self.hugepages
+    }
+
+    /// Bytes reserved before each buffer's metadata ([`Buffers::with_prefix`]):
+    /// buffer i's prefix is `[layout().base + i * stride - prefix, + prefix)`.
+    pub fn prefix(&self) -> usize {
+        self.map.prefix
+    }
+
+    /// Takes `out.len()` buffers straight from the shared free pool, all or
+    /// none: for a driver whose own allocator sits in front of the arena
+    /// (DPDK's mempool over it). Metadata is not initialised.
+    pub fn take_free(&self, out: &mut [u32]) -> bool {
+        let Ok(mut pool) = self.pool.lock() else { return false };
+        if pool.len() < out.len() {
+            return false;
+        }
+        let start = pool.len() - out.len();
+        out.copy_from_slice(&pool[start..]);
+        pool.truncate(start);
+        true
+    }
+
+    /// Gives buffers straight back to the shared free pool (the other half
+    /// of [`Buffers::take_free`]); each must be owned by the caller.
+    pub fn put_free(&self, bis: &[u32]) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.extend_from_slice(bis);
+        }
     }
 
     /// The arena's mapping and geometry. The mapping lives as long as this
