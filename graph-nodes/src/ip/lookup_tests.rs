@@ -3,20 +3,12 @@
 
 use std::net::IpAddr;
 
-use rvpp_dataplane::interface::InterfaceTable;
 use rvpp_dataplane::testing::Harness;
 
 use super::*;
+use crate::ip::fib::tests::ifs;
 use crate::ip::fib::{Path, Source};
 use crate::ip::input::tests::ip4;
-
-fn ifs() -> InterfaceTable {
-    let mut t = InterfaceTable::default();
-    t.add_hw("local0".into(), [0; 6], 0, None);
-    t.add_hw("pg0".into(), [2, 0, 0, 0, 0, 1], 1500, None);
-    t.add_hw("pg1".into(), [2, 0, 0, 0, 0, 2], 1500, None);
-    t
-}
 
 fn v4(s: &str) -> u32 {
     s.parse::<std::net::Ipv4Addr>().unwrap().into()

@@ -712,4 +712,4 @@ pub fn register(r: &mut Registrar) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

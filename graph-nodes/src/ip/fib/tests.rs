@@ -4,7 +4,7 @@ use rvpp_dataplane::interface::InterfaceTable;
 
 use super::*;
 
-fn ifs() -> InterfaceTable {
+pub(crate) fn ifs() -> InterfaceTable {
     let mut t = InterfaceTable::default();
     t.add_hw("local0".into(), [0; 6], 0, None);
     t.add_hw("pg0".into(), [2, 0, 0, 0, 0, 1], 1500, None);
