@@ -311,6 +311,7 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                         // a full ring drops it, as a lossy link would).
                         let me = vm.current_node();
                         vm.handoff(owner, me, bi);
+                        table.count_tcp_handoff();
                         frame.nexts[k] = NEXT_CONSUMED;
                         continue;
                     }
@@ -432,6 +433,7 @@ mod handoff_tests {
             true
         });
         assert_eq!(got, [(NodeIndex(0), bi)]);
+        assert_eq!(lock(&layer.table(0)).stats().tcp_handed_off, 1);
         assert_ne!(h.vm.bufs.meta(bi).flags & flags::HANDED_OFF, 0);
 
         // One handed here already is not handed on again: with no session

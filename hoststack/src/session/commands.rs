@@ -348,7 +348,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let mut out = String::new();
     for (thread, s, live) in per_thread {
         let _ = writeln!(out, "Thread {thread}:");
-        let lines: [(u64, &str); 25] = [
+        let lines: [(u64, &str); 26] = [
             (live as u64, "sessions open"),
             (s.sessions_opened, "sessions opened"),
             (s.sessions_closed, "sessions closed"),
@@ -374,6 +374,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
             (s.timer_expirations, "timer expirations"),
             (s.output_deferred, "output deferred (no room)"),
             (s.sessions_refused, "sessions refused at the limit"),
+            (s.tcp_handed_off, "segments handed to the thread owning their session"),
         ];
         for (v, name) in lines {
             if v != 0 {

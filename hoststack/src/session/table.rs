@@ -169,6 +169,9 @@ pub struct TableStats {
     pub sessions_refused: u64,
     /// UDP counters, freed sessions' and live ones'.
     pub udp: UdpStats,
+    /// TCP segments this thread's input handed to the thread owning their
+    /// session.
+    pub tcp_handed_off: u64,
 }
 
 /// A session as `show session` prints it.
@@ -327,6 +330,12 @@ impl SessionTable {
     /// back with [`SessionTable::set_ip_id`].
     pub fn ip_id(&self) -> u16 {
         self.ip_id
+    }
+
+    /// Counts a TCP segment the input node handed to the thread owning
+    /// its session (`show tcp stats`).
+    pub fn count_tcp_handoff(&mut self) {
+        self.stats.tcp_handed_off += 1;
     }
 
     /// Records the last IPv4 identification sent.

@@ -165,6 +165,8 @@ fn rvpp_echo_clients_on_one_worker_get_answers_hashed_to_the_other() {
         })
         .collect();
     assert_eq!(opened.iter().filter(|&&n| n > 0).count(), 1, "sessions opened per thread: {opened:?}\n{stats}");
+    // The other worker counts what it handed over.
+    assert!(stats.contains(" segments handed to the thread owning their session"), "{stats}");
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
 
