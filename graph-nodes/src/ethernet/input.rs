@@ -300,8 +300,9 @@ impl Node for EthernetInput {
                     let w = u64::from_le_bytes(h[0..8].try_into().unwrap_or_default());
                     let et = u16::from_ne_bytes(h[12..14].try_into().unwrap_or_default()) as u32;
                     let same = m.sw_if_index[RX] == rx0;
-                    let ours = (w & 1 != 0) | (w << 16 == mac);
-                    if ours & same & (et == et0) {
+                    // Unicast to us; multicast and broadcast (rarer) take
+                    // the full check.
+                    if (w << 16 == mac) & same & (et == et0) {
                         m.l2_hdr_offset = m.current_data;
                         m.current_data = m.current_data.wrapping_add(HEADER_LEN as i16);
                         m.current_length -= HEADER_LEN as u16;
@@ -310,6 +311,7 @@ impl Node for EthernetInput {
                     }
                     // Another host's untagged unicast on a known interface.
                     let tagged = (et == tags.0) | (et == tags.1);
+                    let ours = (w & 1 != 0) | (w << 16 == mac);
                     mismatch = !ours & same & !tagged & (mac != u64::MAX);
                 }
                 // The full check decides, or counts the mismatch found here.

@@ -148,6 +148,10 @@ fn slow<const IP6: bool>(
     Next::Output as u16
 }
 
+/// How many packets ahead the fast loop fetches the line the rewrite
+/// will land in.
+const PREFETCH_AHEAD: usize = 6;
+
 /// The fast loop over a frame, for an `N`-byte IP header: the common case
 /// in one test (a complete adjacency, whose `fast_mtu` is 0 otherwise; a
 /// whole header; TTL left; not locally originated; within the MTU; room
@@ -167,6 +171,9 @@ fn fast_loop<const IP6: bool, const N: usize>(
     // By index: one counter for the packet and its place.
     for k in 0..frame.pkts.len() {
         let bi = frame.pkts[k];
+        if let Some(&ahead) = frame.pkts.get(k + PREFETCH_AHEAD) {
+            pk.prefetch_headroom(ahead);
+        }
         if let Some((m, room, h)) = pk.head_room_mut::<N, REWRITE_MAX>(bi) {
             if let Some(adj) = adjs.get(m.opaque[OPAQUE_ADJ] as usize) {
                 let len = m.current_length as usize + m.total_length_not_including_first_buffer as usize;
