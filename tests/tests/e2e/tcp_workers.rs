@@ -6,10 +6,13 @@
 //! sessions) on one worker; the kernel's answers to about half of them
 //! arrive on the other, which hands them over (`show errors`: "packets
 //! handed off to another thread" on `tcp4-input` / `tcp6-input` /
-//! `udp4-input`, "handed in" on the owner). Every client must finish with
-//! its bytes back as sent; without the hand-off the other worker answers
-//! those SYN-ACKs with RSTs. And the other way round: kernel clients in
-//! parallel to rvpp's `test echo server` get their bytes back identical.
+//! `udp4-input` / `udp6-input`, "handed in" on the owner; `show tcp
+//! stats`: "segments handed to the thread owning their session"). Every
+//! client must finish with its bytes back as sent; without the hand-off
+//! the other worker answers those SYN-ACKs with RSTs (and those datagrams
+//! with ICMP port unreachable). And the other way round: kernel clients
+//! in parallel to rvpp's `test echo server` get their bytes back
+//! identical.
 //!
 //! Subnet: 10.251.1.0/24 and fd00:251:1::/64.
 
@@ -181,15 +184,17 @@ fn rvpp_udp_echo_clients_on_one_worker_get_answers_hashed_to_the_other() {
     let up = wait_until(WAIT, || ns.ok(&["ss", "-lun"]).contains(&format!(":{PORT}")));
     assert!(up, "the kernel echo server does not listen: {}", ns.ok(&["ss", "-lun"]));
 
-    echo_client_until_handed_off(&d, &ns, &format!("udp://{HOST4}/{PORT}"), "64k", "udp4-input", |out, n| {
-        assert!(out.contains(&format!("{n} udp sessions")), "{out}");
-        let dgrams = n as u64 * (64u64 << 10).div_ceil(1392);
-        assert!(out.contains(&format!("{dgrams} datagrams sent, {dgrams} received back")), "{out}");
-    });
-    all_handed_in(&d, "udp4-input");
-    // Nothing was refused for want of a session.
-    let errors = d.ctl_ok("show errors");
-    assert_eq!(error_count(&errors, "udp4-input", "no session or listener: port unreachable"), 0, "{errors}");
+    for (host, node) in [(HOST4, "udp4-input"), (HOST6, "udp6-input")] {
+        echo_client_until_handed_off(&d, &ns, &format!("udp://{host}/{PORT}"), "64k", node, |out, n| {
+            assert!(out.contains(&format!("{n} udp sessions")), "{out}");
+            let dgrams = n as u64 * (64u64 << 10).div_ceil(1392);
+            assert!(out.contains(&format!("{dgrams} datagrams sent, {dgrams} received back")), "{out}");
+        });
+        all_handed_in(&d, node);
+        // Nothing was refused for want of a session.
+        let errors = d.ctl_ok("show errors");
+        assert_eq!(error_count(&errors, node, "no session or listener: port unreachable"), 0, "{errors}");
+    }
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
 
