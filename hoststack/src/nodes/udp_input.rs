@@ -272,3 +272,60 @@ fn trace_line(d: &[u8]) -> String {
     let p = UdpPacket::new_unchecked(d);
     format!("UDP: {} -> {} length {} checksum {:#06x}", p.src_port(), p.dst_port(), p.len(), p.checksum())
 }
+
+#[cfg(test)]
+mod handoff_tests {
+    use rvpp_dataplane::handoff::Handoff;
+    use rvpp_dataplane::testing::Harness;
+    use rvpp_dataplane::NodeIndex;
+
+    use super::*;
+    use crate::nodes::output::build_udp_headers;
+    use crate::session::echo::EchoServer;
+
+    /// A datagram from `from` to `to` as ip4-local hands it over.
+    fn deliver(h: &mut Harness, from: SocketAddr, to: SocketAddr, payload: &[u8]) -> BufferIndex {
+        let mut hdr = [0u8; 48];
+        let n = build_udp_headers(&mut hdr, &FiveTuple::udp(from, to), (payload, &[]), 9).unwrap();
+        let bi = h.packet(&[&hdr[..n], payload].concat(), 1);
+        let m = h.vm.bufs.meta_mut(bi);
+        m.l3_hdr_offset = 0;
+        m.flags |= flags::L3_HDR_VALID;
+        assert!(h.vm.bufs.advance(bi, 20));
+        bi
+    }
+
+    #[test]
+    fn a_datagram_of_another_threads_session_goes_there_once() {
+        let layer = SessionLayer::default();
+        let mut h = Harness::new(Box::new(UdpInput::<false>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2);
+        let t1 = layer.table(1);
+        let handoff = Handoff::new(2);
+        h.set_handoff(handoff.port(0).unwrap());
+        let mut thread1 = handoff.port(1).unwrap();
+        let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
+        let local = {
+            let mut t = lock(&t1);
+            let app = t.attach(Box::new(EchoServer::default()));
+            let s = t.connect_udp(app, "10.0.0.1".parse().unwrap(), remote, 1).unwrap();
+            t.session(s).unwrap().tuple.local
+        };
+        // The answer to thread 1's session reached thread 0: handed over,
+        // no port unreachable here.
+        let bi = deliver(&mut h, remote, local, b"echo");
+        let nexts = h.run(&mut [bi]);
+        assert_eq!(h.next_name(nexts[0]), "(consumed)");
+        assert_eq!(h.counter("no session or listener: port unreachable"), 0);
+        let mut got = Vec::new();
+        thread1.drain(|n, b| {
+            got.push((n, b));
+            true
+        });
+        assert_eq!(got, [(NodeIndex(0), bi)]);
+        // Handed in already: not handed on, refused here.
+        let nexts = h.run(&mut [bi]);
+        assert_eq!(h.next_name(nexts[0]), "ip4-icmp-error");
+        assert_eq!(h.counter("no session or listener: port unreachable"), 1);
+        assert_eq!(thread1.drain(|_, _| true), 0);
+    }
+}
