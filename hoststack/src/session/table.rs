@@ -526,8 +526,10 @@ impl SessionTable {
             let port = self.next_port;
             self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
             let t = FiveTuple { local: SocketAddr::new(local_ip, port), remote, proto };
-            let elsewhere = self.owners().is_some_and(|o| o.owner(&t).is_some());
-            if !self.by_tuple.contains_key(&t) && self.find_listener(proto, t.local).is_none() && !elsewhere {
+            let free = !self.by_tuple.contains_key(&t)
+                && self.find_listener(proto, t.local).is_none()
+                && !self.owners().is_some_and(|o| o.owner(&t).is_some());
+            if free {
                 return Some(t);
             }
         }
