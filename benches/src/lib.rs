@@ -128,12 +128,22 @@ fn memif_connected(e: &mut Engine) -> Result<(), String> {
 /// ways as testpmd's io forwarding pairs them.
 const DPDK_NULL_CONF: &str = "dpdk { no-pci vdev net_null0 { name n0 } vdev net_null1 { name n1 } }";
 
+/// `dpdk-null`'s section; with RVPP_PERF_DPDK_COPY=1 the driver copies
+/// (`no-zero-copy`, the README's before/after).
+fn dpdk_null_config() -> Result<rvpp_drivers::dpdk::config::DpdkConfig, String> {
+    let mut text = DPDK_NULL_CONF.to_string();
+    if std::env::var("RVPP_PERF_DPDK_COPY").is_ok_and(|v| v == "1") {
+        text = text.replacen("dpdk { ", "dpdk { no-zero-copy ", 1);
+    }
+    let conf = rvpp_dataplane::config::StartupConfig::parse(&text, "dpdk-null").map_err(|x| x.to_string())?;
+    rvpp_drivers::dpdk::config::parse(&conf).map_err(|x| x.to_string())
+}
+
 fn dpdk_null(e: &mut Engine) -> Result<(), String> {
     if !rvpp_drivers::HAS_DPDK {
         return Err("this rvpp-perf was built without DPDK: add --features rvpp-drivers/dpdk".into());
     }
-    let conf = rvpp_dataplane::config::StartupConfig::parse(DPDK_NULL_CONF, "dpdk-null").map_err(|x| x.to_string())?;
-    let cfg = rvpp_drivers::dpdk::config::parse(&conf).map_err(|x| x.to_string())?;
+    let cfg = dpdk_null_config()?;
     let st = rvpp_drivers::dpdk::init(e, &cfg);
     if st.interfaces.len() != 2 {
         return Err(format!("DPDK did not make the two null ports: {}", st.errors.join("; ")));
@@ -228,8 +238,11 @@ impl Report {
 
 /// Builds an engine for a workload.
 pub fn engine_for(w: &Workload) -> Result<Engine, String> {
+    // DPDK zero copy needs room for an mbuf before every buffer.
+    let prefix = if w.name == "dpdk-null" { rvpp_drivers::dpdk::arena_prefix(&dpdk_null_config()?) } else { 0 };
     let mut e = Engine::builder()
         .buffers(32768)
+        .buffer_prefix(prefix)
         .workers(0)
         .plugin(rvpp_graph_nodes::register_all)
         .plugin(rvpp_drivers::register_all)

@@ -169,7 +169,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let listener = crate::server::bind(&sock, cfg.unix.gid).map_err(|e| anyhow::anyhow!("{e}"))?;
     let startup = cfg.unix.startup_config.clone();
     let exec = cfg.unix.exec.clone();
+    // DPDK zero copy keeps an rte_mbuf before every buffer: the arena is
+    // made with room for it when the section will start DPDK.
+    let prefix = rvpp_drivers::dpdk::arena_prefix(&dpdk);
     let mut engine = match Engine::builder()
+        .buffer_prefix(prefix)
         .config(cfg)
         .plugin(rvpp_graph_nodes::register_all)
         .plugin(rvpp_drivers::register_all)

@@ -101,6 +101,7 @@ pub struct EngineBuilder {
     config: StartupConfig,
     plugins: Vec<RegisterFn>,
     workers: Option<usize>,
+    buffer_prefix: usize,
 }
 
 impl Default for EngineBuilder {
@@ -111,7 +112,7 @@ impl Default for EngineBuilder {
 
 impl EngineBuilder {
     pub fn new() -> Self {
-        EngineBuilder { config: StartupConfig::default(), plugins: Vec::new(), workers: None }
+        EngineBuilder { config: StartupConfig::default(), plugins: Vec::new(), workers: None, buffer_prefix: 0 }
     }
     /// Uses a parsed startup.conf (buffers, cpu).
     pub fn config(mut self, c: StartupConfig) -> Self {
@@ -128,6 +129,13 @@ impl EngineBuilder {
         self.workers = Some(n);
         self
     }
+    /// Reserves `bytes` before each buffer's metadata for a driver's own
+    /// header ([`Buffers::with_prefix`]; DPDK zero copy keeps an `rte_mbuf`
+    /// there). 0, the default, reserves nothing.
+    pub fn buffer_prefix(mut self, bytes: usize) -> Self {
+        self.buffer_prefix = bytes;
+        self
+    }
     /// Adds a crate's registrations.
     pub fn plugin(mut self, f: RegisterFn) -> Self {
         self.plugins.push(f);
@@ -142,7 +150,8 @@ impl EngineBuilder {
             _ => Backing::Pages,
         };
         let buffers =
-            Buffers::new(cfg.buffers.buffers_per_numa, cfg.buffers.data_size, backing).map_err(Error::Buffers)?;
+            Buffers::with_prefix(cfg.buffers.buffers_per_numa, cfg.buffers.data_size, backing, self.buffer_prefix)
+                .map_err(Error::Buffers)?;
         let mut regs = vec![ErrorDrop::register(), InterfaceOutput::register()];
         let mut cli = Registry::default();
         crate::cli::builtin::register(&mut cli);

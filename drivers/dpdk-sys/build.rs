@@ -87,6 +87,7 @@ fn main() {
         .allowlist_function("rte_pktmbuf_free_bulk")
         .allowlist_function("rvpp_dpdk_.*")
         .allowlist_type("rvpp_dpdk_mbuf_layout")
+        .allowlist_type("rvpp_dpdk_zc")
         .allowlist_var("RTE_MAX_ETHPORTS")
         .allowlist_var("RTE_ETH_NAME_MAX_LEN")
         .allowlist_var("RTE_MBUF_DEFAULT_BUF_SIZE")

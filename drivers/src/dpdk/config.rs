@@ -11,8 +11,13 @@
 //!   vdev net_null0 { name null0 }        # rvpp: a name for a vdev port
 //!   no-pci  socket-mem 512  huge-dir /mnt/huge  no-multi-seg
 //!   no-huge  num-mbufs 32768  log-level notice  file-prefix rvpp0
+//!   no-zero-copy                         # rvpp: copy between mbufs and buffers
 //! }
 //! ```
+//!
+//! `no-zero-copy` makes the driver copy packets between mbufs of its own
+//! pool and rvpp buffers instead of handing rvpp's buffers to DPDK as
+//! mbufs (see the driver's docs); `num-mbufs` sizes that pool.
 //!
 //! `no-huge` runs the EAL on ordinary pages (`--no-huge`); when the host
 //! has no free huge pages it is what rvpp does by itself, saying so.
@@ -105,6 +110,8 @@ pub struct DpdkConfig {
     pub socket_mem: Option<String>,
     pub huge_dir: Option<String>,
     pub no_multi_seg: bool,
+    /// `no-zero-copy`: the copy path for every port.
+    pub no_zero_copy: bool,
     /// `Some(true)`: `no-huge` said; `None`: decide from the host.
     pub no_huge: Option<bool>,
     pub in_memory: bool,
@@ -238,6 +245,7 @@ pub fn parse(cfg: &StartupConfig) -> Result<DpdkConfig, ConfigError> {
                     }
                     "no-pci" => out.no_pci = true,
                     "no-multi-seg" => out.no_multi_seg = true,
+                    "no-zero-copy" => out.no_zero_copy = true,
                     "no-huge" => out.no_huge = Some(true),
                     "in-memory" => out.in_memory = true,
                     "socket-mem" => {
@@ -374,10 +382,10 @@ mod tests {
         let c = conf(
             "dpdk {\n dev default { num-rx-desc 512 }\n dev 00:08.0 { name eth0 num-rx-queues 2 }\n \
              vdev net_af_packet0,iface=veth1\n vdev net_null0 { name n0 num-tx-desc 256 }\n no-pci\n \
-             socket-mem 512,512\n no-multi-seg\n uio-driver vfio-pci\n}",
+             socket-mem 512,512\n no-multi-seg\n uio-driver vfio-pci\n no-zero-copy\n}",
         )
         .unwrap();
-        assert!(c.present && c.no_pci && c.no_multi_seg);
+        assert!(c.present && c.no_pci && c.no_multi_seg && c.no_zero_copy);
         assert_eq!(c.devs[0].addr, "0000:00:08.0");
         assert_eq!(c.devs[0].conf.name.as_deref(), Some("eth0"));
         assert_eq!(c.vdevs[0].dev_name(), "net_af_packet0");

@@ -23,14 +23,27 @@
 //! then the PCI address as `<bus>/<dev>/<fn>` in hex for a PCI port, or the
 //! port number for a virtual one (`TenGigabitEthernet0` for net_null0).
 //!
-//! # Buffers: a copy
+//! # Buffers: zero copy
 //!
-//! Received mbufs are copied into rvpp buffers and freed at once; sent
-//! packets are copied into fresh mbufs. Carving a mempool out of rvpp's
-//! buffer arena would save the copy, but rvpp's buffer metadata is not an
-//! `rte_mbuf` and every PMD writes its own mbuf header, so zero copy would
-//! need an mbuf header per rvpp buffer; the copy's cost is what
-//! `rvpp-perf dpdk-null` measures (README, Performance).
+//! As VPP does it: every rvpp buffer has an `rte_mbuf` right before it.
+//! When the `dpdk` section will start DPDK, the daemon makes the buffer
+//! arena with a per-buffer prefix ([`arena_prefix`]: the mempool object
+//! header and the mbuf), laid out so that the mbuf's private area is
+//! rvpp's metadata and its `buf_addr` is rvpp's headroom (`data_off` =
+//! 128 + `current_data`). [`init`] makes one DPDK mempool over the arena
+//! (its own mempool ops: dequeue takes buffers from rvpp's free pool,
+//! enqueue gives them back, DPDK's per-lcore caches in front), so a PMD
+//! receives into rvpp buffers and frees sent ones back to rvpp: rx fills
+//! the metadata from the mbuf, tx the mbuf from the metadata, nothing is
+//! copied (README, Performance: `rvpp-perf dpdk-null`).
+//!
+//! The copy path stays: with `no-zero-copy` in the section, when the arena
+//! could not be laid out so (a DPDK build whose mbuf or mempool header is
+//! larger, buffers larger than an mbuf can say), and for PCI ports, whose
+//! DMA would need the arena registered with DPDK and mapped for the device
+//! (`rte_extmem_register`, `rte_dev_dma_map`), which rvpp does not do. Then
+//! received mbufs are copied into rvpp buffers and freed at once, and sent
+//! packets are copied into fresh mbufs of a pool of `num-mbufs`.
 //!
 //! # Link state
 //!
@@ -57,6 +70,18 @@ pub struct Started {
     pub interfaces: Vec<String>,
     pub errors: Vec<String>,
     pub notes: Vec<String>,
+}
+
+/// Bytes the buffer arena must keep before each buffer for the driver:
+/// room for an mbuf when the section will start DPDK with zero copy, else
+/// none.
+pub fn arena_prefix(cfg: &config::DpdkConfig) -> usize {
+    #[cfg(feature = "dpdk")]
+    if cfg.present && !cfg.no_zero_copy {
+        return sys::ZC_PREFIX;
+    }
+    let _ = cfg;
+    0
 }
 
 /// Without the `dpdk` feature there is nothing to clean up.
@@ -158,16 +183,20 @@ pub fn name_prefix(driver: &str, speed_mbps: u32) -> &'static str {
     }
 }
 
-/// The name of a port: `<prefix><bus>/<dev>/<fn>` (hex) when its DPDK name
-/// is a PCI address, `<prefix><port>` otherwise.
-pub fn port_if_name(prefix: &str, dpdk_name: &str, port: u16) -> String {
-    let pci = dpdk_name.rsplit_once(':').and_then(|(head, devfn)| {
+/// (bus, device, function) of a DPDK port name that is a PCI address.
+fn pci_addr(dpdk_name: &str) -> Option<(u32, u32, u32)> {
+    dpdk_name.rsplit_once(':').and_then(|(head, devfn)| {
         let bus = head.rsplit(':').next()?;
         let (dev, func) = devfn.split_once('.')?;
         let p = |s: &str| u32::from_str_radix(s, 16).ok();
         Some((p(bus)?, p(dev)?, p(func)?))
-    });
-    match pci {
+    })
+}
+
+/// The name of a port: `<prefix><bus>/<dev>/<fn>` (hex) when its DPDK name
+/// is a PCI address, `<prefix><port>` otherwise.
+pub fn port_if_name(prefix: &str, dpdk_name: &str, port: u16) -> String {
+    match pci_addr(dpdk_name) {
         Some((b, d, f)) => format!("{prefix}{b:x}/{d:x}/{f:x}"),
         None => format!("{prefix}{port}"),
     }
@@ -204,6 +233,8 @@ mod imp {
         rx_desc: u16,
         tx_desc: u16,
         pool: Arc<Pool>,
+        /// Why the port copies when the arena could be its pool.
+        copy_reason: Option<&'static str>,
         tx: Vec<Arc<Mutex<TxHalf>>>,
         stats: Arc<DriverStats>,
         /// The kernel interface under the port (`iface=` of its devargs).
@@ -260,16 +291,33 @@ mod imp {
                 self.info.mtu
             );
             let (avail, used) = self.pool.counts();
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                "  rx queues {} ({} descriptors), tx queues {} ({} descriptors); mbufs copied, pool {} free {} in use",
+                "  rx queues {} ({} descriptors), tx queues {} ({} descriptors); ",
                 self.rx_queues,
                 self.rx_desc,
                 self.tx.len(),
                 self.tx_desc,
-                avail,
-                used
             );
+            match self.pool.zero_copy_arena() {
+                Some(a) => {
+                    // Free mbufs are rvpp's free pool plus DPDK's caches.
+                    let free = a.free_buffers();
+                    let _ = writeln!(
+                        s,
+                        "zero copy: mbufs are the buffers, {} in dpdk mempool caches, {} buffers in use, \
+                         {} mbufs refused (no free buffer), {} foreign mbufs",
+                        avail.saturating_sub(free),
+                        used,
+                        a.no_buffers.load(Ordering::Relaxed),
+                        a.foreign.load(Ordering::Relaxed)
+                    );
+                }
+                None => {
+                    let why = self.copy_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    let _ = writeln!(s, "mbufs copied{why}, pool {avail} free {used} in use");
+                }
+            }
             if let Some(p) = sys::port_stats(self.port) {
                 let _ = writeln!(
                     s,
@@ -333,16 +381,20 @@ mod imp {
         if ports.is_empty() {
             return st;
         }
-        let mbufs = cfg.num_mbufs.unwrap_or(DEFAULT_MBUFS);
-        let pool = match Pool::new("rvpp-mbufs", mbufs, -1) {
-            Ok(p) => Arc::new(p),
-            Err(x) => {
-                st.errors.push(format!("dpdk: {x}"));
-                return st;
+        let mut pools = Pools { zc: None, copy: None, num_mbufs: cfg.num_mbufs.unwrap_or(DEFAULT_MBUFS) };
+        if e.buffers.prefix() > 0 {
+            match Pool::zero_copy("rvpp-arena", &e.buffers, -1) {
+                Ok(p) => {
+                    st.notes.push(format!("dpdk: zero copy: the {} buffers are the mbufs", e.buffers.count()));
+                    pools.zc = Some(Arc::new(p));
+                }
+                Err(x) => st.notes.push(format!("dpdk: zero copy off, copying: {x}")),
             }
-        };
+        } else {
+            st.notes.push("dpdk: copying between mbufs and buffers (no-zero-copy)".into());
+        }
         for port in ports {
-            match add_port(e, cfg, port, &pool) {
+            match add_port(e, cfg, port, &mut pools, &mut st) {
                 Ok(n) => st.interfaces.push(n),
                 Err(x) => st.errors.push(format!("dpdk: port {port}: {x}")),
             }
@@ -354,8 +406,50 @@ mod imp {
         st
     }
 
-    fn add_port(e: &mut Engine, cfg: &DpdkConfig, port: u16, pool: &Arc<Pool>) -> Result<String, String> {
+    /// The zero-copy pool over the arena, and the copy path's own pool,
+    /// made when a port first needs it.
+    struct Pools {
+        zc: Option<Arc<Pool>>,
+        copy: Option<Arc<Pool>>,
+        num_mbufs: u32,
+    }
+
+    impl Pools {
+        fn copy(&mut self) -> Result<Arc<Pool>, String> {
+            if let Some(p) = &self.copy {
+                return Ok(p.clone());
+            }
+            let p = Arc::new(Pool::new("rvpp-mbufs", self.num_mbufs, -1)?);
+            self.copy = Some(p.clone());
+            Ok(p)
+        }
+    }
+
+    fn add_port(
+        e: &mut Engine,
+        cfg: &DpdkConfig,
+        port: u16,
+        pools: &mut Pools,
+        st: &mut super::Started,
+    ) -> Result<String, String> {
         let info = sys::port_info(port)?;
+        // A PCI device DMAs into its mbufs: the arena is no DPDK memory
+        // (neither registered nor mapped for the device), so such a port
+        // copies.
+        let pci = super::pci_addr(&info.name).is_some();
+        let (pool, copy_reason) = match (&pools.zc, pci) {
+            (Some(z), false) => (z.clone(), None),
+            (Some(_), true) => {
+                st.notes.push(format!(
+                    "dpdk: port {port} '{}' is a PCI device: zero copy would need the arena DMA-mapped \
+                     (rte_extmem_register, rte_dev_dma_map), which rvpp does not do; it copies",
+                    info.name
+                ));
+                (pools.copy()?, Some("PCI device: the arena is not DMA-mapped"))
+            }
+            (None, _) => (pools.copy()?, None),
+        };
+        let pool = &pool;
         let dc = cfg.dev_conf(&info.name);
         let nrx = dc.rx_queues.unwrap_or(1);
         if nrx > info.max_rx_queues.max(1) {
@@ -374,7 +468,9 @@ mod imp {
             return Err(format!("'{}': interface '{name}' already exists", info.name));
         }
         let stats = Arc::new(DriverStats::default());
-        let tx = (0..ntx).map(|q| Arc::new(Mutex::new(TxHalf::new(port, q, pool.clone(), stats.clone())))).collect();
+        let tx = (0..ntx)
+            .map(|q| Arc::new(Mutex::new(TxHalf::new(port, q, pool.clone(), stats.clone(), multi_seg))))
+            .collect();
         let dev = DpdkDevice {
             port,
             info: info.clone(),
@@ -382,6 +478,7 @@ mod imp {
             rx_desc,
             tx_desc,
             pool: pool.clone(),
+            copy_reason,
             tx,
             stats: stats.clone(),
             kernel_if: cfg.vdevs.iter().find(|v| v.dev_name() == info.name).and_then(|v| v.kernel_if()),
@@ -390,7 +487,8 @@ mod imp {
         let sw = e.create_interface(name.clone(), info.mac, mtu, Some(Arc::new(dev)));
         for q in 0..nrx {
             let t = e.next_rx_thread();
-            place_rx_queue(e, INPUT_NODE, Box::new(DpdkRx::new(sw.0, port, q, stats.clone())), t);
+            let rx = DpdkRx::new(sw.0, port, q, stats.clone(), pool.zero_copy_arena());
+            place_rx_queue(e, INPUT_NODE, Box::new(rx), t);
         }
         Ok(name)
     }

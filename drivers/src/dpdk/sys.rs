@@ -20,6 +20,19 @@
 //!   only inside `[buf_addr + data_off, + data_len)` after checking
 //!   `data_off + data_len <= buf_len`, so a bad mbuf cannot make a copy run
 //!   outside its buffer.
+//! - Zero copy ([`ZcArena`]): the pool's objects are the `rte_mbuf`s that
+//!   sit in the arena's per-buffer prefix, right before each buffer's
+//!   metadata (the mbuf's private area), so `buf_addr` is the buffer's
+//!   headroom. An mbuf pointer is turned into a buffer index only through
+//!   [`ZcArena::index_of`], which accepts exactly the `count` mbuf
+//!   addresses; anything else is freed to DPDK, never followed. Whoever
+//!   owns a buffer owns its mbuf: a free one lies in rvpp's free pool or a
+//!   DPDK mempool cache, a received one is rvpp's once `rx_burst` returned
+//!   it, a sent one is the PMD's once `tx_burst` took it. The mbuf of a
+//!   buffer rvpp owns always reads as a free mbuf does (`next` NULL,
+//!   `nb_segs` 1, `refcnt` 1): rx takes chains apart, tx puts back what the
+//!   PMD did not take. Data offsets written into an mbuf are checked
+//!   against the buffer's data room first.
 //! - DPDK mempools are safe to use from several threads at once; a thread
 //!   that is not an EAL lcore registers itself ([`register_thread`]) before
 //!   its first burst so it gets a per-lcore mempool cache.
@@ -27,11 +40,12 @@
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use rvpp_dataplane::buffer::{Buffers, HEADROOM, META_SIZE};
 use rvpp_dpdk_sys as ffi;
 
 /// Most packets in one burst: a frame.
@@ -42,8 +56,14 @@ const POOL_CACHE: u32 = 512;
 /// `RTE_ETH_TX_OFFLOAD_MULTI_SEGS` (`RTE_BIT64(15)`, a macro bindgen cannot
 /// evaluate).
 const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
-/// Most segments of one received packet that are followed.
-const MAX_SEGS: usize = 64;
+/// Most segments of one packet that are followed.
+pub const MAX_SEGS: usize = 64;
+/// Bytes rvpp reserves before each buffer for zero copy: the mempool's
+/// object header (24 bytes, given a cache line) and the 128-byte
+/// `rte_mbuf`; [`Pool::zero_copy`] checks both against this DPDK build.
+pub const ZC_PREFIX: usize = 64 + 128;
+/// Objects moved between a mempool and rvpp's free pool per lock.
+const ZC_CHUNK: usize = 512;
 
 /// Where the mbuf fields the driver uses lie, from the C shim.
 struct Layout {
@@ -54,6 +74,12 @@ struct Layout {
     data_len: usize,
     buf_len: usize,
     next: usize,
+    ol_flags: usize,
+    port: usize,
+    /// sizeof(struct rte_mbuf).
+    size: usize,
+    /// sizeof(struct rte_mempool_objhdr).
+    objhdr_size: usize,
 }
 
 fn layout() -> &'static Layout {
@@ -70,6 +96,10 @@ fn layout() -> &'static Layout {
             data_len: l.data_len as usize,
             buf_len: l.buf_len as usize,
             next: l.next as usize,
+            ol_flags: l.ol_flags as usize,
+            port: l.port as usize,
+            size: l.size as usize,
+            objhdr_size: l.objhdr_size as usize,
         }
     })
 }
@@ -227,7 +257,11 @@ pub fn port_info(port: u16) -> Result<PortInfo, String> {
 /// A pool of mbufs (`rte_pktmbuf_pool_create`). Shared by the threads that
 /// burst on the ports using it; never freed (ports keep pointers into it
 /// until the process ends).
-pub struct Pool(NonNull<ffi::rte_mempool>);
+pub struct Pool {
+    mp: NonNull<ffi::rte_mempool>,
+    /// Set when the pool's objects are the arena's buffers.
+    zc: Option<&'static ZcArena>,
+}
 
 // SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the pointer
 // is never freed (see the type's doc), so sharing it across threads is sound.
@@ -242,11 +276,85 @@ impl Pool {
         let p = unsafe {
             ffi::rte_pktmbuf_pool_create(c.as_ptr(), n, POOL_CACHE, 0, ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16, socket)
         };
-        NonNull::new(p).map(Pool).ok_or_else(|| format!("rte_pktmbuf_pool_create({n} mbufs): {}", last_error()))
+        NonNull::new(p)
+            .map(|mp| Pool { mp, zc: None })
+            .ok_or_else(|| format!("rte_pktmbuf_pool_create({n} mbufs): {}", last_error()))
+    }
+
+    /// A pool whose mbufs are the arena's buffers (zero copy): the arena
+    /// must have been made with a [`ZC_PREFIX`]-byte prefix. It may be made while
+    /// buffers are in use: the mbuf headers written here lie in the
+    /// prefixes, which nothing else touches (the mbufs' private areas,
+    /// rvpp's metadata, are left alone), and the free buffers stay in
+    /// rvpp's free pool (the shim ignores the enqueues populating makes).
+    pub fn zero_copy(name: &str, bufs: &Arc<Buffers>, socket: i32) -> Result<Pool, String> {
+        let l = layout();
+        let geo = bufs.layout();
+        let prefix = bufs.prefix();
+        if prefix < l.size + l.objhdr_size.next_multiple_of(64) || prefix > ZC_PREFIX {
+            return Err(format!(
+                "the arena's {prefix}-byte prefix does not hold this DPDK's rte_mbuf ({} bytes) and mempool header ({})",
+                l.size, l.objhdr_size
+            ));
+        }
+        let data_room = HEADROOM + bufs.data_size();
+        if data_room > usize::from(u16::MAX) {
+            return Err(format!("buffers of {} data bytes are larger than an mbuf can say", bufs.data_size()));
+        }
+        let lines = geo.stride / 64;
+        if !geo.stride.is_multiple_of(64) || lines.is_multiple_of(2) {
+            return Err(format!("arena stride {} is not an odd number of cache lines", geo.stride));
+        }
+        // The inverse of `lines` modulo 2^64 (Newton's iteration doubles
+        // the bits right each step; an odd number has one).
+        let mut inv = lines as u64;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub((lines as u64).wrapping_mul(inv)));
+        }
+        let arena: &'static ZcArena = Box::leak(Box::new(ZcArena {
+            bufs: bufs.clone(),
+            mbuf0: geo.base as usize - l.size,
+            lines: lines as u64,
+            inv,
+            count: geo.count,
+            data_room: data_room as u16,
+            no_buffers: AtomicU64::new(0),
+            foreign: AtomicU64::new(0),
+        }));
+        let zc: &'static mut ffi::rvpp_dpdk_zc = Box::leak(Box::new(ffi::rvpp_dpdk_zc {
+            map_start: (geo.base as usize - prefix) as *mut c_void,
+            map_len: geo.len + prefix,
+            mbuf0: arena.mbuf0 as *mut c_void,
+            stride: geo.stride as u64,
+            count: geo.count,
+            priv_size: META_SIZE as u16,
+            data_room: data_room as u16,
+            ctx: arena as *const ZcArena as *mut c_void,
+            get: Some(zc_get),
+            put: Some(zc_put),
+            avail: Some(zc_avail),
+            populating: 0,
+        }));
+        let c = CString::new(name).map_err(|_| "pool name holds a NUL byte".to_string())?;
+        // A mempool cache may hold 1.5 times its size, and DPDK wants that
+        // to be at most the pool: small arenas get small caches.
+        let cache = POOL_CACHE.min(geo.count / 4);
+        // SAFETY: c is NUL-terminated; zc is leaked (lives as long as the
+        // pool, which is never freed) and describes the arena's mapping,
+        // which the leaked ZcArena keeps alive through its Arc.
+        let p = unsafe { ffi::rvpp_dpdk_zc_pool_create(c.as_ptr(), zc, cache, socket) };
+        NonNull::new(p)
+            .map(|mp| Pool { mp, zc: Some(arena) })
+            .ok_or_else(|| format!("zero-copy mempool over {} buffers: {}", geo.count, last_error()))
+    }
+
+    /// The arena, when the pool's mbufs are its buffers.
+    pub fn zero_copy_arena(&self) -> Option<&'static ZcArena> {
+        self.zc
     }
 
     fn as_ptr(&self) -> *mut ffi::rte_mempool {
-        self.0.as_ptr()
+        self.mp.as_ptr()
     }
 
     /// (available, in use) mbufs.
@@ -254,6 +362,114 @@ impl Pool {
         // SAFETY: read-only queries of a live pool.
         unsafe { (ffi::rte_mempool_avail_count(self.as_ptr()), ffi::rte_mempool_in_use_count(self.as_ptr())) }
     }
+}
+
+/// The arena as the zero-copy mempool sees it: buffer i's mbuf is at
+/// `mbuf0 + i * stride`. Leaked with its pool (never freed).
+pub struct ZcArena {
+    bufs: Arc<Buffers>,
+    mbuf0: usize,
+    /// The stride in cache lines (odd), and its inverse modulo 2^64.
+    lines: u64,
+    inv: u64,
+    count: u32,
+    data_room: u16,
+    /// Mbufs a PMD asked for that rvpp's free pool did not have.
+    pub no_buffers: AtomicU64,
+    /// Objects given back to the pool that are no arena mbuf (ignored).
+    pub foreign: AtomicU64,
+}
+
+impl ZcArena {
+    /// The buffer whose mbuf `m` is; None for any other address.
+    #[inline(always)]
+    pub fn index_of<T>(&self, m: *const T) -> Option<u32> {
+        let off = (m as usize).wrapping_sub(self.mbuf0) as u64;
+        if off & 63 != 0 {
+            return None;
+        }
+        // Exact division by the odd line count: a multiple of it maps to
+        // its quotient, anything else to a number that fails the check.
+        let q = (off >> 6).wrapping_mul(self.inv);
+        (q < u64::from(self.count) && q * self.lines == off >> 6).then_some(q as u32)
+    }
+
+    #[inline(always)]
+    fn mbuf(&self, bi: u32) -> *mut ffi::rte_mbuf {
+        (self.mbuf0 + bi as usize * (self.lines as usize * 64)) as *mut ffi::rte_mbuf
+    }
+
+    /// Buffers in rvpp's shared free pool.
+    pub fn free_buffers(&self) -> u32 {
+        self.bufs.stats(0).free
+    }
+}
+
+/// The mempool's dequeue: `n` mbufs out of rvpp's free pool, all or none.
+unsafe extern "C" fn zc_get(ctx: *mut c_void, objs: *mut *mut c_void, n: c_uint) -> c_int {
+    // SAFETY: ctx is the leaked ZcArena the pool was made with.
+    let a = unsafe { &*(ctx as *const ZcArena) };
+    let n = n as usize;
+    let mut idx = [0u32; ZC_CHUNK];
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(ZC_CHUNK);
+        if !a.bufs.take_free(&mut idx[..k]) {
+            // Put back what this call took: all or none.
+            // SAFETY: objs[..done] were written just above.
+            unsafe { zc_put(ctx, objs, done as c_uint) };
+            a.no_buffers.fetch_add(n as u64, Ordering::Relaxed);
+            return -libc::ENOBUFS;
+        }
+        for (j, &i) in idx[..k].iter().enumerate() {
+            // SAFETY: the mempool hands an array of n pointers to fill.
+            unsafe { *objs.add(done + j) = a.mbuf(i).cast() };
+        }
+        done += k;
+    }
+    0
+}
+
+/// The mempool's enqueue: mbufs back to rvpp's free pool.
+unsafe extern "C" fn zc_put(ctx: *mut c_void, objs: *const *mut c_void, n: c_uint) {
+    // SAFETY: ctx is the leaked ZcArena the pool was made with.
+    let a = unsafe { &*(ctx as *const ZcArena) };
+    let mut idx = [0u32; ZC_CHUNK];
+    let mut k = 0;
+    for j in 0..n as usize {
+        // SAFETY: the mempool hands an array of n object pointers.
+        let o = unsafe { *objs.add(j) };
+        match a.index_of(o) {
+            Some(i) => {
+                idx[k] = i;
+                k += 1;
+            }
+            None => {
+                a.foreign.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if k == ZC_CHUNK {
+            a.bufs.put_free(&idx);
+            k = 0;
+        }
+    }
+    a.bufs.put_free(&idx[..k]);
+}
+
+/// The mempool's count: rvpp's free pool.
+unsafe extern "C" fn zc_avail(ctx: *mut c_void) -> c_uint {
+    // SAFETY: ctx is the leaked ZcArena the pool was made with.
+    let a = unsafe { &*(ctx as *const ZcArena) };
+    a.free_buffers()
+}
+
+/// One segment of a zero-copy packet: its buffer, where the bytes start
+/// from the mbuf's `buf_addr` (rvpp's headroom start) and how many.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Seg {
+    pub bi: u32,
+    pub off: u16,
+    pub len: u16,
 }
 
 /// Configures a port with `nrx` rx and `ntx` tx queues on `pool`.
@@ -432,6 +648,165 @@ impl Mbufs {
         self.m.copy_within(sent..self.len, 0);
         self.len -= sent;
         sent
+    }
+
+    /// Zero copy rx: takes slot `k`'s packet (k < len) as the buffers its
+    /// mbufs are, into `segs`; returns how many segments. Every segment is
+    /// checked first (an arena mbuf, its bytes inside its data room, the
+    /// lengths adding up to the packet's, a non-empty packet): a packet
+    /// that fails is freed to DPDK whole and None returned. A chain's links
+    /// are then cleared, as rvpp's buffers' mbufs are kept. Either way the
+    /// slot is emptied (see [`Mbufs::all_taken`]).
+    #[inline]
+    pub fn take_chain(&mut self, k: usize, a: &ZcArena, segs: &mut [Seg; MAX_SEGS]) -> Option<usize> {
+        if k >= self.len || self.m[k].is_null() {
+            return None;
+        }
+        let head = std::mem::replace(&mut self.m[k], ptr::null_mut());
+        let l = self.l;
+        let mut ok = false;
+        let mut ns = 0;
+        if a.index_of(head).is_some() {
+            // SAFETY: head is an arena mbuf (checked) this slot owned; the
+            // reads are of fields at the shim's offsets.
+            let (nb, total) = unsafe {
+                let b = head.cast::<u8>();
+                (
+                    ptr::read_unaligned(b.add(l.nb_segs).cast::<u16>()) as usize,
+                    ptr::read_unaligned(b.add(l.pkt_len).cast::<u32>()) as usize,
+                )
+            };
+            let mut m = head;
+            let mut sum = 0usize;
+            while ns < nb.min(MAX_SEGS) {
+                let Some(bi) = a.index_of(m) else { break };
+                // SAFETY: m is an arena mbuf (checked), part of the chain
+                // the slot owned.
+                let (off, len, next) = unsafe {
+                    let b = m.cast::<u8>();
+                    (
+                        ptr::read_unaligned(b.add(l.data_off).cast::<u16>()) as usize,
+                        ptr::read_unaligned(b.add(l.data_len).cast::<u16>()) as usize,
+                        if ns + 1 < nb {
+                            ptr::read_unaligned(b.add(l.next).cast::<*mut ffi::rte_mbuf>())
+                        } else {
+                            ptr::null_mut()
+                        },
+                    )
+                };
+                if off + len > usize::from(a.data_room) || off > HEADROOM + i16::MAX as usize {
+                    break;
+                }
+                segs[ns] = Seg { bi, off: off as u16, len: len as u16 };
+                ns += 1;
+                sum += len;
+                m = next;
+            }
+            ok = ns == nb && ns > 0 && sum == total && total > 0;
+        }
+        if !ok {
+            // SAFETY: head is the mbuf this slot owned; DPDK frees it and
+            // its chain to their pools.
+            unsafe { ffi::rvpp_dpdk_mbuf_free(head) };
+            return None;
+        }
+        if ns > 1 {
+            for sg in &segs[..ns] {
+                let b = a.mbuf(sg.bi).cast::<u8>();
+                // SAFETY: each segment is an arena mbuf of this packet,
+                // now rvpp's; the writes are of its link fields.
+                unsafe {
+                    ptr::write_unaligned(b.add(l.next).cast::<*mut ffi::rte_mbuf>(), ptr::null_mut());
+                    ptr::write_unaligned(b.add(l.nb_segs).cast::<u16>(), 1);
+                }
+            }
+        }
+        Some(ns)
+    }
+
+    /// After [`Mbufs::take_chain`] emptied every slot: nothing is owned.
+    #[inline]
+    pub fn all_taken(&mut self) {
+        debug_assert!(self.m[..self.len].iter().all(|m| m.is_null()));
+        self.len = 0;
+    }
+
+    /// Zero copy tx: makes the buffers `segs` (in order) one packet in the
+    /// next slot, writing their mbufs' fields (lengths, offsets, links,
+    /// no offloads, the port). False, with nothing written, when the burst
+    /// is full, a segment's bytes would leave its data room, or the lengths
+    /// do not fit an mbuf.
+    #[inline]
+    pub fn push_zc(&mut self, a: &ZcArena, port: u16, segs: &[Seg]) -> bool {
+        if self.len >= BURST || segs.is_empty() || segs.len() > MAX_SEGS {
+            return false;
+        }
+        let mut total = 0u32;
+        for sg in segs {
+            if sg.bi >= a.count || usize::from(sg.off) + usize::from(sg.len) > usize::from(a.data_room) {
+                return false;
+            }
+            total += u32::from(sg.len);
+        }
+        let l = self.l;
+        for (j, sg) in segs.iter().enumerate() {
+            let b = a.mbuf(sg.bi).cast::<u8>();
+            let next = segs.get(j + 1).map_or(ptr::null_mut(), |n| a.mbuf(n.bi));
+            // SAFETY: sg.bi < count, so b is buffer bi's mbuf, which rvpp
+            // owns with the buffer (the caller's chain); the writes are of
+            // fields at the shim's offsets, with their own widths.
+            unsafe {
+                ptr::write_unaligned(b.add(l.data_off).cast::<u16>(), sg.off);
+                ptr::write_unaligned(b.add(l.data_len).cast::<u16>(), sg.len);
+                if segs.len() > 1 {
+                    ptr::write_unaligned(b.add(l.next).cast::<*mut ffi::rte_mbuf>(), next);
+                }
+                if j == 0 {
+                    ptr::write_unaligned(b.add(l.pkt_len).cast::<u32>(), total);
+                    ptr::write_unaligned(b.add(l.nb_segs).cast::<u16>(), segs.len() as u16);
+                    ptr::write_unaligned(b.add(l.ol_flags).cast::<u64>(), 0);
+                    ptr::write_unaligned(b.add(l.port).cast::<u16>(), port);
+                }
+            }
+        }
+        self.m[self.len] = a.mbuf(segs[0].bi);
+        self.len += 1;
+        true
+    }
+
+    /// Zero copy tx: takes back what `tx_burst` left (slots `[0, len)`):
+    /// each packet's mbufs are made free-looking again (links cleared) and
+    /// its first buffer written to `out`, for rvpp to free the chain;
+    /// returns how many.
+    #[inline]
+    pub fn unsend_zc(&mut self, a: &ZcArena, out: &mut [rvpp_dataplane::BufferIndex]) -> usize {
+        let l = self.l;
+        let mut n = 0;
+        for k in 0..self.len.min(out.len()) {
+            let head = self.m[k];
+            let Some(bi) = a.index_of(head) else { continue };
+            // SAFETY: head is an arena mbuf push_zc wrote, not taken by the
+            // driver; its chain is the one push_zc linked (arena mbufs).
+            unsafe {
+                let mut m = head.cast::<u8>();
+                let nb = ptr::read_unaligned(m.add(l.nb_segs).cast::<u16>());
+                if nb > 1 {
+                    for _ in 0..nb {
+                        if m.is_null() || a.index_of(m).is_none() {
+                            break;
+                        }
+                        let next = ptr::read_unaligned(m.add(l.next).cast::<*mut u8>());
+                        ptr::write_unaligned(m.add(l.next).cast::<*mut u8>(), ptr::null_mut());
+                        ptr::write_unaligned(m.add(l.nb_segs).cast::<u16>(), 1);
+                        m = next;
+                    }
+                }
+            }
+            out[n] = rvpp_dataplane::BufferIndex(bi);
+            n += 1;
+        }
+        self.len = 0;
+        n
     }
 
     /// Reads a field of slot `k` (k < len) at `off`, of type T.
