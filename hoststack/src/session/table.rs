@@ -528,7 +528,7 @@ impl SessionTable {
             let t = FiveTuple { local: SocketAddr::new(local_ip, port), remote, proto };
             let free = !self.by_tuple.contains_key(&t)
                 && self.find_listener(proto, t.local).is_none()
-                && !self.owners().is_some_and(|o| o.owner(&t).is_some());
+                && self.owners().is_none_or(|o| o.owner(&t).is_none());
             if free {
                 return Some(t);
             }
