@@ -216,12 +216,6 @@ struct Counts {
     mismatch: u64,
 }
 
-/// In the fast loop's list of packets left for the full check, the bit
-/// of a place that marks another host's unicast (the frame's places are
-/// below it).
-const MISMATCH_SHIFT: u16 = 15;
-const _: () = assert!(FRAME_SIZE < 1 << MISMATCH_SHIFT);
-
 /// A MAC address as a 48-bit word.
 #[inline(always)]
 fn mac48(m: &[u8; 6]) -> u64 {
@@ -261,6 +255,13 @@ impl Node for EthernetInput {
             None => (u32::MAX, 0),
         };
         let xc = l2.xconnect_of(rx0);
+        // The interface's MAC as a 48-bit word in the top bits, as the
+        // loops see it (an impossible value when unknown or cross-connected,
+        // so unicast frames take the full check).
+        let mac = match ifs.ifs.get(rx0 as usize) {
+            Some(f) if xc == NONE => mac48(&f.mac) << 16,
+            _ => u64::MAX,
+        };
         // The loops below set the next only of packets that do not take
         // the frame's common one; the full checks set theirs.
         if xc != NONE {
@@ -286,14 +287,8 @@ impl Node for EthernetInput {
                 et => self.type_next(et),
             };
             let (et0, next0) = next0.map_or((u32::MAX, 0), |n| (u16::to_be(et0) as u32, n));
-            // The interface's MAC as a 48-bit word in the top bits, as the
-            // loop sees it (an impossible value when unknown, so unicast
-            // frames take the full check).
-            let mac = ifs.ifs.get(rx0 as usize).map_or(u64::MAX, |f| mac48(&f.mac) << 16);
-            let tags = (u16::to_be(ethertype::VLAN) as u32, u16::to_be(ethertype::DOT1AD) as u32);
             frame.all_to(next0);
             for (k, &bi) in frame.pkts.iter().enumerate() {
-                let mut mismatch = false;
                 if let Some((m, h)) = pk.head_mut::<HEADER_LEN>(bi) {
                     // Destination and the first two source bytes in one
                     // load; the ethertype as it lies in memory.
@@ -309,24 +304,30 @@ impl Node for EthernetInput {
                         m.l3_hdr_offset = m.current_data;
                         continue;
                     }
-                    // Another host's untagged unicast on a known interface.
-                    let tagged = (et == tags.0) | (et == tags.1);
-                    let ours = (w & 1 != 0) | (w << 16 == mac);
-                    mismatch = !ours & same & !tagged & (mac != u64::MAX);
                 }
-                // The full check decides, or counts the mismatch found here.
+                // The full check decides.
                 if let Some(x) = later.get_mut(nlater) {
-                    *x = k as u16 | (mismatch as u16) << MISMATCH_SHIFT;
+                    *x = k as u16;
                     nlater += 1;
                 }
             }
         }
-        for &x in &later[..nlater] {
-            let k = (x & !(1 << MISMATCH_SHIFT)) as usize;
-            if x >> MISMATCH_SHIFT != 0 {
-                c.mismatch += 1;
-                frame.nexts[k] = Next::Drop as u16;
-                continue;
+        let tags = (u16::to_be(ethertype::VLAN) as u32, u16::to_be(ethertype::DOT1AD) as u32);
+        for &k in &later[..nlater] {
+            let k = k as usize;
+            // Another host's untagged unicast on the frame's interface (a
+            // known one, not cross-connected): a counted drop, told in a
+            // few compares.
+            if let Some((m, h)) = pk.head_mut::<HEADER_LEN>(frame.pkts[k]) {
+                let w = u64::from_le_bytes(h[0..8].try_into().unwrap_or_default());
+                let et = u16::from_ne_bytes(h[12..14].try_into().unwrap_or_default()) as u32;
+                let tagged = (et == tags.0) | (et == tags.1);
+                let ours = (w & 1 != 0) | (w << 16 == mac);
+                if !ours & (m.sw_if_index[RX] == rx0) & !tagged & (mac != u64::MAX) {
+                    c.mismatch += 1;
+                    frame.nexts[k] = Next::Drop as u16;
+                    continue;
+                }
             }
             let (m, d) = pk.data_mut(frame.pkts[k]);
             match self.classify(m, d, &l2, &ifs, &mut c) {

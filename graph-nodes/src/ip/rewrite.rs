@@ -13,7 +13,7 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::publish::Published;
-use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
+use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
 use super::checksum;
 use super::fib::{AdjKind, Adjacency, Fib, Forwarding, REWRITE_MAX};
@@ -169,11 +169,12 @@ fn fast_loop<const IP6: bool, const N: usize>(
     // Set here for all; the full path sets the others'.
     frame.all_to(Next::Output as u16);
     // By index: one counter for the packet and its place.
-    for k in 0..frame.pkts.len() {
-        let bi = frame.pkts[k];
-        if let Some(&ahead) = frame.pkts.get(k + PREFETCH_AHEAD) {
-            pk.prefetch_headroom(ahead);
-        }
+    let pkts: &[BufferIndex] = frame.pkts;
+    let last = pkts.len().saturating_sub(1);
+    for k in 0..pkts.len() {
+        let bi = pkts[k];
+        // (The last packets fetch the last one's again: no branch.)
+        pk.prefetch_headroom(pkts[(k + PREFETCH_AHEAD).min(last)]);
         if let Some((m, room, h)) = pk.head_room_mut::<N, REWRITE_MAX>(bi) {
             if let Some(adj) = adjs.get(m.opaque[OPAQUE_ADJ] as usize) {
                 let len = m.current_length as usize + m.total_length_not_including_first_buffer as usize;
