@@ -252,7 +252,8 @@ pub struct Fib {
     work: Forwarding,
     work6: Table6,
     routes: BTreeMap<Prefix, BTreeMap<Source, Vec<Path>>>,
-    active_lb: HashMap<Prefix, u32>,
+    /// (hashbrown's hasher: a million routes are installed in one go.)
+    active_lb: hashbrown::HashMap<Prefix, u32>,
     adj_index: HashMap<AdjKey, u32>,
     lb_index: HashMap<Vec<u32>, u32>,
     lb_refs: Vec<u32>,
@@ -275,7 +276,7 @@ impl Default for Fib {
             work,
             work6: Table6::default(),
             routes: BTreeMap::new(),
-            active_lb: HashMap::new(),
+            active_lb: hashbrown::HashMap::new(),
             adj_index: HashMap::new(),
             lb_index,
             lb_refs: vec![u32::MAX / 2],
@@ -534,9 +535,17 @@ impl Fib {
         let adjs: Vec<u32> = paths.iter().map(|&x| self.resolve(ifs, false, x, 0, 0)).collect();
         let lb = self.lb_for(adjs);
         self.publish();
-        let mut bulk = Vec::with_capacity(prefixes.len());
-        for &(a, len) in prefixes {
-            let p = (false, mask(false, a as u128, len), len.min(32));
+        // In address order, so the route table's inserts walk it once
+        // rather than missing cache on every one (every route carries the
+        // same paths: duplicates are one).
+        let mut sorted: Vec<(u32, u8)> =
+            prefixes.iter().map(|&(a, len)| (mask(false, a as u128, len) as u32, len.min(32))).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        self.active_lb.reserve(sorted.len());
+        let mut bulk = Vec::with_capacity(sorted.len());
+        for &(a, len) in &sorted {
+            let p = (false, a as u128, len);
             let srcs = self.routes.entry(p).or_default();
             srcs.insert(Source::Cli, paths.to_vec());
             if srcs.keys().next() == Some(&Source::Cli) {
