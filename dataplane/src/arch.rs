@@ -44,6 +44,21 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Like [`prefetch`], into the second-level cache only: for a batch of
+/// lines far away (a big trie's plies, one per packet of a frame), which
+/// then do not all wait for the first level's few fill buffers.
+#[inline(always)]
+pub fn prefetch_l2<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a prefetch is only a hint; it never faults and does not
+        // dereference `p` in the language's sense.
+        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(p as *const i8) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Time-stamp counter ticks per second, measured once against the OS clock.
 pub fn tsc_hz() -> f64 {
     static HZ: OnceLock<f64> = OnceLock::new();

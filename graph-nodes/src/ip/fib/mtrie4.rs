@@ -262,12 +262,13 @@ impl Mtrie4 {
         self.leaf_of(leaf, byte).load(Ordering::Acquire)
     }
 
-    /// Hints the CPU to fetch the leaf `step(leaf, byte)` will read.
+    /// Hints the CPU to fetch the leaf `step(leaf, byte)` will read (into
+    /// the second-level cache: a frame's worth of them is in flight).
     #[inline(always)]
     pub fn prefetch(&self, leaf: u32, byte: u8) {
         // Only an address: a prefetch never faults.
         let at = ((leaf & !PLY_BIT) as usize) << 8 | usize::from(byte);
-        rvpp_dataplane::arch::prefetch(self.plies.as_ptr().wrapping_add(at));
+        rvpp_dataplane::arch::prefetch_l2(self.plies.as_ptr().wrapping_add(at));
     }
 
     /// The ply a reference leaf names.
