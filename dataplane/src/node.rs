@@ -209,6 +209,14 @@ impl Vm {
         }
     }
 
+    /// How many more packets [`Vm::emit`] takes in this node call (before
+    /// it starts freeing them), so a node can drop a whole packet rather
+    /// than emit part of what it makes of it.
+    #[inline]
+    pub fn extra_room(&self) -> usize {
+        MAX_EXTRA.saturating_sub(self.extra.len())
+    }
+
     /// Threads a packet can be handed to with [`Vm::handoff`] (this one
     /// included); 1 when there is no other.
     #[inline]

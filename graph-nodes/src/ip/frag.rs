@@ -73,6 +73,12 @@ impl Pieces<'_> {
     }
 }
 
+/// Payload bytes per fragment after `before` bytes of headers: a multiple
+/// of 8 that fits the MTU and a buffer of `data_size` (0: none fits).
+fn per_fragment(before: usize, mtu: usize, data_size: usize) -> usize {
+    mtu.min(data_size).saturating_sub(before) & !7
+}
+
 /// Cuts the packet `header` + `payload` into fragments that fit `mtu` and
 /// one buffer each, written into fresh buffers listed in `out` (their
 /// metadata reset as received on `rx_sw_if_index`: the caller adds what
@@ -102,8 +108,7 @@ pub fn fragment<const IP6: bool>(
     };
     // Bytes before each fragment's payload.
     let before = if IP6 { hl + IP6_FRAGMENT_HEADER } else { hl };
-    // Payload per fragment: a multiple of 8 that fits the MTU and a buffer.
-    let per = mtu.min(bufs.data_size()).saturating_sub(before) & !7;
+    let per = per_fragment(before, mtu, bufs.data_size());
     let plen: usize = payload.iter().map(|p| p.len()).sum();
     if !well_formed || per == 0 || plen == 0 {
         return Err(FragError::Malformed);
@@ -208,13 +213,15 @@ enum Counter {
     Fragments,
     NoBuffers,
     Malformed,
+    NoRoom,
 }
 
-static COUNTERS: [CounterDesc; 4] = [
+static COUNTERS: [CounterDesc; 5] = [
     CounterDesc::info("packets fragmented"),
     CounterDesc::info("fragments sent"),
     CounterDesc::error("no buffers for fragments"),
     CounterDesc::error("cannot fragment (bad header or mtu)"),
+    CounterDesc::error("fragments beyond what one frame may emit"),
 ];
 
 /// The `ip4-frag` node.
@@ -254,6 +261,14 @@ impl Node for Ip4Frag {
             let total = p.get(2..4).map_or(0, |t| u16::from_be_bytes([t[0], t[1]]) as usize);
             if ihl < 20 || total > p.len() || total <= ihl {
                 vm.count(Counter::Malformed as usize, 1);
+                continue;
+            }
+            // Its fragments leave through `emit`, which takes a bounded
+            // number per call: a packet whose fragments would not all fit
+            // is dropped whole (part of a datagram is never reassembled).
+            let per = per_fragment(ihl, mtu, vm.bufs.data_size());
+            if per > 0 && (total - ihl).div_ceil(per) > vm.extra_room() {
+                vm.count(Counter::NoRoom as usize, 1);
                 continue;
             }
             let rx = vm.bufs.meta(bi).sw_if_index;
@@ -546,5 +561,54 @@ mod tests {
         let frags: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
         h.vm.bufs.free(&frags);
         assert_eq!(h.buffers_in_use(), before, "the original chain was freed");
+    }
+
+    #[test]
+    fn ip4_frag_drops_whole_the_packets_whose_fragments_a_frame_has_no_room_for() {
+        let mut fwd = Forwarding::default();
+        let mut adj = Adjacency::new(AdjKind::Rewrite, false, 1, 0);
+        adj.mtu = 500;
+        fwd.adjs.push(adj);
+        let ai = fwd.adjs.len() as u32 - 1;
+        let mut h = Harness::new(Box::new(Ip4Frag::new(Published::new(fwd))), 2);
+        let before = h.buffers_in_use();
+        // A frame of 256 packets of 1980 payload bytes: 5 fragments of 480
+        // bytes each at MTU 500, 1280 in all, more than one call may emit.
+        let payload = data(1980);
+        let pkt = [header4(1980), payload.clone()].concat();
+        let mut pkts: Vec<BufferIndex> = (0..256)
+            .map(|_| {
+                let bi = h.packet(&pkt, 1);
+                h.vm.bufs.meta_mut(bi).opaque[OPAQUE_ADJ] = ai;
+                bi
+            })
+            .collect();
+        let room = rvpp_dataplane::node::MAX_EXTRA;
+        let fits = room / 5;
+        let nexts = h.run(&mut pkts);
+        let out = h.take_emitted();
+        // Every fragment made was emitted, those of whole packets only.
+        assert_eq!(out.len(), fits * 5);
+        assert_eq!(h.vm.extra_room(), room, "nothing left behind after take_emitted");
+        assert_eq!(h.counter("packets fragmented"), fits as u64);
+        assert_eq!(h.counter("fragments sent"), out.len() as u64);
+        assert_eq!(h.counter("fragments beyond what one frame may emit"), (256 - fits) as u64);
+        for (k, &n) in nexts.iter().enumerate() {
+            let want = if k < fits { "(consumed)" } else { ErrorDrop::NAME };
+            assert_eq!(h.next_name(n), want, "packet {k}");
+        }
+        // Each emitted packet's fragments are all there, in order.
+        for (j, f) in out.chunks(5).enumerate() {
+            let mut got = Vec::new();
+            for &(_, fb) in f {
+                got.extend_from_slice(&h.vm.bufs.data(fb)[20..]);
+            }
+            assert_eq!(got, payload, "packet {j}");
+        }
+        let frags: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
+        h.vm.bufs.free(&frags);
+        let dropped: Vec<BufferIndex> = pkts[fits..].to_vec();
+        h.vm.bufs.free(&dropped);
+        assert_eq!(h.buffers_in_use(), before);
     }
 }
