@@ -79,6 +79,17 @@ impl DpdkRx {
         let mut n = 0;
         let mut bytes = 0u64;
         for k in 0..avail {
+            self.mbufs.prefetch_zc(k + 4);
+            if let Some(sg) = self.mbufs.take_single(k, a) {
+                let m = vm.bufs.meta_mut(BufferIndex(sg.bi));
+                m.reset_rx(sg.len, sw);
+                // The pool's data room keeps offsets within an i16.
+                m.current_data = (i32::from(sg.off) - HEADROOM as i32) as i16;
+                bytes += u64::from(sg.len);
+                out[n] = BufferIndex(sg.bi);
+                n += 1;
+                continue;
+            }
             let Some(ns) = self.mbufs.take_chain(k, a, &mut self.segs) else {
                 tally[Stat::RxTooLong as usize] += 1;
                 continue;
@@ -89,7 +100,7 @@ impl DpdkRx {
             for (j, sg) in segs.iter().enumerate() {
                 let m = vm.bufs.meta_mut(BufferIndex(sg.bi));
                 m.reset_rx(sg.len, sw);
-                // take_chain checked off <= HEADROOM + i16::MAX.
+                // The pool's data room keeps offsets within an i16.
                 m.current_data = (i32::from(sg.off) - HEADROOM as i32) as i16;
                 if let Some(nx) = segs.get(j + 1) {
                     m.flags = flags::NEXT_PRESENT;

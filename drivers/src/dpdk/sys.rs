@@ -298,7 +298,8 @@ impl Pool {
             ));
         }
         let data_room = HEADROOM + bufs.data_size();
-        if data_room > usize::from(u16::MAX) {
+        // Every data offset inside the room must be a `current_data`.
+        if data_room > HEADROOM + i16::MAX as usize {
             return Err(format!("buffers of {} data bytes are larger than an mbuf can say", bufs.data_size()));
         }
         let lines = geo.stride / 64;
@@ -314,6 +315,7 @@ impl Pool {
         let arena: &'static ZcArena = Box::leak(Box::new(ZcArena {
             bufs: bufs.clone(),
             mbuf0: geo.base as usize - l.size,
+            stride: geo.stride,
             lines: lines as u64,
             inv,
             count: geo.count,
@@ -369,6 +371,7 @@ impl Pool {
 pub struct ZcArena {
     bufs: Arc<Buffers>,
     mbuf0: usize,
+    stride: usize,
     /// The stride in cache lines (odd), and its inverse modulo 2^64.
     lines: u64,
     inv: u64,
@@ -396,7 +399,7 @@ impl ZcArena {
 
     #[inline(always)]
     fn mbuf(&self, bi: u32) -> *mut ffi::rte_mbuf {
-        (self.mbuf0 + bi as usize * (self.lines as usize * 64)) as *mut ffi::rte_mbuf
+        (self.mbuf0 + bi as usize * self.stride) as *mut ffi::rte_mbuf
     }
 
     /// Buffers in rvpp's shared free pool.
@@ -724,6 +727,44 @@ impl Mbufs {
         Some(ns)
     }
 
+    /// Zero copy rx, the common case: slot `k`'s packet (k < len) when it
+    /// is one non-empty arena mbuf whose bytes lie in its data room, taken
+    /// as that buffer (the slot is emptied); None leaves the slot as it is
+    /// (for [`Mbufs::take_chain`]).
+    #[inline(always)]
+    pub fn take_single(&mut self, k: usize, a: &ZcArena) -> Option<Seg> {
+        let m = *self.m[..self.len].get(k)?;
+        let bi = a.index_of(m)?;
+        let l = self.l;
+        // SAFETY: m is an arena mbuf (checked) this slot owns; the reads
+        // are of fields at the shim's offsets.
+        let (off, nb, len) = unsafe {
+            let b = m.cast::<u8>();
+            (
+                ptr::read_unaligned(b.add(l.data_off).cast::<u16>()),
+                ptr::read_unaligned(b.add(l.nb_segs).cast::<u16>()),
+                ptr::read_unaligned(b.add(l.data_len).cast::<u16>()),
+            )
+        };
+        if nb != 1 || len == 0 || u32::from(off) + u32::from(len) > u32::from(a.data_room) {
+            return None;
+        }
+        self.m[k] = ptr::null_mut();
+        Some(Seg { bi, off, len })
+    }
+
+    /// Hints the CPU to fetch slot `k`'s buffer metadata and packet start
+    /// (zero copy: the mbuf's private area and data room); any `k`.
+    #[inline(always)]
+    pub fn prefetch_zc(&self, k: usize) {
+        if let Some(&m) = self.m[..self.len].get(k) {
+            let b = m.cast::<u8>();
+            // A prefetch of any address is harmless.
+            rvpp_dataplane::arch::prefetch(b.wrapping_add(self.l.size));
+            rvpp_dataplane::arch::prefetch(b.wrapping_add(self.l.size + META_SIZE + HEADROOM));
+        }
+    }
+
     /// After [`Mbufs::take_chain`] emptied every slot: nothing is owned.
     #[inline]
     pub fn all_taken(&mut self) {
@@ -770,6 +811,32 @@ impl Mbufs {
             }
         }
         self.m[self.len] = a.mbuf(segs[0].bi);
+        self.len += 1;
+        true
+    }
+
+    /// Zero copy tx, the common case: buffer `bi`'s bytes `[off, off + len)`
+    /// of its data room as a one-segment packet in the next slot. False,
+    /// with nothing written, when the burst is full or the bytes would
+    /// leave the room. The mbuf's links need no write: an mbuf rvpp owns
+    /// has none (module docs).
+    #[inline(always)]
+    pub fn push_single(&mut self, a: &ZcArena, port: u16, bi: u32, off: u16, len: u16) -> bool {
+        if self.len >= BURST || bi >= a.count || u32::from(off) + u32::from(len) > u32::from(a.data_room) {
+            return false;
+        }
+        let l = self.l;
+        let b = a.mbuf(bi).cast::<u8>();
+        // SAFETY: bi < count, so b is buffer bi's mbuf, which rvpp owns with
+        // the buffer; the writes are of fields at the shim's offsets.
+        unsafe {
+            ptr::write_unaligned(b.add(l.data_off).cast::<u16>(), off);
+            ptr::write_unaligned(b.add(l.data_len).cast::<u16>(), len);
+            ptr::write_unaligned(b.add(l.pkt_len).cast::<u32>(), u32::from(len));
+            ptr::write_unaligned(b.add(l.ol_flags).cast::<u64>(), 0);
+            ptr::write_unaligned(b.add(l.port).cast::<u16>(), port);
+        }
+        self.m[self.len] = b.cast();
         self.len += 1;
         true
     }

@@ -87,6 +87,19 @@ impl TxHalf {
         let mut dropped = 0;
         let mut j = 0;
         for &bi in &pkts[..n] {
+            let m = bufs.meta(bi);
+            let off = HEADROOM as i32 + i32::from(m.current_data);
+            if m.flags & flags::NEXT_PRESENT == 0 && (0..=i32::from(u16::MAX)).contains(&off) {
+                self.lens[j] = u32::from(m.current_length);
+                if self.mbufs.push_single(a, self.port, bi.0, off as u16, m.current_length) {
+                    j += 1;
+                } else {
+                    tally[Stat::TxTooLong as usize] += 1;
+                    self.drop[dropped] = bi;
+                    dropped += 1;
+                }
+                continue;
+            }
             let pushed = match self.chain_segs(bufs, bi) {
                 Some(ns) => {
                     let len: u32 = self.segs[..ns].iter().map(|s| u32::from(s.len)).sum();
