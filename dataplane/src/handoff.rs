@@ -20,7 +20,9 @@
 //! through its thread's waker, only when it said it sleeps.
 //!
 //! Counters per node (`show errors`): packets handed off, packets dropped
-//! on a full ring, packets handed in.
+//! on a full ring, packets handed in; and per thread, packets handed in
+//! for a node index its graph lacks (freed, shown on the graph's first
+//! node: no node of that index exists to show them on).
 //!
 //! Single-thread engines have no [`Handoff`]: nothing here runs.
 //!
@@ -42,15 +44,27 @@ pub const RING_SIZE: usize = 4 * FRAME_SIZE;
 const RECEIVE_BATCH: usize = FRAME_SIZE;
 
 /// The reasons [`HandoffPort`] counts under, per node.
-pub const COUNTERS: [CounterDesc; 3] = [
+pub const COUNTERS: [CounterDesc; 4] = [
     CounterDesc::info("packets handed off to another thread"),
     CounterDesc::error("handoff queue full"),
     CounterDesc::info("packets handed in from another thread"),
+    CounterDesc::error("handed in for a node this thread lacks"),
 ];
 
 const SENT: usize = 0;
 const FULL: usize = 1;
 const RECEIVED: usize = 2;
+const UNKNOWN: usize = 3;
+
+/// What the receiver did with one entry of a ring.
+enum Taken {
+    /// Queued at its node (counted there).
+    Queued,
+    /// Its node index is not in the graph: freed, counted per thread.
+    Unknown,
+    /// Its node's queue is full: left in the ring for the next loop.
+    Wait,
+}
 
 /// A value alone on its cache line (the ring's two ends are written by
 /// different threads).
@@ -124,6 +138,9 @@ struct Inbox {
     waker: OnceLock<Arc<mio::Waker>>,
     /// Whether the thread's port was handed out (one per thread).
     taken: AtomicBool,
+    /// Sleeps of the thread that an event (a waker) ended rather than
+    /// their timeout.
+    woken: AtomicU64,
 }
 
 /// The rings between every pair of an engine's threads.
@@ -145,6 +162,7 @@ impl Handoff {
                     sleeping: AtomicBool::new(false),
                     waker: OnceLock::new(),
                     taken: AtomicBool::new(false),
+                    woken: AtomicU64::new(0),
                 })
                 .collect(),
         })
@@ -170,7 +188,7 @@ impl Handoff {
         if inbox.taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(HandoffPort { shared: self.clone(), thread: t, counts: Vec::new() })
+        Some(HandoffPort { shared: self.clone(), thread: t, counts: Vec::new(), unknown: 0 })
     }
 
     fn ring(&self, src: usize, dst: usize) -> &Ring {
@@ -184,6 +202,8 @@ pub struct HandoffPort {
     thread: usize,
     /// Per node index: [sent, dropped on a full ring, received].
     counts: Vec<[u64; 3]>,
+    /// Handed in for a node index the graph lacks.
+    unknown: u64,
 }
 
 impl HandoffPort {
@@ -247,6 +267,13 @@ impl HandoffPort {
     /// each to `f` (target node, buffer) until it returns false (that one
     /// waits for the next call). Returns how many were taken.
     pub fn drain(&mut self, mut f: impl FnMut(NodeIndex, BufferIndex) -> bool) -> usize {
+        self.take(|node, bi| if f(node, bi) { Taken::Queued } else { Taken::Wait })
+    }
+
+    /// [`HandoffPort::drain`] with the receiver's verdict on each entry:
+    /// a queued one is counted at its node, an unknown one per thread
+    /// (its node index, which may be anything, sizes nothing).
+    fn take(&mut self, mut f: impl FnMut(NodeIndex, BufferIndex) -> Taken) -> usize {
         let shared = self.shared.clone();
         let mut total = 0;
         for src in 0..shared.threads {
@@ -255,12 +282,12 @@ impl HandoffPort {
             }
             total += shared.ring(src, self.thread).pop_while(RECEIVE_BATCH, |v| {
                 let node = NodeIndex((v >> 32) as u32);
-                if f(node, BufferIndex(v as u32)) {
-                    self.count(node, RECEIVED, 1);
-                    true
-                } else {
-                    false
+                match f(node, BufferIndex(v as u32)) {
+                    Taken::Queued => self.count(node, RECEIVED, 1),
+                    Taken::Unknown => self.unknown += 1,
+                    Taken::Wait => return false,
                 }
+                true
             });
         }
         total
@@ -268,23 +295,20 @@ impl HandoffPort {
 
     /// Queues what other threads sent here at the target nodes of `graph`
     /// (a node whose queue is full leaves the rest in the ring). A buffer
-    /// naming a node the graph lacks is freed and counted as a full ring.
-    /// Returns how many were taken.
+    /// naming a node the graph lacks is freed and counted ("handed in for
+    /// a node this thread lacks"). Returns how many were taken.
     pub fn receive(&mut self, graph: &mut Graph, bufs: &mut ThreadBuffers) -> usize {
-        let mut unknown: Vec<BufferIndex> = Vec::new();
-        let n = self.drain(|node, bi| {
-            if (node.0 as usize) >= graph.len() {
-                unknown.push(bi);
-                return true;
+        let nodes = graph.len();
+        self.take(|node, bi| {
+            if (node.0 as usize) >= nodes {
+                bufs.free_one(bi);
+                Taken::Unknown
+            } else if graph.inject(node, bi) {
+                Taken::Queued
+            } else {
+                Taken::Wait
             }
-            graph.inject(node, bi)
-        });
-        if !unknown.is_empty() {
-            self.counts.resize(self.counts.len().max(1), [0; 3]);
-            self.counts[0][FULL] += unknown.len() as u64;
-            bufs.free(&unknown);
-        }
-        n
+        })
     }
 
     /// Whether another thread queued something here.
@@ -305,21 +329,34 @@ impl HandoffPort {
         true
     }
 
-    /// Says this thread is awake again.
-    pub fn woke(&self) {
-        self.shared.inboxes[self.thread].sleeping.store(false, Ordering::Relaxed);
+    /// Says this thread is awake again; `by_event` when an event (its
+    /// waker) ended the sleep rather than the timeout.
+    pub fn woke(&self, by_event: bool) {
+        let inbox = &self.shared.inboxes[self.thread];
+        inbox.sleeping.store(false, Ordering::Relaxed);
+        if by_event {
+            inbox.woken.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The counters of node `node`: (reason, count) for each of
-    /// [`COUNTERS`].
-    pub fn counters(&self, node: NodeIndex) -> [(CounterDesc, u64); 3] {
+    /// [`COUNTERS`]; the thread's count of packets for unknown nodes is
+    /// node 0's.
+    pub fn counters(&self, node: NodeIndex) -> [(CounterDesc, u64); 4] {
         let c = self.counts.get(node.0 as usize).copied().unwrap_or([0; 3]);
-        [(COUNTERS[SENT], c[SENT]), (COUNTERS[FULL], c[FULL]), (COUNTERS[RECEIVED], c[RECEIVED])]
+        let unknown = if node.0 == 0 { self.unknown } else { 0 };
+        [
+            (COUNTERS[SENT], c[SENT]),
+            (COUNTERS[FULL], c[FULL]),
+            (COUNTERS[RECEIVED], c[RECEIVED]),
+            (COUNTERS[UNKNOWN], unknown),
+        ]
     }
 
     /// Zeroes the counters (`clear errors`).
     pub fn clear_counters(&mut self) {
         self.counts.clear();
+        self.unknown = 0;
     }
 }
 
@@ -481,11 +518,39 @@ mod tests {
         });
         let t0 = Instant::now();
         poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
-        p1.woke();
+        p1.woke(!events.is_empty());
         assert!(t0.elapsed() < Duration::from_secs(5), "not woken: {:?}", t0.elapsed());
         assert!(!events.is_empty());
         sender.join().unwrap();
         assert_eq!(p1.drain(|_, _| true), 1);
+    }
+
+    #[test]
+    fn a_packet_for_a_node_the_graph_lacks_is_freed_and_counted_apart() {
+        use crate::graph::{Graph, NodeInit};
+
+        let h = Handoff::new(2);
+        let mut hr = crate::testing::Harness::new(Box::new(Sink::default()), 1);
+        let ext = crate::engine::Extensions::default();
+        let regs = [NodeReg { name: "handoff-test-sink", factory: Arc::new(|_| Box::new(Sink::default())) }];
+        let mut graph = Graph::build(&regs, &NodeInit { thread_index: 1, ext: &ext }, &mut hr.vm).unwrap();
+        let (mut p0, mut p1) = (h.port(0).unwrap(), h.port(1).unwrap());
+        let arena = hr.vm.bufs.arena().clone();
+        let base = in_use(&arena, &hr.vm.bufs);
+        let (stray, good) = (hr.vm.bufs.alloc_one().unwrap(), hr.vm.bufs.alloc_one().unwrap());
+        assert!(p0.send(&mut hr.vm.bufs, NodeIndex(0), 1, NodeIndex(1 << 20), stray));
+        assert!(p0.send(&mut hr.vm.bufs, NodeIndex(0), 1, NodeIndex(0), good));
+        assert_eq!(p1.receive(&mut graph, &mut hr.vm.bufs), 2);
+        // The stray one is freed, the other waits at its node.
+        assert_eq!(in_use(&arena, &hr.vm.bufs), base + 1);
+        let c = p1.counters(NodeIndex(0));
+        assert_eq!((c[1].1, c[2].1, c[3].1), (0, 1, 1), "queue full, handed in, unknown node: {c:?}");
+        assert_eq!(c[3].0.name, "handed in for a node this thread lacks");
+        // Nothing was counted (or sized) for the garbage index.
+        assert!(p1.counts.len() <= graph.len(), "{} counter rows", p1.counts.len());
+        assert!(p1.counters(NodeIndex(1 << 20)).iter().all(|c| c.1 == 0));
+        p1.clear_counters();
+        assert_eq!(p1.counters(NodeIndex(0))[3].1, 0);
     }
 
     #[test]
@@ -536,25 +601,39 @@ mod tests {
             w.graph.node_mut::<Sink>("handoff-test-sink").unwrap().seen = s.clone();
         });
         let sink = e.local.graph.node_index("handoff-test-sink").unwrap();
-        // Let the worker fall asleep, then hand it packets.
-        std::thread::sleep(Duration::from_millis(300));
-        for _ in 0..10 {
+        // Hand the worker a packet once it sleeps: its sender's wake-up
+        // must end the sleep (an unwoken worker gets it too, on its own
+        // timeout, which this tells apart). A timeout that falls between
+        // the look at its flag and the send makes one try inconclusive.
+        let shared = e.local.vm.handoff.as_ref().unwrap().shared.clone();
+        let inbox = &shared.inboxes[1];
+        let wait = |what: &dyn Fn() -> bool| {
+            let t0 = Instant::now();
+            while !what() && t0.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            what()
+        };
+        let mut sent = 0;
+        let mut woken = false;
+        while !woken && sent < 10 {
+            assert!(wait(&|| inbox.sleeping.load(Ordering::SeqCst)), "the idle worker never sleeps");
+            let before = inbox.woken.load(Ordering::SeqCst);
             let bi = e.local.vm.bufs.alloc_one().unwrap();
             assert!(e.local.vm.handoff(1, sink, bi));
+            sent += 1;
+            assert!(wait(&|| seen[1].load(Ordering::Relaxed) == sent), "packet {sent} never ran");
+            woken = inbox.woken.load(Ordering::SeqCst) > before;
         }
-        let t0 = Instant::now();
-        while seen[1].load(Ordering::Relaxed) < 10 && t0.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(seen[1].load(Ordering::Relaxed), 10);
+        assert!(woken, "the sleeping worker was never woken by a hand-off ({sent} tries)");
         assert_eq!(seen[0].load(Ordering::Relaxed), 0);
         let errors = e.errors();
         let count = |node: &str, reason: &str| {
             errors.iter().find(|(n, d, _)| *n == node && d.name == reason).map_or(0, |x| x.2)
         };
         let from = e.local.graph.node_name(NodeIndex(0));
-        assert_eq!(count(from, "packets handed off to another thread"), 10);
-        assert_eq!(count("handoff-test-sink", "packets handed in from another thread"), 10);
+        assert_eq!(count(from, "packets handed off to another thread"), sent);
+        assert_eq!(count("handoff-test-sink", "packets handed in from another thread"), sent);
         e.clear_errors();
         let errors = e.errors();
         assert!(!errors.iter().any(|(_, d, _)| d.name.contains("handed")), "{errors:?}");

@@ -139,7 +139,7 @@ impl Worker {
         self.sleeps += 1;
         let _ = self.poll.poll(&mut self.events, Some(timeout));
         if let Some(h) = &self.vm.handoff {
-            h.woke();
+            h.woke(!self.events.is_empty());
         }
         self.idle_loops = IDLE_LOOPS_BEFORE_SLEEP / 2;
     }
