@@ -308,10 +308,12 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                     if let Some(owner) = self.owner_elsewhere(vm, bi, &tuple) {
                         // Another thread's session: the segment goes to
                         // this node there (counted by the engine per node;
-                        // a full ring drops it, as a lossy link would).
+                        // a full ring drops it, as a lossy link would, and
+                        // the engine counts that drop instead).
                         let me = vm.current_node();
-                        vm.handoff(owner, me, bi);
-                        table.count_tcp_handoff();
+                        if vm.handoff(owner, me, bi) {
+                            table.count_tcp_handoff();
+                        }
                         frame.nexts[k] = NEXT_CONSUMED;
                         continue;
                     }
@@ -448,5 +450,52 @@ mod handoff_tests {
         h.run(&mut [bi]);
         assert_eq!(h.counter("resets sent (no session or listener)"), 2);
         assert_eq!(thread1.drain(|_, _| true), 0);
+    }
+
+    #[test]
+    fn only_segments_that_reach_the_ring_count_as_handed_off() {
+        use rvpp_dataplane::handoff::RING_SIZE;
+        use rvpp_dataplane::node::FRAME_SIZE;
+
+        let layer = SessionLayer::default();
+        let mut h = Harness::new(Box::new(TcpInput::<false>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2);
+        let t1 = layer.table(1);
+        let handoff = Handoff::new(2);
+        h.set_handoff(handoff.port(0).unwrap());
+        let mut thread1 = handoff.port(1).unwrap();
+        let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
+        let tuple = {
+            let mut t = lock(&t1);
+            let app = t.attach(Box::new(EchoServer::default()));
+            let s = t.connect(0, app, "10.0.0.1".parse().unwrap(), remote, 1).unwrap();
+            t.session(s).unwrap().tuple
+        };
+        let ack = TcpRepr {
+            src_port: remote.port(),
+            dst_port: tuple.local.port(),
+            seq: Seq(9000),
+            ack: Seq(1),
+            flags: Flags::ACK,
+            window: 64240,
+            ..TcpRepr::default()
+        };
+        // Thread 1 does not drain: the ring fills and the rest are dropped.
+        let extra = 5;
+        let mut left = RING_SIZE + extra;
+        while left > 0 {
+            let mut frame: Vec<BufferIndex> =
+                (0..left.min(FRAME_SIZE)).map(|_| deliver(&mut h, remote, tuple.local, &ack)).collect();
+            left -= frame.len();
+            h.run(&mut frame);
+        }
+        assert_eq!(lock(&layer.table(0)).stats().tcp_handed_off, RING_SIZE as u64);
+        let mut got = Vec::new();
+        while thread1.drain(|_, b| {
+            got.push(b);
+            true
+        }) > 0
+        {}
+        assert_eq!(got.len(), RING_SIZE);
+        h.vm.bufs.free(&got);
     }
 }
