@@ -12,9 +12,18 @@
 //! Shards of small hash maps behind their own locks: a writer holds one
 //! shard for one insert or removal, and two threads contend only when
 //! their tuples fall in the same shard at the same moment.
+//!
+//! A lookup takes no lock for a tuple nobody has (a SYN to a listener, a
+//! segment answered with a RST: the common misses): a counting filter of
+//! atomics, one count per slot of the tuples' hashes, says "nobody" when
+//! its slot counts none. Counts move under the shard's lock with the map,
+//! so a lookup that reads 0 is one the insert has not reached yet or the
+//! removal has passed, the same answer the map would give then. Only a
+//! tuple somebody has (a hand-off follows) or a slot shared with one
+//! takes the shard's lock.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use hashbrown::{DefaultHashBuilder, HashMap};
@@ -24,10 +33,15 @@ use crate::nodes::lock;
 
 /// Shards (a power of two).
 const SHARDS: usize = 64;
+/// Slots of the lookup filter (a power of two): 1 MiB of counts, so even
+/// 100,000 tuples leave most slots empty.
+const FILTER_SLOTS: usize = 1 << 18;
 
 /// The shared tuple → owning thread index.
 pub struct Owners {
     shards: Box<[Mutex<HashMap<FiveTuple, u32>>]>,
+    /// Per slot of the tuples' hashes, how many are in the maps.
+    filter: Box<[AtomicU32]>,
     hasher: DefaultHashBuilder,
     active: AtomicBool,
 }
@@ -36,6 +50,7 @@ impl Default for Owners {
     fn default() -> Self {
         Owners {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            filter: (0..FILTER_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             hasher: DefaultHashBuilder::default(),
             active: AtomicBool::new(false),
         }
@@ -55,28 +70,42 @@ impl Owners {
         self.active.store(true, Ordering::Relaxed);
     }
 
-    fn shard(&self, t: &FiveTuple) -> &Mutex<HashMap<FiveTuple, u32>> {
-        &self.shards[self.hasher.hash_one(t) as usize % SHARDS]
+    /// The shard of `t` and its filter count (the hash's low bits pick
+    /// the one, its high bits the other).
+    fn place(&self, t: &FiveTuple) -> (&Mutex<HashMap<FiveTuple, u32>>, &AtomicU32) {
+        let h = self.hasher.hash_one(t);
+        (&self.shards[h as usize % SHARDS], &self.filter[(h >> 32) as usize % FILTER_SLOTS])
     }
 
     /// Records that `thread` owns the session of `t` (replacing an older
     /// owner: the newest session of a tuple is the live one).
     pub fn insert(&self, t: FiveTuple, thread: usize) {
-        lock(self.shard(&t)).insert(t, thread as u32);
+        let (shard, count) = self.place(&t);
+        let mut s = lock(shard);
+        if s.insert(t, thread as u32).is_none() {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Forgets `t` if `thread` still owns it (another thread may have
     /// made a session of the same tuple since).
     pub fn remove(&self, t: &FiveTuple, thread: usize) {
-        let mut s = lock(self.shard(t));
+        let (shard, count) = self.place(t);
+        let mut s = lock(shard);
         if s.get(t) == Some(&(thread as u32)) {
             s.remove(t);
+            count.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// The thread owning the session of `t`, if any.
+    /// The thread owning the session of `t`, if any; no lock is taken
+    /// when no tuple of its filter slot is recorded.
     pub fn owner(&self, t: &FiveTuple) -> Option<usize> {
-        lock(self.shard(t)).get(t).map(|&o| o as usize)
+        let (shard, count) = self.place(t);
+        if count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        lock(shard).get(t).map(|&o| o as usize)
     }
 
     /// Tuples recorded.
@@ -229,6 +258,123 @@ mod tests {
             t.poll(now, &mut wire);
         }
         assert_eq!(o.owner(&tuple(5001)), Some(1), "the session's tuple went with the handshake's record");
+    }
+
+    /// A table of thread 1 listening on 10.0.0.1:80, sharing `o`.
+    fn listening(o: &Arc<Owners>) -> super::super::SessionTable {
+        use super::super::echo::EchoServer;
+        use super::super::{SessionTable, PROTO_TCP};
+
+        let mut t = SessionTable::new(1, crate::tcp::Config::default());
+        t.set_owners(o.clone());
+        let app = t.attach(Box::new(EchoServer::default()));
+        t.listen(app, PROTO_TCP, SocketAddr::from(([10, 0, 0, 1], 80))).unwrap();
+        t
+    }
+
+    fn segment(port: u16, seq: u32, flags: crate::tcp::Flags) -> crate::tcp::TcpRepr {
+        crate::tcp::TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: crate::tcp::Seq(seq),
+            flags,
+            mss: flags.syn().then_some(1460),
+            window: 65535,
+            ..crate::tcp::TcpRepr::default()
+        }
+    }
+
+    fn from(port: u16) -> FiveTuple {
+        FiveTuple::tcp(SocketAddr::from(([10, 0, 0, 1], 80)), SocketAddr::from(([10, 0, 0, 2], port)))
+    }
+
+    #[test]
+    fn handshakes_reset_at_once_leave_no_record_and_a_flood_is_capped() {
+        use super::super::tests::Wire;
+        use crate::tcp::Flags;
+
+        let o = Arc::new(Owners::default());
+        o.activate();
+        let mut t = listening(&o);
+        let mut wire = Wire { room: usize::MAX, ..Default::default() };
+        // A SYN, then a RST for it, from a new port each time: the listener
+        // drops each handshake at once, and so goes its record.
+        for port in 1000..6000 {
+            assert!(t.tcp_input(0, from(port), 1, &segment(port, 7, Flags::SYN), &[], &mut wire));
+            assert_eq!(o.owner(&from(port)), Some(1));
+            t.tcp_input(0, from(port), 1, &segment(port, 8, Flags::RST), &[], &mut wire);
+            wire.packets.clear();
+        }
+        assert_eq!((o.len(), t.half_open_owned()), (0, 0));
+        // SYNs never answered: the listener queues 1024 and answers the
+        // rest with cookies (no state): no more records than it holds.
+        for port in 10_000..13_000 {
+            t.tcp_input(0, from(port), 1, &segment(port, 7, Flags::SYN), &[], &mut wire);
+            wire.packets.clear();
+        }
+        assert_eq!((o.len(), t.half_open_owned()), (1024, 1024));
+        assert_eq!(t.listeners()[0].half_open, 1024);
+        // Given up by the listener (or unlistened): forgotten.
+        let mut now = 0;
+        while t.listeners()[0].half_open > 0 && now < 1000 * 1_000_000_000 {
+            now = t.next_deadline().expect("handshakes queued").max(now + 1);
+            t.poll(now, &mut wire);
+            wire.packets.clear();
+        }
+        assert_eq!((o.len(), t.half_open_owned()), (0, 0));
+        t.tcp_input(now, from(20_000), 1, &segment(20_000, 7, Flags::SYN), &[], &mut wire);
+        assert_eq!(o.len(), 1);
+        t.clear_listeners_and_apps();
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn a_handshake_of_a_tuple_seen_before_keeps_its_record_while_queued() {
+        use super::super::tests::Wire;
+        use crate::tcp::Flags;
+
+        const S: u64 = 1_000_000_000;
+        let o = Arc::new(Owners::default());
+        o.activate();
+        let mut t = listening(&o);
+        let mut wire = Wire { room: usize::MAX, ..Default::default() };
+        t.tcp_input(0, from(5000), 1, &segment(5000, 7, Flags::SYN), &[], &mut wire);
+        t.tcp_input(S, from(5000), 1, &segment(5000, 8, Flags::RST), &[], &mut wire);
+        assert_eq!(o.owner(&from(5000)), None);
+        // The same tuple again a minute later: queued, recorded, and kept
+        // as long as the listener holds it, past the first one's lifetime.
+        t.tcp_input(60 * S, from(5000), 1, &segment(5000, 90_000, Flags::SYN), &[], &mut wire);
+        let mut now = 60 * S;
+        while t.listeners()[0].half_open > 0 && now < 1000 * S {
+            assert_eq!(o.owner(&from(5000)), Some(1), "at {now} ns");
+            now = t.next_deadline().expect("a handshake queued").max(now + 1);
+            t.poll(now, &mut wire);
+        }
+        assert!(now > 180 * S, "given up at {now} ns");
+        assert_eq!(o.owner(&from(5000)), None);
+    }
+
+    #[test]
+    fn a_lookup_of_a_tuple_nobody_has_takes_no_lock() {
+        let o = Arc::new(Owners::default());
+        let (absent, present) = (tcp(1), tcp(2));
+        o.insert(present, 3);
+        // Every shard held by another thread: the miss still answers.
+        let guards: Vec<_> = o.shards.iter().map(|s| s.lock().unwrap()).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let o2 = o.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(o2.owner(&absent));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(guards);
+        assert_eq!(got, Ok(None), "the lookup waited for a shard's lock");
+        // The filter counts each tuple once and follows removals.
+        assert_eq!(o.owner(&present), Some(3));
+        o.insert(present, 4);
+        o.remove(&present, 4);
+        assert_eq!(o.owner(&present), None);
+        assert!(o.filter.iter().all(|c| c.load(Ordering::Relaxed) == 0), "a count left behind");
     }
 
     #[test]

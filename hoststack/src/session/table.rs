@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use super::app::{App, AppEvent, AppSession};
 use super::{
@@ -150,6 +150,11 @@ struct ListenEntry {
     app: AppIndex,
     kind: ListenKind,
     next_timeout: Option<u64>,
+    /// Handshakes a TCP listener here queued that are recorded in the
+    /// shared owner index (so the rest of each is handed here): always
+    /// some of those the listener holds, at most [`MAX_HALF_OPEN`], each
+    /// forgotten as the listener lets go of it (RST, expiry, accept).
+    owned: HashSet<FiveTuple>,
 }
 
 /// Cumulative counters of a table (`show tcp stats`).
@@ -230,11 +235,6 @@ pub struct SessionTable {
     /// Which thread owns each session, shared with the other threads'
     /// tables (written only while [`Owners::active`]).
     owners: Option<Arc<Owners>>,
-    /// Handshakes a listener here queued, recorded in `owners` so the rest
-    /// of the handshake is handed here too: (when the listener has let go
-    /// of it for sure, tuple), oldest first. Past that time the tuple is
-    /// forgotten unless it became a session.
-    half_open_owned: VecDeque<(u64, FiveTuple)>,
 }
 
 impl SessionTable {
@@ -263,7 +263,6 @@ impl SessionTable {
             ip_id: start as u16,
             route_mtu: None,
             owners: None,
-            half_open_owned: VecDeque::new(),
         }
     }
 
@@ -279,33 +278,10 @@ impl SessionTable {
         self.owners.as_deref().filter(|o| o.active())
     }
 
-    /// Records a handshake a listener here just queued as this thread's,
-    /// until the listener is sure to have let go of it: its last SYN-ACK
-    /// retransmission's timeout, and a second more.
-    fn own_half_open(&mut self, now: u64, tuple: FiveTuple) {
-        let Some(o) = self.owners() else { return };
-        o.insert(tuple, self.thread);
-        let c = &self.cfg;
-        let life: u64 = (0..=c.syn_retries.min(32))
-            .map(|r| c.rto_initial.saturating_mul(1 << r.min(16)).min(c.rto_max))
-            .fold(1_000_000_000, u64::saturating_add);
-        self.half_open_owned.push_back((now.saturating_add(life), tuple));
-    }
-
-    /// Forgets the recorded handshakes whose time is up and that did not
-    /// become sessions.
-    fn expire_half_open(&mut self, now: u64) {
-        while let Some(&(at, tuple)) = self.half_open_owned.front() {
-            if at > now {
-                break;
-            }
-            self.half_open_owned.pop_front();
-            if !self.by_tuple.contains_key(&tuple) {
-                if let Some(o) = self.owners() {
-                    o.remove(&tuple, self.thread);
-                }
-            }
-        }
+    /// Handshakes recorded in the owner index for this table's listeners
+    /// (see [`ListenEntry::owned`]).
+    pub fn half_open_owned(&self) -> usize {
+        self.listeners.iter().flatten().map(|l| l.owned.len()).sum()
     }
 
     /// Sizes each connection's MSS to the MTU of the interface its peer is
@@ -434,7 +410,7 @@ impl SessionTable {
             PROTO_UDP => ListenKind::Udp { session: self.udp_listener_session(app, endpoint)? },
             _ => ListenKind::Tcp(Box::new(Listener::new(self.cfg.clone(), MAX_HALF_OPEN))),
         };
-        let e = ListenEntry { endpoint, proto, app, kind, next_timeout: None };
+        let e = ListenEntry { endpoint, proto, app, kind, next_timeout: None, owned: HashSet::new() };
         let i = match self.listeners.iter().position(|l| l.is_none()) {
             Some(i) => {
                 self.listeners[i] = Some(e);
@@ -453,12 +429,25 @@ impl SessionTable {
     /// A UDP listener's session closes (its app hears Closed).
     pub fn unlisten(&mut self, proto: u8, endpoint: SocketAddr) -> bool {
         let Some(i) = self.listen_by.remove(&(proto, endpoint)) else { return false };
-        match self.listeners.get_mut(i as usize).and_then(|l| l.take()).map(|l| l.kind) {
-            Some(ListenKind::Tcp(l)) => add_listen_stats(&mut self.stats.listen, l.stats()),
-            Some(ListenKind::Udp { session }) => self.close_udp(session),
-            None => {}
+        let Some(l) = self.listeners.get_mut(i as usize).and_then(|l| l.take()) else { return true };
+        for t in &l.owned {
+            self.disown_half_open(t);
+        }
+        match l.kind {
+            ListenKind::Tcp(l) => add_listen_stats(&mut self.stats.listen, l.stats()),
+            ListenKind::Udp { session } => self.close_udp(session),
         }
         true
+    }
+
+    /// Forgets the owner record of a handshake a listener here let go of,
+    /// unless it became a session here (which keeps the record).
+    fn disown_half_open(&self, t: &FiveTuple) {
+        if !self.by_tuple.contains_key(t) {
+            if let Some(o) = self.owners() {
+                o.remove(t, self.thread);
+            }
+        }
     }
 
     /// The listener a segment to `local` reaches: exact address first, then
@@ -651,13 +640,28 @@ impl SessionTable {
         let Some(l) = self.listeners[li as usize].as_mut() else { return false };
         let app = l.app;
         let ListenKind::Tcp(tl) = &mut l.kind else { return false };
-        let queued = tl.half_open_len();
         let action = tl.on_segment_mss(now, tuple, seg, payload, iss, mss);
         l.next_timeout = tl.poll_timeout();
-        if tl.half_open_len() > queued {
-            // The rest of this handshake must come here, whichever thread
-            // it reaches (a SYN cookie keeps no state: any thread can).
-            self.own_half_open(now, tuple);
+        // The owner record of this tuple's handshake follows the listener:
+        // made when it queues one (the rest of the handshake must come
+        // here, whichever thread it reaches; a SYN cookie keeps no state,
+        // any thread can take its ACK), dropped when it lets go of it.
+        let owners = self.owners.as_deref().filter(|o| o.active());
+        let mut disown = false;
+        if let Some(o) = owners {
+            if tl.holds(&tuple) {
+                if !l.owned.contains(&tuple) {
+                    if l.owned.len() >= MAX_HALF_OPEN {
+                        sweep_owned(&mut l.owned, tl, &self.by_tuple, o, self.thread);
+                    }
+                    if l.owned.len() < MAX_HALF_OPEN {
+                        l.owned.insert(tuple);
+                        o.insert(tuple, self.thread);
+                    }
+                }
+            } else {
+                disown = l.owned.remove(&tuple);
+            }
         }
         match action {
             ListenAction::None => {}
@@ -679,6 +683,9 @@ impl SessionTable {
                 let i = self.alloc(Session::new(tuple, TransportConn::Tcp(*conn), app, sw_if_index), true);
                 self.flush(now, i, sink);
             }
+        }
+        if disown {
+            self.disown_half_open(&tuple);
         }
         true
     }
@@ -787,7 +794,6 @@ impl SessionTable {
     /// Runs due timers, listener retransmissions and deferred output, then
     /// the app events all that produced.
     pub fn poll(&mut self, now: u64, sink: &mut dyn SegmentSink) {
-        self.expire_half_open(now);
         // Due entries are taken first: a timer re-armed at or before `now`
         // waits for the next poll rather than spinning here.
         let mut due = Vec::new();
@@ -820,11 +826,19 @@ impl SessionTable {
                 continue;
             }
             let ListenKind::Tcp(tl) = &mut l.kind else { continue };
+            let expired = tl.stats().expired;
             while sink.room() > 0 {
                 let Some((tuple, r)) = tl.poll_transmit(now) else { break };
                 sink.segment(&tuple, u32::MAX, &r, (&[], &[]));
             }
             l.next_timeout = tl.poll_timeout();
+            // Handshakes it gave up on are forgotten (none became a
+            // session: those left the listener at once).
+            if tl.stats().expired != expired || l.owned.len() > tl.half_open_len() {
+                if let Some(o) = self.owners.as_deref().filter(|o| o.active()) {
+                    sweep_owned(&mut l.owned, tl, &self.by_tuple, o, self.thread);
+                }
+            }
         }
         let pending = std::mem::take(&mut self.pending);
         for &i in &pending {
@@ -848,8 +862,7 @@ impl SessionTable {
     pub fn next_deadline(&self) -> Option<u64> {
         let s = self.timers.peek().map(|r| r.0 .0);
         let l = self.listeners.iter().flatten().filter_map(|l| l.next_timeout).min();
-        let h = self.half_open_owned.front().map(|h| h.0);
-        [s, l, h].into_iter().flatten().min()
+        [s, l].into_iter().flatten().min()
     }
 
     /// Resets every session (`clear session`): TCP's RSTs leave on the
@@ -999,6 +1012,27 @@ impl SessionTable {
     pub fn clear_stats(&mut self) {
         self.stats = TableStats::default();
     }
+}
+
+/// Drops from a listener's `owned` records the handshakes `tl` no longer
+/// holds, and their owner records unless they became sessions here.
+/// Records are made only for handshakes the listener holds, at most
+/// [`MAX_HALF_OPEN`] of them (a record past that is not made), so they
+/// stay bounded whatever happens.
+fn sweep_owned(
+    owned: &mut HashSet<FiveTuple>,
+    tl: &Listener<FiveTuple>,
+    by_tuple: &HashMap<FiveTuple, u32>,
+    o: &Owners,
+    thread: usize,
+) {
+    owned.retain(|t| {
+        let keep = tl.holds(t);
+        if !keep && !by_tuple.contains_key(t) {
+            o.remove(t, thread);
+        }
+        keep
+    });
 }
 
 /// VPP's names of UDP session states.

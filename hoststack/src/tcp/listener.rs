@@ -93,6 +93,11 @@ impl<K: Hash + Eq + Clone> Listener<K> {
         self.half_open.len()
     }
 
+    /// Whether a handshake from `key` is queued.
+    pub fn holds(&self, key: &K) -> bool {
+        self.half_open.contains_key(key)
+    }
+
     /// Counters.
     pub fn stats(&self) -> &ListenerStats {
         &self.stats
