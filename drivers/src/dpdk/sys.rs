@@ -62,6 +62,21 @@ pub const MAX_SEGS: usize = 64;
 /// object header (24 bytes, given a cache line) and the 128-byte
 /// `rte_mbuf`; [`Pool::zero_copy`] checks both against this DPDK build.
 pub const ZC_PREFIX: usize = 64 + 128;
+/// Where the zero-copy fast paths find the mbuf fields they touch, as
+/// constants (DPDK 22.11 on 64-bit): [`Pool::zero_copy`] refuses a build
+/// whose shim says otherwise, so these are the shim's offsets whenever a
+/// zero-copy pool exists. Constants let the per-packet code keep them out
+/// of memory.
+mod zc_off {
+    pub const DATA_OFF: usize = 16;
+    pub const NB_SEGS: usize = 20;
+    pub const PORT: usize = 22;
+    pub const OL_FLAGS: usize = 24;
+    pub const PKT_LEN: usize = 36;
+    pub const DATA_LEN: usize = 40;
+    pub const NEXT: usize = 64;
+    pub const SIZE: usize = 128;
+}
 /// Objects moved between a mempool and rvpp's free pool per lock.
 const ZC_CHUNK: usize = 512;
 
@@ -289,6 +304,22 @@ impl Pool {
     /// rvpp's free pool (the shim ignores the enqueues populating makes).
     pub fn zero_copy(name: &str, bufs: &Arc<Buffers>, socket: i32) -> Result<Pool, String> {
         let l = layout();
+        let shim = [l.data_off, l.nb_segs, l.port, l.ol_flags, l.pkt_len, l.data_len, l.next, l.size];
+        let ours = [
+            zc_off::DATA_OFF,
+            zc_off::NB_SEGS,
+            zc_off::PORT,
+            zc_off::OL_FLAGS,
+            zc_off::PKT_LEN,
+            zc_off::DATA_LEN,
+            zc_off::NEXT,
+            zc_off::SIZE,
+        ];
+        if shim != ours {
+            return Err(format!(
+                "this DPDK's rte_mbuf layout {shim:?} is not the one zero copy was written for {ours:?}"
+            ));
+        }
         let geo = bufs.layout();
         let prefix = bufs.prefix();
         if prefix < l.size + l.objhdr_size.next_multiple_of(64) || prefix > ZC_PREFIX {
@@ -306,12 +337,7 @@ impl Pool {
         if !geo.stride.is_multiple_of(64) || lines.is_multiple_of(2) {
             return Err(format!("arena stride {} is not an odd number of cache lines", geo.stride));
         }
-        // The inverse of `lines` modulo 2^64 (Newton's iteration doubles
-        // the bits right each step; an odd number has one).
-        let mut inv = lines as u64;
-        for _ in 0..6 {
-            inv = inv.wrapping_mul(2u64.wrapping_sub((lines as u64).wrapping_mul(inv)));
-        }
+        let inv = odd_inverse(lines as u64);
         let arena: &'static ZcArena = Box::leak(Box::new(ZcArena {
             bufs: bufs.clone(),
             mbuf0: geo.base as usize - l.size,
@@ -406,6 +432,16 @@ impl ZcArena {
     pub fn free_buffers(&self) -> u32 {
         self.bufs.stats(0).free
     }
+}
+
+/// The inverse of an odd `x` modulo 2^64 (Newton's iteration doubles the
+/// correct low bits each step).
+fn odd_inverse(x: u64) -> u64 {
+    let mut inv = x;
+    for _ in 0..6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(x.wrapping_mul(inv)));
+    }
+    inv
 }
 
 /// The mempool's dequeue: `n` mbufs out of rvpp's free pool, all or none.
@@ -735,15 +771,15 @@ impl Mbufs {
     pub fn take_single(&mut self, k: usize, a: &ZcArena) -> Option<Seg> {
         let m = *self.m[..self.len].get(k)?;
         let bi = a.index_of(m)?;
-        let l = self.l;
         // SAFETY: m is an arena mbuf (checked) this slot owns; the reads
-        // are of fields at the shim's offsets.
+        // are of fields at the shim's offsets (`zc_off`, checked when the
+        // pool was made).
         let (off, nb, len) = unsafe {
             let b = m.cast::<u8>();
             (
-                ptr::read_unaligned(b.add(l.data_off).cast::<u16>()),
-                ptr::read_unaligned(b.add(l.nb_segs).cast::<u16>()),
-                ptr::read_unaligned(b.add(l.data_len).cast::<u16>()),
+                ptr::read_unaligned(b.add(zc_off::DATA_OFF).cast::<u16>()),
+                ptr::read_unaligned(b.add(zc_off::NB_SEGS).cast::<u16>()),
+                ptr::read_unaligned(b.add(zc_off::DATA_LEN).cast::<u16>()),
             )
         };
         if nb != 1 || len == 0 || u32::from(off) + u32::from(len) > u32::from(a.data_room) {
@@ -760,8 +796,8 @@ impl Mbufs {
         if let Some(&m) = self.m[..self.len].get(k) {
             let b = m.cast::<u8>();
             // A prefetch of any address is harmless.
-            rvpp_dataplane::arch::prefetch(b.wrapping_add(self.l.size));
-            rvpp_dataplane::arch::prefetch(b.wrapping_add(self.l.size + META_SIZE + HEADROOM));
+            rvpp_dataplane::arch::prefetch(b.wrapping_add(zc_off::SIZE));
+            rvpp_dataplane::arch::prefetch(b.wrapping_add(zc_off::SIZE + META_SIZE + HEADROOM));
         }
     }
 
@@ -825,16 +861,16 @@ impl Mbufs {
         if self.len >= BURST || bi >= a.count || u32::from(off) + u32::from(len) > u32::from(a.data_room) {
             return false;
         }
-        let l = self.l;
         let b = a.mbuf(bi).cast::<u8>();
         // SAFETY: bi < count, so b is buffer bi's mbuf, which rvpp owns with
-        // the buffer; the writes are of fields at the shim's offsets.
+        // the buffer; the writes are of fields at the shim's offsets
+        // (`zc_off`, checked when the pool was made).
         unsafe {
-            ptr::write_unaligned(b.add(l.data_off).cast::<u16>(), off);
-            ptr::write_unaligned(b.add(l.data_len).cast::<u16>(), len);
-            ptr::write_unaligned(b.add(l.pkt_len).cast::<u32>(), u32::from(len));
-            ptr::write_unaligned(b.add(l.ol_flags).cast::<u64>(), 0);
-            ptr::write_unaligned(b.add(l.port).cast::<u16>(), port);
+            ptr::write_unaligned(b.add(zc_off::DATA_OFF).cast::<u16>(), off);
+            ptr::write_unaligned(b.add(zc_off::DATA_LEN).cast::<u16>(), len);
+            ptr::write_unaligned(b.add(zc_off::PKT_LEN).cast::<u32>(), u32::from(len));
+            ptr::write_unaligned(b.add(zc_off::OL_FLAGS).cast::<u64>(), 0);
+            ptr::write_unaligned(b.add(zc_off::PORT).cast::<u16>(), port);
         }
         self.m[self.len] = b.cast();
         self.len += 1;
@@ -997,6 +1033,58 @@ impl Filler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_zero_copy_offsets_are_the_shims() {
+        let l = layout();
+        assert_eq!(
+            [l.data_off, l.nb_segs, l.port, l.ol_flags, l.pkt_len, l.data_len, l.next, l.size],
+            [
+                zc_off::DATA_OFF,
+                zc_off::NB_SEGS,
+                zc_off::PORT,
+                zc_off::OL_FLAGS,
+                zc_off::PKT_LEN,
+                zc_off::DATA_LEN,
+                zc_off::NEXT,
+                zc_off::SIZE
+            ]
+        );
+        assert!(l.objhdr_size + l.size <= ZC_PREFIX, "{} + {}", l.objhdr_size, l.size);
+    }
+
+    #[test]
+    fn index_of_accepts_exactly_the_arena_mbufs() {
+        let bufs = Buffers::with_prefix(300, 2048, rvpp_dataplane::buffer::Backing::Pages, ZC_PREFIX).unwrap();
+        let geo = bufs.layout();
+        let lines = geo.stride / 64;
+        assert_eq!(lines % 2, 1);
+        let a = ZcArena {
+            bufs: bufs.clone(),
+            mbuf0: geo.base as usize - 128,
+            stride: geo.stride,
+            lines: lines as u64,
+            inv: odd_inverse(lines as u64),
+            count: geo.count,
+            data_room: (HEADROOM + 2048) as u16,
+            no_buffers: AtomicU64::new(0),
+            foreign: AtomicU64::new(0),
+        };
+        for i in 0..geo.count {
+            let m = a.mbuf(i);
+            assert_eq!(a.index_of(m), Some(i));
+            // The mbuf lies in the prefix, right before the metadata.
+            assert_eq!(m as usize + 128, geo.base as usize + i as usize * geo.stride);
+            for off in [1usize, 8, 63, 64, 128, 192] {
+                assert_eq!(a.index_of((m as usize + off) as *const u8), None, "buffer {i} + {off}");
+            }
+        }
+        for p in
+            [0usize, a.mbuf0 - 64, a.mbuf0 - geo.stride, a.mbuf0 + geo.count as usize * geo.stride, usize::MAX - 63]
+        {
+            assert_eq!(a.index_of(p as *const u8), None, "{p:#x}");
+        }
+    }
 
     #[test]
     fn the_shim_reports_a_plausible_mbuf_layout() {
