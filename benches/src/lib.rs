@@ -211,8 +211,8 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "dpdk-null",
-        about: "DPDK net_null0 rx -> dpdk-input (copy) -> ethernet-input -> l2 xconnect -> dpdk tx (copy) -> \
-                net_null1, and back (needs --features rvpp-drivers/dpdk)",
+        about: "DPDK net_null0 rx -> dpdk-input -> ethernet-input -> l2 xconnect -> dpdk tx -> net_null1, and \
+                back, zero copy (RVPP_PERF_DPDK_COPY=1: copying; needs --features rvpp-drivers/dpdk)",
         setup: &[],
         prepare: Some(dpdk_null),
         source: "dpdk-input",
