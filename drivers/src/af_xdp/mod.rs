@@ -526,11 +526,13 @@ fn open_queue_with(
 }
 
 /// Opens one queue: over the arena in copy mode unless `zero-copy` asks for
-/// the driver's mode or the kernel refuses the arena; then over a UMEM of
-/// its own.
+/// the driver's mode, the arena keeps a prefix before its buffers (DPDK
+/// zero copy's mbufs: a frame longer than the data area would run into the
+/// next buffer's mbuf, and the buffers are off the page boundary a UMEM
+/// starts on) or the kernel refuses the arena; then over a UMEM of its own.
 fn open_queue(c: &AfXdpConfig, arena: &Arc<Buffers>, ifindex: u32, queue: u32) -> Result<OpenQueue, AfXdpError> {
     let n = c.host_if.as_str();
-    if c.zero_copy != Some(true) {
+    if c.zero_copy != Some(true) && arena.prefix() == 0 {
         match open_queue_with(n, Some(arena), ifindex, queue, sys::XDP_COPY) {
             Err(AfXdpError::Setup { step: ARENA_REG, .. }) => {}
             r => return r,
