@@ -127,6 +127,28 @@ unsafe fn sum_words32_avx512(data: &[u8]) -> u64 {
     sum_words32_baseline(data)
 }
 
+/// A new private anonymous read-write mapping of `len` bytes, with
+/// `flags` added (`MAP_NORESERVE`, `MAP_HUGETLB`): memory only the caller
+/// holds, zero-filled, until it unmaps it.
+pub(crate) fn map_anonymous(len: usize, flags: libc::c_int) -> std::io::Result<*mut libc::c_void> {
+    // SAFETY: an anonymous private mapping; no address or file given, so
+    // nothing existing is touched.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
+            -1,
+            0,
+        )
+    };
+    match map {
+        libc::MAP_FAILED => Err(std::io::Error::last_os_error()),
+        m => Ok(m),
+    }
+}
+
 /// A fixed table of zero-filled [`AtomicU32`] words for big lookup
 /// structures (the IPv4 trie's plies): an anonymous mapping, aligned to
 /// 2 MiB and advised for transparent huge pages, so that random reads over
@@ -153,20 +175,7 @@ impl HugeTable {
     pub fn new(len: usize) -> std::io::Result<HugeTable> {
         let bytes = len.checked_mul(4).ok_or_else(|| std::io::Error::other("HugeTable too large"))?.max(1);
         let map_len = bytes.next_multiple_of(Self::ALIGN) + Self::ALIGN;
-        // SAFETY: an anonymous private mapping; no address or file given.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let map = map_anonymous(map_len, libc::MAP_NORESERVE)?;
         let skip = (map as usize).next_multiple_of(Self::ALIGN) - map as usize;
         // SAFETY: skip < ALIGN and map_len >= bytes + ALIGN, so the words
         // start inside the mapping and `bytes` more stay inside it.

@@ -223,42 +223,17 @@ impl Buffers {
         // stride; buffer 0's comes first, and the last buffer's stride is
         // mapped whole.
         let len = stride * count as usize + prefix;
-        let mut hugepages = false;
-        let mut base = libc::MAP_FAILED;
-        if backing == Backing::HugepagesIfAvailable {
-            let hlen = len.next_multiple_of(2 << 20);
-            // SAFETY: anonymous private mapping, no file or address given.
-            base = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    hlen,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
-                    -1,
-                    0,
-                )
-            };
-            if base != libc::MAP_FAILED {
-                hugepages = true;
-            }
-        }
-        let map_len = if hugepages { len.next_multiple_of(2 << 20) } else { len };
-        if base == libc::MAP_FAILED {
-            // SAFETY: anonymous private mapping, no file or address given.
-            base = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    map_len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if base == libc::MAP_FAILED {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        let hlen = len.next_multiple_of(2 << 20);
+        let huge = match backing {
+            Backing::HugepagesIfAvailable => crate::arch::map_anonymous(hlen, libc::MAP_HUGETLB).ok(),
+            Backing::Pages => None,
+        };
+        let hugepages = huge.is_some();
+        let map_len = if hugepages { hlen } else { len };
+        let base = match huge {
+            Some(b) => b,
+            None => crate::arch::map_anonymous(map_len, libc::MAP_NORESERVE)?,
+        };
         // SAFETY: prefix < len <= map_len: still inside the mapping.
         let first = unsafe { (base as *mut u8).add(prefix) };
         // Free list in reverse so the lowest indices are handed out first.
