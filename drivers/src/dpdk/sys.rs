@@ -304,17 +304,7 @@ impl Pool {
     /// rvpp's free pool (the shim ignores the enqueues populating makes).
     pub fn zero_copy(name: &str, bufs: &Arc<Buffers>, socket: i32) -> Result<Pool, String> {
         let l = layout();
-        let shim = [l.data_off, l.nb_segs, l.port, l.ol_flags, l.pkt_len, l.data_len, l.next, l.size];
-        let ours = [
-            zc_off::DATA_OFF,
-            zc_off::NB_SEGS,
-            zc_off::PORT,
-            zc_off::OL_FLAGS,
-            zc_off::PKT_LEN,
-            zc_off::DATA_LEN,
-            zc_off::NEXT,
-            zc_off::SIZE,
-        ];
+        let (shim, ours) = zc_offsets(l);
         if shim != ours {
             return Err(format!(
                 "this DPDK's rte_mbuf layout {shim:?} is not the one zero copy was written for {ours:?}"
@@ -1030,6 +1020,24 @@ impl Filler<'_> {
     }
 }
 
+/// The rte_mbuf field offsets zero copy reads and writes, as the shim
+/// (the C compiler over this DPDK's headers) gives them and as the fast
+/// paths have them built in ([`zc_off`]).
+fn zc_offsets(l: &Layout) -> ([usize; 8], [usize; 8]) {
+    let shim = [l.data_off, l.nb_segs, l.port, l.ol_flags, l.pkt_len, l.data_len, l.next, l.size];
+    let ours = [
+        zc_off::DATA_OFF,
+        zc_off::NB_SEGS,
+        zc_off::PORT,
+        zc_off::OL_FLAGS,
+        zc_off::PKT_LEN,
+        zc_off::DATA_LEN,
+        zc_off::NEXT,
+        zc_off::SIZE,
+    ];
+    (shim, ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1037,19 +1045,8 @@ mod tests {
     #[test]
     fn the_zero_copy_offsets_are_the_shims() {
         let l = layout();
-        assert_eq!(
-            [l.data_off, l.nb_segs, l.port, l.ol_flags, l.pkt_len, l.data_len, l.next, l.size],
-            [
-                zc_off::DATA_OFF,
-                zc_off::NB_SEGS,
-                zc_off::PORT,
-                zc_off::OL_FLAGS,
-                zc_off::PKT_LEN,
-                zc_off::DATA_LEN,
-                zc_off::NEXT,
-                zc_off::SIZE
-            ]
-        );
+        let (shim, ours) = zc_offsets(l);
+        assert_eq!(shim, ours);
         assert!(l.objhdr_size + l.size <= ZC_PREFIX, "{} + {}", l.objhdr_size, l.size);
     }
 

@@ -56,6 +56,20 @@ impl TxHalf {
         }
     }
 
+    /// Hands the filled mbufs to the driver, up to [`TX_TRIES`] bursts
+    /// until it has taken them all; returns how many it took (the rest stay
+    /// in `mbufs`, at the front).
+    fn burst(&mut self) -> usize {
+        let mut sent = 0;
+        for _ in 0..TX_TRIES {
+            if self.mbufs.len() == 0 {
+                break;
+            }
+            sent += self.mbufs.tx_burst(self.port, self.queue, self.mbufs.len());
+        }
+        sent
+    }
+
     /// The segments of the chain of `bi` into `self.segs` (how many), or
     /// None when it is malformed, longer than [`MAX_SEGS`], has bytes
     /// outside a buffer, or is chained on a port that takes no chains.
@@ -116,13 +130,7 @@ impl TxHalf {
                 dropped += 1;
             }
         }
-        let mut sent = 0;
-        for _ in 0..TX_TRIES {
-            if self.mbufs.len() == 0 {
-                break;
-            }
-            sent += self.mbufs.tx_burst(self.port, self.queue, self.mbufs.len());
-        }
+        let sent = self.burst();
         if self.mbufs.len() > 0 {
             tally[Stat::TxRingFull as usize] = self.mbufs.len() as u64;
             dropped += self.mbufs.unsend_zc(a, &mut self.drop[dropped..]);
@@ -178,13 +186,7 @@ impl TxHalf {
                 }
             }
             self.mbufs.free_from(j);
-            let mut sent = 0;
-            for _ in 0..TX_TRIES {
-                if self.mbufs.len() == 0 {
-                    break;
-                }
-                sent += self.mbufs.tx_burst(self.port, self.queue, self.mbufs.len());
-            }
+            let sent = self.burst();
             if self.mbufs.len() > 0 {
                 tally[Stat::TxRingFull as usize] = self.mbufs.len() as u64;
                 self.mbufs.free_from(0);
