@@ -771,6 +771,28 @@ pub fn trace_nodes(packet: &str) -> Vec<String> {
         .collect()
 }
 
+/// The kernel's TCP echo server for end-to-end tests (python3, argv[1] the
+/// port): one socket on the IPv6 wildcard serving both families
+/// (v4-mapped), a thread per connection echoing until EOF.
+pub const KERNEL_TCP_ECHO: &str = r#"
+import socket, sys, threading
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+s.listen(256)
+def serve(c):
+    with c:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            c.sendall(b)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

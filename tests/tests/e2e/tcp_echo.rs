@@ -72,26 +72,7 @@ s.close()
 print(len(data), hashlib.sha256(data).hexdigest(), n, h.hexdigest())
 "#;
 
-/// The kernel echo server: one socket on the IPv6 wildcard serving both
-/// families (v4-mapped), a thread per connection echoing until EOF.
-const SERVER: &str = r#"
-import socket, sys, threading
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1])))
-s.listen(64)
-def serve(c):
-    with c:
-        while True:
-            b = c.recv(1 << 16)
-            if not b:
-                break
-            c.sendall(b)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"#;
+const SERVER: &str = rvpp_tests::KERNEL_TCP_ECHO;
 
 fn echo(ns: &Ns, script: &str, to: &str) -> (usize, String, usize, String, f64) {
     let t0 = Instant::now();

@@ -33,26 +33,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const HANDED_OFF: &str = "packets handed off to another thread";
 const HANDED_IN: &str = "packets handed in from another thread";
 
-/// The kernel's TCP echo server: one dual-stack socket, a thread per
-/// connection echoing until EOF.
-const TCP_SERVER: &str = r#"
-import socket, sys, threading
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1])))
-s.listen(256)
-def serve(c):
-    with c:
-        while True:
-            b = c.recv(1 << 16)
-            if not b:
-                break
-            c.sendall(b)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"#;
+const TCP_SERVER: &str = rvpp_tests::KERNEL_TCP_ECHO;
 
 /// The kernel's UDP echo server: every datagram back to its source.
 const UDP_SERVER: &str = r#"
