@@ -2,10 +2,11 @@
 //! [`fragment`] cuts a packet (its IP header and its payload, in pieces
 //! anywhere in memory) into fragments, each in a fresh buffer holding a
 //! copy of the header; IPv4's fragments carry the header's own
-//! identification and offsets (RFC 791), IPv6's a Fragment header (next
+//! identification and offsets (RFC 791), the first one all its options and
+//! the later ones only those marked copied, IPv6's a Fragment header (next
 //! header 44, RFC 8200 §4.5) with an identification from [`Ip6FragIds`].
-//! Every fragment fits both the MTU and one buffer; offsets are multiples
-//! of 8.
+//! Every fragment fits both the MTU and one buffer with its own header;
+//! offsets are multiples of 8.
 //!
 //! Two users: the `ip4-frag` node here, taken by `ip4-rewrite` for an
 //! IPv4 packet with DF clear bigger than its adjacency's MTU (the original,
@@ -79,16 +80,112 @@ fn per_fragment(before: usize, mtu: usize, data_size: usize) -> usize {
     mtu.min(data_size).saturating_sub(before) & !7
 }
 
+/// Writes into `out` (zeros, at least as long as `options`) the options of
+/// an IPv4 header (`options`: its bytes after the first 20) that every
+/// fragment carries: those whose type has the copied flag, 0x80 (RFC 791
+/// §3.1); returns their length padded with end-of-list zeros to a multiple
+/// of 4. Options are type, length (type and length included), value, but
+/// for end of list (0: the rest is padding) and no-operation (1), single
+/// bytes neither of which is copied.
+///
+/// None for an option shorter than 2 bytes or running past the header:
+/// the packet is refused (`FragError::Malformed`, in `ip4-frag` a counted
+/// drop), not sent on with a guess at its options. That is ip4-input's
+/// way too: it takes no chance on options at all, every packet that has
+/// any is a counted drop ("ip4 options present (dropped)").
+fn copied_options(options: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (mut i, mut n) = (0, 0);
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => break,
+            1 => i += 1,
+            _ => {
+                let len = *options.get(i + 1)? as usize;
+                let opt = options.get(i..i + len).filter(|_| len >= 2)?;
+                if kind & 0x80 != 0 {
+                    // n + len <= i + len <= options.len() <= out.len().
+                    out.get_mut(n..n + len)?.copy_from_slice(opt);
+                    n += len;
+                }
+                i += len;
+            }
+        }
+    }
+    Some(n.next_multiple_of(4))
+}
+
+/// How a packet is cut: its first fragment takes the original header and
+/// `first` payload bytes, each later one `later_header` and `later` bytes,
+/// multiples of 8 that fit the MTU and a buffer after their own headers
+/// (IPv6's Fragment header included). IPv6's later header is the first's;
+/// IPv4's carries only the copied options, so its later fragments may take
+/// more payload than its first.
+struct Cut {
+    later_header: [u8; 60],
+    later_hl: usize,
+    first: usize,
+    later: usize,
+}
+
+impl Cut {
+    fn new<const IP6: bool>(header: &[u8], mtu: usize, data_size: usize) -> Result<Cut, FragError> {
+        let hl = header.len();
+        let well_formed = if IP6 {
+            hl == 40 && header[0] >> 4 == 6
+        } else {
+            hl >= 20 && header[0] >> 4 == 4 && (header[0] & 0xf) as usize * 4 == hl
+        };
+        if !well_formed {
+            return Err(FragError::Malformed);
+        }
+        let mut later_header = [0; 60];
+        let later_hl = if IP6 {
+            later_header[..hl].copy_from_slice(header);
+            hl
+        } else {
+            later_header[..20].copy_from_slice(&header[..20]);
+            let n = copied_options(&header[20..], &mut later_header[20..]).ok_or(FragError::Malformed)?;
+            later_header[0] = 0x40 | ((20 + n) / 4) as u8;
+            20 + n
+        };
+        let ext = if IP6 { IP6_FRAGMENT_HEADER } else { 0 };
+        let first = per_fragment(hl + ext, mtu, data_size);
+        let later = per_fragment(later_hl + ext, mtu, data_size);
+        if first == 0 {
+            return Err(FragError::Malformed);
+        }
+        Ok(Cut { later_header, later_hl, first, later })
+    }
+
+    /// How many fragments `plen` payload bytes make.
+    fn count(&self, plen: usize) -> usize {
+        // later >= first > 0: the later header is never the longer.
+        1 + plen.saturating_sub(self.first).div_ceil(self.later)
+    }
+
+    /// Where fragment `j`'s payload starts.
+    fn start(&self, j: usize) -> usize {
+        if j == 0 {
+            0
+        } else {
+            self.first + (j - 1) * self.later
+        }
+    }
+}
+
 /// Cuts the packet `header` + `payload` into fragments that fit `mtu` and
 /// one buffer each, written into fresh buffers listed in `out` (their
 /// metadata reset as received on `rx_sw_if_index`: the caller adds what
 /// its next node needs); returns how many.
 ///
 /// IPv4 (`IP6` false): `header` is the whole IPv4 header, options
-/// included (copied into every fragment); a packet that is itself a
-/// fragment is cut further (its offset and MF kept). IPv6: `header` is
-/// the 40-byte fixed header, its next header the protocol of the payload;
-/// each fragment gets a Fragment header with `ident` after it.
+/// included: the first fragment carries them all, the later ones only
+/// those with the copied flag, padded to a multiple of 4 (the header
+/// length set to match); options that are not well formed refuse the
+/// packet. A packet that is itself a fragment is cut further (its offset
+/// and MF kept). IPv6: `header` is the 40-byte fixed header, its next
+/// header the protocol of the payload; each fragment gets a Fragment
+/// header with `ident` after it.
 /// The payload lengths in the headers are recomputed; everything else
 /// (the UDP/TCP checksum included) is taken as it is.
 pub fn fragment<const IP6: bool>(
@@ -100,20 +197,12 @@ pub fn fragment<const IP6: bool>(
     rx_sw_if_index: u32,
     out: &mut [BufferIndex; MAX_FRAGMENTS],
 ) -> Result<usize, FragError> {
-    let hl = header.len();
-    let well_formed = if IP6 {
-        hl == 40 && header[0] >> 4 == 6
-    } else {
-        hl >= 20 && header[0] >> 4 == 4 && (header[0] & 0xf) as usize * 4 == hl
-    };
-    // Bytes before each fragment's payload.
-    let before = if IP6 { hl + IP6_FRAGMENT_HEADER } else { hl };
-    let per = per_fragment(before, mtu, bufs.data_size());
+    let cut = Cut::new::<IP6>(header, mtu, bufs.data_size())?;
     let plen: usize = payload.iter().map(|p| p.len()).sum();
-    if !well_formed || per == 0 || plen == 0 {
+    if plen == 0 {
         return Err(FragError::Malformed);
     }
-    let nfrag = plen.div_ceil(per);
+    let nfrag = cut.count(plen);
     if nfrag > MAX_FRAGMENTS {
         return Err(FragError::TooMany);
     }
@@ -132,13 +221,17 @@ pub fn fragment<const IP6: bool>(
     }
     let mut src = Pieces { pieces: payload, k: 0, at: 0 };
     for (j, &fb) in out[..nfrag].iter().enumerate() {
-        let start = j * per;
-        let chunk = per.min(plen - start);
+        let hdr = if j == 0 { header } else { &cut.later_header[..cut.later_hl] };
+        let hl = hdr.len();
+        // Bytes before the fragment's payload.
+        let before = if IP6 { hl + IP6_FRAGMENT_HEADER } else { hl };
+        let start = cut.start(j);
+        let chunk = (if j == 0 { cut.first } else { cut.later }).min(plen - start);
         let len = before + chunk;
         let (m, raw) = bufs.split_mut(fb);
         m.reset_rx(len as u16, rx_sw_if_index);
         let d = &mut raw[HEADROOM..HEADROOM + len];
-        d[..hl].copy_from_slice(header);
+        d[..hl].copy_from_slice(hdr);
         let off = orig_off + start;
         let more = j + 1 < nfrag || orig_mf;
         if IP6 {
@@ -220,7 +313,7 @@ static COUNTERS: [CounterDesc; 5] = [
     CounterDesc::info("packets fragmented"),
     CounterDesc::info("fragments sent"),
     CounterDesc::error("no buffers for fragments"),
-    CounterDesc::error("cannot fragment (bad header or mtu)"),
+    CounterDesc::error("cannot fragment (bad header, options or mtu)"),
     CounterDesc::error("fragments beyond what one frame may emit"),
 ];
 
@@ -266,8 +359,9 @@ impl Node for Ip4Frag {
             // Its fragments leave through `emit`, which takes a bounded
             // number per call: a packet whose fragments would not all fit
             // is dropped whole (part of a datagram is never reassembled).
-            let per = per_fragment(ihl, mtu, vm.bufs.data_size());
-            if per > 0 && (total - ihl).div_ceil(per) > vm.extra_room() {
+            // A header or MTU that cannot be cut is `fragment`'s to refuse.
+            let cut = Cut::new::<false>(&p[..ihl], mtu, vm.bufs.data_size());
+            if cut.is_ok_and(|c| c.count(total - ihl) > vm.extra_room()) {
                 vm.count(Counter::NoRoom as usize, 1);
                 continue;
             }
@@ -310,305 +404,5 @@ pub fn register(r: &mut Registrar) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ip::fib::{AdjKind, Adjacency};
-    use crate::ip::reass::{Ip4Reassembly, Ip6Reassembly};
-    use rvpp_dataplane::buffer::flags;
-    use rvpp_dataplane::testing::Harness;
-
-    const SRC6: u128 = 0x2001_0db8 << 96 | 1;
-    const DST6: u128 = 0x2001_0db8 << 96 | 2;
-
-    /// An IPv6 fixed header for `plen` payload bytes of next header `nh`.
-    fn header6(plen: usize, nh: u8) -> Vec<u8> {
-        let mut h = vec![0x60, 0, 0, 0];
-        h.extend_from_slice(&(plen as u16).to_be_bytes());
-        h.extend_from_slice(&[nh, 64]);
-        h.extend_from_slice(&SRC6.to_be_bytes());
-        h.extend_from_slice(&DST6.to_be_bytes());
-        h
-    }
-
-    /// An IPv4 header (id 0x1234, DF clear) for `plen` payload bytes.
-    fn header4(plen: usize) -> Vec<u8> {
-        let total = (20 + plen) as u16;
-        let mut h = vec![0x45, 0, (total >> 8) as u8, total as u8, 0x12, 0x34, 0, 0, 64, 17, 0, 0];
-        h.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
-        let c = checksum::checksum(&h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
-        h
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n as u32).map(|x| (x * 7 + x / 251) as u8).collect()
-    }
-
-    /// Feeds fragments to a reassembly harness, the last first and the
-    /// first last; returns the one packet that came out.
-    fn reassemble<const IP6: bool>(h: &mut Harness, frags: &[BufferIndex]) -> Vec<u8> {
-        for (i, &fb) in frags.iter().rev().enumerate() {
-            if IP6 {
-                // As ip6-local hands it on: after the fixed header.
-                let m = h.vm.bufs.meta_mut(fb);
-                m.l3_hdr_offset = m.current_data;
-                m.flags |= flags::L3_HDR_VALID;
-                assert!(h.vm.bufs.advance(fb, 40));
-            }
-            h.run(&mut [fb]);
-            let e = h.take_emitted();
-            if i + 1 < frags.len() {
-                assert!(e.is_empty(), "complete after {} of {} fragments", i + 1, frags.len());
-            } else {
-                assert_eq!(e.len(), 1);
-                let whole = h.vm.bufs.chain_bytes(e[0].1);
-                h.vm.bufs.free_one(e[0].1);
-                return whole;
-            }
-        }
-        unreachable!("no fragments")
-    }
-
-    #[test]
-    fn ip6_fragments_fit_the_mtu_and_reassemble_to_the_original() {
-        let mut h = Harness::new(Box::new(Ip6Reassembly::default()), 2);
-        let before = h.buffers_in_use();
-        let ids = Ip6FragIds::default();
-        let mut out = [BufferIndex(0); MAX_FRAGMENTS];
-        // Around the MTU (1280: 1232 payload bytes fit one fragment after
-        // 48 bytes of headers, 1500: 1448) and the largest UDP datagram.
-        for (mtu, plen) in [(1280, 1231), (1280, 1232), (1280, 1233), (1500, 1448), (1500, 1449), (1500, 2897)]
-            .into_iter()
-            .chain([(1500, 65535), (1280, 4000), (9000, 20000)])
-        {
-            let payload = data(plen);
-            let hdr = header6(plen, 17);
-            let id = ids.next(SRC6, DST6);
-            // The payload in three uneven pieces, as a fifo may hold it.
-            let (a, rest) = payload.split_at(plen.min(5));
-            let (b, c) = rest.split_at(rest.len() / 3);
-            let n = fragment::<true>(&mut h.vm.bufs, &hdr, &[a, b, c], mtu, id, 1, &mut out).unwrap();
-            // Every fragment fits the MTU and one buffer: at most 2000
-            // payload bytes (a multiple of 8) after 48 in 2048.
-            let per = (mtu.min(2048) - 48) & !7;
-            assert_eq!(n, plen.div_ceil(per), "mtu {mtu} payload {plen}");
-            let mut expect_off = 0;
-            for (j, &fb) in out[..n].iter().enumerate() {
-                let m = h.vm.bufs.meta(fb);
-                assert_eq!(m.flags & flags::NEXT_PRESENT, 0, "one buffer");
-                assert_eq!(m.sw_if_index[0], 1);
-                let d = h.vm.bufs.data(fb);
-                assert!(d.len() <= mtu, "fragment {j} of {n}: {} > {mtu}", d.len());
-                assert_eq!(&d[..4], &hdr[..4]);
-                assert_eq!(&d[7..40], &hdr[7..40], "hop limit and addresses kept");
-                assert_eq!(u16::from_be_bytes([d[4], d[5]]) as usize, d.len() - 40, "payload length");
-                assert_eq!(d[6], 44, "next header: Fragment");
-                assert_eq!(d[40], 17, "the Fragment header's next header: the payload's");
-                assert_eq!(d[41], 0);
-                let fo = u16::from_be_bytes([d[42], d[43]]);
-                assert_eq!(fo & 6, 0, "reserved bits clear");
-                assert_eq!((fo & 0xfff8) as usize, expect_off, "offset of fragment {j}");
-                assert_eq!(fo & 1 == 1, j + 1 < n, "M flag on all but the last");
-                assert_eq!(u32::from_be_bytes([d[44], d[45], d[46], d[47]]), id);
-                let flen = d.len() - 48;
-                if j + 1 < n {
-                    assert_eq!(flen, per, "non-last fragments are full and a multiple of 8");
-                }
-                assert_eq!(&d[48..], &payload[expect_off..expect_off + flen]);
-                expect_off += flen;
-            }
-            assert_eq!(expect_off, plen);
-            let whole = reassemble::<true>(&mut h, &out[..n]);
-            assert_eq!(whole.len(), 40 + plen);
-            assert_eq!(&whole[..40], &hdr[..], "the original header back");
-            assert!(whole[40..] == payload[..], "the original payload back (mtu {mtu}, {plen} bytes)");
-        }
-        assert_eq!(h.counter("packets reassembled"), 9);
-        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
-    }
-
-    #[test]
-    fn ip4_fragments_keep_the_id_and_reassemble_to_the_original() {
-        let mut h = Harness::new(Box::new(Ip4Reassembly::default()), 2);
-        let mut out = [BufferIndex(0); MAX_FRAGMENTS];
-        for (mtu, plen) in [(1000, 979), (1000, 980), (1000, 981), (1500, 65515), (9000, 30000)] {
-            let payload = data(plen);
-            let hdr = header4(plen);
-            let n = fragment::<false>(&mut h.vm.bufs, &hdr, &[&payload], mtu, 0, 0, &mut out).unwrap();
-            let per = (mtu.min(2048) - 20) & !7;
-            assert_eq!(n, plen.div_ceil(per));
-            for (j, &fb) in out[..n].iter().enumerate() {
-                let d = h.vm.bufs.data(fb);
-                assert!(d.len() <= mtu);
-                assert_eq!(u16::from_be_bytes([d[2], d[3]]) as usize, d.len(), "total length");
-                assert_eq!(&d[4..6], &[0x12, 0x34], "identification kept");
-                let fl = u16::from_be_bytes([d[6], d[7]]);
-                assert_eq!((fl & 0x1fff) as usize * 8, j * per);
-                assert_eq!(fl & 0x2000 != 0, j + 1 < n, "MF on all but the last");
-                assert_eq!(checksum::checksum(&d[..20]), 0, "header checksum");
-            }
-            let whole = reassemble::<false>(&mut h, &out[..n]);
-            assert_eq!(&whole[20..], &payload[..]);
-            assert_eq!(u16::from_be_bytes([whole[2], whole[3]]) as usize, 20 + plen);
-        }
-        // The largest datagram at the smallest MTU a host must take:
-        // 119 fragments (more than rvpp's own reassembly takes, not the
-        // kernel's).
-        let n = fragment::<false>(&mut h.vm.bufs, &header4(65515), &[&data(65515)], 576, 0, 0, &mut out).unwrap();
-        assert_eq!(n, 119);
-        assert!(out[..n].iter().all(|&fb| h.vm.bufs.data(fb).len() <= 576));
-        h.vm.bufs.free(&out[..n]);
-        // A fragment (offset 1480, MF set) cut again keeps its place and MF.
-        let mut hdr = header4(3000);
-        hdr[6..8].copy_from_slice(&(0x2000u16 | 185).to_be_bytes());
-        let n = fragment::<false>(&mut h.vm.bufs, &hdr, &[&data(3000)], 1500, 0, 0, &mut out).unwrap();
-        assert_eq!(n, 3);
-        for (j, &fb) in out[..n].iter().enumerate() {
-            let d = h.vm.bufs.data(fb);
-            assert_eq!(u16::from_be_bytes([d[6], d[7]]), 0x2000 | (185 + j as u16 * 185), "fragment {j}");
-        }
-        h.vm.bufs.free(&out[..n]);
-    }
-
-    #[test]
-    fn what_cannot_be_fragmented_is_refused_and_no_buffer_is_kept() {
-        let mut h = Harness::new(Box::new(Ip6Reassembly::default()), 2);
-        let before = h.buffers_in_use();
-        let mut out = [BufferIndex(0); MAX_FRAGMENTS];
-        let p = data(65000);
-        let bufs = &mut h.vm.bufs;
-        // An MTU that leaves no 8 bytes after the headers.
-        assert_eq!(
-            fragment::<true>(bufs, &header6(100, 17), &[&p[..100]], 55, 1, 0, &mut out),
-            Err(FragError::Malformed)
-        );
-        assert_eq!(fragment::<false>(bufs, &header4(100), &[&p[..100]], 27, 1, 0, &mut out), Err(FragError::Malformed));
-        // Not a whole header of the family; nothing to cut.
-        assert_eq!(
-            fragment::<true>(bufs, &header4(100), &[&p[..100]], 1280, 1, 0, &mut out),
-            Err(FragError::Malformed)
-        );
-        assert_eq!(
-            fragment::<false>(bufs, &header6(100, 17), &[&p[..100]], 1280, 1, 0, &mut out),
-            Err(FragError::Malformed)
-        );
-        assert_eq!(fragment::<true>(bufs, &header6(0, 17), &[], 1280, 1, 0, &mut out), Err(FragError::Malformed));
-        // More than 128 fragments.
-        assert_eq!(fragment::<true>(bufs, &header6(65000, 17), &[&p], 400, 1, 0, &mut out), Err(FragError::TooMany));
-        // The pool dry: whatever was taken goes back.
-        let mut all = vec![BufferIndex(0); 8192];
-        let got = bufs.alloc(&mut all);
-        bufs.free(&all[got - 3..got]);
-        assert_eq!(
-            fragment::<true>(bufs, &header6(4000, 17), &[&p[..4000]], 1280, 1, 0, &mut out),
-            Err(FragError::NoBuffers)
-        );
-        bufs.free(&all[..got - 3]);
-        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
-    }
-
-    #[test]
-    fn ip6_identifications_step_per_destination_from_unpredictable_starts() {
-        let (a, b) = (Ip6FragIds::default(), Ip6FragIds::default());
-        let first = a.next(SRC6, DST6);
-        assert_eq!(a.next(SRC6, DST6), first.wrapping_add(1));
-        assert_eq!(a.next(SRC6, DST6), first.wrapping_add(2));
-        // Another instance (other keys) starts elsewhere; so does another
-        // destination (a collision is a 2^-32 chance).
-        assert_ne!(b.next(SRC6, DST6), first);
-        assert_ne!(a.next(SRC6, DST6 + 1), first.wrapping_add(3));
-    }
-
-    #[test]
-    fn ip4_frag_node_cuts_a_chain_for_its_adjacency_and_frees_it() {
-        let mut fwd = Forwarding::default();
-        let mut adj = Adjacency::new(AdjKind::Rewrite, false, 1, 0);
-        adj.mtu = 1000;
-        fwd.adjs.push(adj);
-        let ai = fwd.adjs.len() as u32 - 1;
-        let mut h = Harness::new(Box::new(Ip4Frag::new(Published::new(fwd))), 2);
-        let before = h.buffers_in_use();
-        let payload = data(5000);
-        let pkt = [header4(5000), payload.clone()].concat();
-        // A chain of three buffers, as the hoststack builds one.
-        let parts: Vec<BufferIndex> = pkt.chunks(2048).map(|c| h.packet(c, 1)).collect();
-        for w in parts.windows(2) {
-            let m = h.vm.bufs.meta_mut(w[0]);
-            m.flags |= flags::NEXT_PRESENT;
-            m.next_buffer = w[1].0;
-        }
-        let m = h.vm.bufs.meta_mut(parts[0]);
-        m.total_length_not_including_first_buffer = (pkt.len() - 2048) as u32;
-        m.opaque[OPAQUE_ADJ] = ai;
-        m.flags |= flags::LOCALLY_ORIGINATED;
-        let nexts = h.run(&mut [parts[0]]);
-        assert_eq!(h.next_name(nexts[0]), "(consumed)");
-        let out = h.take_emitted();
-        assert_eq!(out.len(), 5000usize.div_ceil(976));
-        let mut got = Vec::new();
-        for &(next, fb) in &out {
-            assert_eq!(h.next_name(next), "ip4-rewrite");
-            let m = h.vm.bufs.meta(fb);
-            assert_eq!(m.opaque[OPAQUE_ADJ], ai);
-            assert_ne!(m.flags & flags::LOCALLY_ORIGINATED, 0);
-            let d = h.vm.bufs.data(fb);
-            assert!(d.len() <= 1000);
-            got.extend_from_slice(&d[20..]);
-        }
-        assert_eq!(got, payload);
-        assert_eq!(h.counter("packets fragmented"), 1);
-        assert_eq!(h.counter("fragments sent"), out.len() as u64);
-        let frags: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
-        h.vm.bufs.free(&frags);
-        assert_eq!(h.buffers_in_use(), before, "the original chain was freed");
-    }
-
-    #[test]
-    fn ip4_frag_drops_whole_the_packets_whose_fragments_a_frame_has_no_room_for() {
-        let mut fwd = Forwarding::default();
-        let mut adj = Adjacency::new(AdjKind::Rewrite, false, 1, 0);
-        adj.mtu = 500;
-        fwd.adjs.push(adj);
-        let ai = fwd.adjs.len() as u32 - 1;
-        let mut h = Harness::new(Box::new(Ip4Frag::new(Published::new(fwd))), 2);
-        let before = h.buffers_in_use();
-        // A frame of 256 packets of 1980 payload bytes: 5 fragments of 480
-        // bytes each at MTU 500, 1280 in all, more than one call may emit.
-        let payload = data(1980);
-        let pkt = [header4(1980), payload.clone()].concat();
-        let mut pkts: Vec<BufferIndex> = (0..256)
-            .map(|_| {
-                let bi = h.packet(&pkt, 1);
-                h.vm.bufs.meta_mut(bi).opaque[OPAQUE_ADJ] = ai;
-                bi
-            })
-            .collect();
-        let room = rvpp_dataplane::node::MAX_EXTRA;
-        let fits = room / 5;
-        let nexts = h.run(&mut pkts);
-        let out = h.take_emitted();
-        // Every fragment made was emitted, those of whole packets only.
-        assert_eq!(out.len(), fits * 5);
-        assert_eq!(h.vm.extra_room(), room, "nothing left behind after take_emitted");
-        assert_eq!(h.counter("packets fragmented"), fits as u64);
-        assert_eq!(h.counter("fragments sent"), out.len() as u64);
-        assert_eq!(h.counter("fragments beyond what one frame may emit"), (256 - fits) as u64);
-        for (k, &n) in nexts.iter().enumerate() {
-            let want = if k < fits { "(consumed)" } else { ErrorDrop::NAME };
-            assert_eq!(h.next_name(n), want, "packet {k}");
-        }
-        // Each emitted packet's fragments are all there, in order.
-        for (j, f) in out.chunks(5).enumerate() {
-            let mut got = Vec::new();
-            for &(_, fb) in f {
-                got.extend_from_slice(&h.vm.bufs.data(fb)[20..]);
-            }
-            assert_eq!(got, payload, "packet {j}");
-        }
-        let frags: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
-        h.vm.bufs.free(&frags);
-        let dropped: Vec<BufferIndex> = pkts[fits..].to_vec();
-        h.vm.bufs.free(&dropped);
-        assert_eq!(h.buffers_in_use(), before);
-    }
-}
+#[path = "frag_tests.rs"]
+mod tests;
