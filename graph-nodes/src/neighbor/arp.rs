@@ -11,21 +11,15 @@
 //! reason naming the fault. [`Arp::parse`] checks lengths once and never
 //! panics.
 
-use std::any::Any;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use rvpp_dataplane::buffer::{RX, TX};
-use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
-use rvpp_dataplane::graph::NodeReg;
-use rvpp_dataplane::interface::IfSnapshot;
-use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
+use rvpp_dataplane::{BufferIndex, CounterDesc, Vm};
 
-use super::{push_l2, received_src, Learn, Learner, NeighborPub, NeighborShared, NeighborTable};
-use crate::ethernet::sub::{SubTable, Subs};
+use super::input::{self, Cx, NeighborInput, Protocol};
+use super::{drop, received_src, Next};
 use crate::ethernet::{ethertype, format_mac, EtherTypes};
-use crate::ip::addr::{IfAddrTable, IfAddrs};
+use crate::ip::addr::IfAddrs;
 use crate::ip::mask;
 
 /// Length of an Ethernet/IPv4 ARP packet.
@@ -141,16 +135,10 @@ pub fn format_arp(d: &[u8]) -> String {
     }
 }
 
-#[repr(u16)]
-#[derive(Clone, Copy)]
-enum Next {
-    Drop = 0,
-    Output = 1,
-}
-
+/// `arp-input`'s counters, by their place in its counter list.
 #[repr(usize)]
 #[derive(Clone, Copy)]
-enum Counter {
+pub enum Counter {
     RepliesSent,
     RequestLearned,
     RepliesReceived,
@@ -158,12 +146,9 @@ enum Counter {
     DstNotLocal,
     SrcNotLocal,
     SrcIsLocal,
-    TooShort,
-    HardwareType,
-    ProtocolType,
-    AddressLength,
-    Opcode,
-    SenderMulticast,
+    /// The first of one counter per [`ArpError`], in its order.
+    Malformed,
+    SenderMulticast = Counter::Malformed as usize + ArpError::Opcode as usize + 1,
     L2Mismatch,
     NotIpEnabled,
     IfDown,
@@ -192,57 +177,38 @@ static COUNTERS: [CounterDesc; 18] = [
     CounterDesc::info("neighbor learning rate limited"),
 ];
 
-impl From<ArpError> for Counter {
-    fn from(e: ArpError) -> Counter {
-        match e {
-            ArpError::TooShort => Counter::TooShort,
-            ArpError::HardwareType => Counter::HardwareType,
-            ArpError::ProtocolType => Counter::ProtocolType,
-            ArpError::AddressLength => Counter::AddressLength,
-            ArpError::Opcode => Counter::Opcode,
-        }
-    }
-}
+const _: () = assert!(Counter::RateLimited as usize + 1 == COUNTERS.len());
 
-/// Counts `c` and drops.
-fn drop(vm: &mut Vm, c: Counter) -> Next {
-    vm.count(c as usize, 1);
-    Next::Drop
+impl From<Counter> for usize {
+    fn from(c: Counter) -> usize {
+        c as usize
+    }
 }
 
 /// The `arp-input` node.
-pub struct ArpInput {
-    addrs: IfAddrTable,
-    subs: Subs,
-    shared: NeighborPub,
-    learner: Learner,
-}
+pub type ArpInput = NeighborInput<Arp>;
 
-impl ArpInput {
-    pub const NAME: &'static str = "arp-input";
+impl Protocol for Arp {
+    const NAME: &'static str = "arp-input";
+    const IP6: bool = false;
+    type Counter = Counter;
+    const COUNTERS: &'static [CounterDesc] = &COUNTERS;
+    const IF_DOWN: Counter = Counter::IfDown;
+    const NO_L2: Counter = Counter::NoL2;
+    const SENT: Counter = Counter::RepliesSent;
+    const RATE_LIMITED: Counter = Counter::RateLimited;
 
-    pub fn new(addrs: IfAddrTable, subs: Subs, shared: NeighborPub) -> Self {
-        ArpInput { addrs, subs, shared, learner: Learner::default() }
+    fn read(d: &[u8]) -> Result<Arp, usize> {
+        Arp::parse(d).map_err(|e| Counter::Malformed as usize + e as usize)
     }
 
-    fn one(
-        &mut self,
-        vm: &mut Vm,
-        bi: BufferIndex,
-        addrs: &IfAddrs,
-        subs: &SubTable,
-        shared: &NeighborShared,
-        ifs: &IfSnapshot,
-    ) -> Next {
-        let rx = vm.bufs.meta(bi).sw_if_index[RX];
-        let arp = match Arp::parse(vm.bufs.data(bi)) {
-            Ok(a) => a,
-            Err(e) => return drop(vm, e.into()),
-        };
-        let Some(our_mac) = ifs.ifs.get(rx as usize).filter(|f| f.admin_up).map(|f| f.mac) else {
-            return drop(vm, Counter::IfDown);
-        };
-        if addrs.v4.get(rx as usize).is_none_or(|l| l.is_empty()) {
+    fn format(d: &[u8]) -> String {
+        format_arp(d)
+    }
+
+    fn handle(self, cx: &mut Cx<'_, Arp>, vm: &mut Vm, bi: BufferIndex, rx: u32, our_mac: [u8; 6]) -> Next {
+        let arp = self;
+        if cx.addrs.v4.get(rx as usize).is_none_or(|l| l.is_empty()) {
             return drop(vm, Counter::NotIpEnabled);
         }
         if arp.sha[0] & 1 != 0 {
@@ -251,19 +217,19 @@ impl ArpInput {
         if received_src(vm, bi, ethertype::ARP).is_some_and(|s| s != arp.sha) {
             return drop(vm, Counter::L2Mismatch);
         }
-        if arp.sha == our_mac || addrs.has4(rx, arp.spa) {
+        if arp.sha == our_mac || cx.addrs.has4(rx, arp.spa) {
             return drop(vm, Counter::SrcIsLocal);
         }
-        let on_link = arp.spa != 0 && host_on_link(addrs, rx, arp.spa);
-        if arp.op == OP_REQUEST && addrs.has4(rx, arp.tpa) {
+        let on_link = arp.spa != 0 && host_on_link(cx.addrs, rx, arp.spa);
+        if arp.op == OP_REQUEST && cx.addrs.has4(rx, arp.tpa) {
             // A probe (sender 0.0.0.0, RFC 5227) is answered, not learned.
             if arp.spa != 0 {
                 if !on_link {
                     return drop(vm, Counter::SrcNotLocal);
                 }
-                self.learn(vm, shared, rx, &arp, Counter::RequestLearned);
+                cx.learn(vm, rx, arp.spa as u128, arp.sha, true, Counter::RequestLearned);
             }
-            return self.reply(vm, bi, subs, rx, our_mac, &arp);
+            return reply(cx, vm, bi, rx, our_mac, &arp);
         }
         let learned = if arp.spa == arp.tpa {
             Counter::Gratuitous
@@ -275,74 +241,27 @@ impl ArpInput {
         if !on_link {
             return drop(vm, Counter::SrcNotLocal);
         }
-        self.learn(vm, shared, rx, &arp, learned);
+        cx.learn(vm, rx, arp.spa as u128, arp.sha, true, learned);
         Next::Drop
-    }
-
-    fn learn(&mut self, vm: &mut Vm, shared: &NeighborShared, rx: u32, arp: &Arp, c: Counter) {
-        match self.learner.learn(vm, shared, false, rx, arp.spa as u128, arp.sha, true) {
-            Learn::RateLimited => vm.count(Counter::RateLimited as usize, 1),
-            Learn::Post | Learn::Known => vm.count(c as usize, 1),
-        }
-    }
-
-    /// Turns the request into its reply in place and sends it back.
-    fn reply(&mut self, vm: &mut Vm, bi: BufferIndex, subs: &SubTable, rx: u32, our_mac: [u8; 6], arp: &Arp) -> Next {
-        let r = Arp { op: OP_REPLY, sha: our_mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa };
-        let d = vm.bufs.data_mut(bi);
-        if let Some(h) = d.get_mut(..LEN).and_then(|x| <&mut [u8; LEN]>::try_from(x).ok()) {
-            r.emit(h);
-        }
-        if let Some(pad) = d.get_mut(LEN..) {
-            pad.fill(0);
-        }
-        if push_l2(vm, bi, subs, rx, Some(arp.sha), ethertype::ARP).is_err() {
-            return drop(vm, Counter::NoL2);
-        }
-        vm.bufs.meta_mut(bi).sw_if_index[TX] = rx;
-        vm.count(Counter::RepliesSent as usize, 1);
-        Next::Output
     }
 }
 
-impl Node for ArpInput {
-    fn name(&self) -> &'static str {
-        Self::NAME
+/// Turns the request into its reply in place and sends it back.
+fn reply(cx: &Cx<'_, Arp>, vm: &mut Vm, bi: BufferIndex, rx: u32, our_mac: [u8; 6], arp: &Arp) -> Next {
+    let r = Arp { op: OP_REPLY, sha: our_mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa };
+    let d = vm.bufs.data_mut(bi);
+    if let Some(h) = d.get_mut(..LEN).and_then(|x| <&mut [u8; LEN]>::try_from(x).ok()) {
+        r.emit(h);
     }
-    fn next_nodes(&self) -> &[&'static str] {
-        &[ErrorDrop::NAME, InterfaceOutput::NAME]
+    if let Some(pad) = d.get_mut(LEN..) {
+        pad.fill(0);
     }
-    fn counters(&self) -> &'static [CounterDesc] {
-        &COUNTERS
-    }
-    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        let addrs = self.addrs.load();
-        let subs = self.subs.load();
-        let shared = self.shared.load();
-        let ifs = vm.ifs.clone();
-        let tracing = vm.tracing();
-        for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            if tracing {
-                vm.trace(bi, |b| format_arp(b.data(bi)));
-            }
-            frame.nexts[k] = self.one(vm, bi, &addrs, &subs, &shared, &ifs) as u16;
-        }
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
+    cx.send_back(vm, bi, rx, Some(arp.sha))
 }
 
 pub fn register(r: &mut Registrar) {
     EtherTypes::add(r, ethertype::ARP, ArpInput::NAME);
-    let addrs = r.ext.get_or_default::<IfAddrTable>().clone();
-    let subs = r.ext.get_or_default::<Subs>().clone();
-    let shared = r.ext.get_or_default::<NeighborTable>().shared();
-    r.node(NodeReg {
-        name: ArpInput::NAME,
-        factory: Arc::new(move |_| Box::new(ArpInput::new(addrs.clone(), subs.clone(), shared.clone()))),
-    });
+    input::register::<Arp>(r);
 }
 
 #[cfg(test)]

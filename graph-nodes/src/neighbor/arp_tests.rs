@@ -1,7 +1,10 @@
 use super::*;
-use crate::ethernet::sub::SubEntry;
-use crate::ip::addr::IfAddrs;
-use rvpp_dataplane::interface::IfFast;
+use crate::ethernet::sub::{SubEntry, SubTable, Subs};
+use crate::ip::addr::{IfAddrTable, IfAddrs};
+use crate::neighbor::tests::received;
+use crate::neighbor::NeighborPub;
+use rvpp_dataplane::buffer::TX;
+use rvpp_dataplane::interface::{IfFast, IfSnapshot};
 use rvpp_dataplane::testing::Harness;
 
 /// Who has 10.0.0.1? Tell 10.0.0.2 at 00:11:22:33:44:55 — broadcast,
@@ -48,16 +51,6 @@ fn harness(subs: bool) -> Harness {
         h.set_interfaces(IfSnapshot { ifs: vec![f(0, 0), f(1, 1), f(1, 1)] });
     }
     h
-}
-
-/// A frame as `ethernet-input` passes it on: the first `l2` bytes
-/// stripped, their offset kept.
-fn received(h: &mut Harness, frame: &[u8], rx: u32, l2: usize) -> BufferIndex {
-    let bi = h.packet(frame, rx);
-    let m = h.vm.bufs.meta_mut(bi);
-    m.l2_hdr_offset = m.current_data;
-    assert!(h.vm.bufs.advance(bi, l2 as i16));
-    bi
 }
 
 fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {

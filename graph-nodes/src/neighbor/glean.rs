@@ -13,14 +13,13 @@ use std::any::Any;
 use std::sync::Arc;
 
 use rvpp_dataplane::buffer::TX;
-use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::interface::IfSnapshot;
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{arp, build_request, RequestError, REQUEST_MAX};
+use super::{arp, build_request, Next, RequestError, NEXTS, REQUEST_MAX};
 use crate::ethernet::sub::{SubTable, Subs};
 use crate::ip::addr::{IfAddrTable, IfAddrs};
 use crate::ip::fib::{AdjKind, Fib, Forwarding};
@@ -31,13 +30,6 @@ use crate::ip::{bits_addr, names};
 pub const THROTTLE_MS: f64 = 100.0;
 /// Targets a thread remembers for throttling (a power of two).
 const THROTTLE_SLOTS: usize = 1024;
-
-#[repr(u16)]
-#[derive(Clone, Copy)]
-enum Next {
-    Drop = 0,
-    Output = 1,
-}
 
 #[repr(usize)]
 #[derive(Clone, Copy)]
@@ -107,7 +99,6 @@ impl Throttle {
 
 /// The glean node of one family.
 pub struct IpGlean<const IP6: bool> {
-    nexts: [&'static str; 2],
     fwd: Published<Forwarding>,
     addrs: IfAddrTable,
     subs: Subs,
@@ -116,7 +107,7 @@ pub struct IpGlean<const IP6: bool> {
 
 impl<const IP6: bool> IpGlean<IP6> {
     pub fn new(fwd: Published<Forwarding>, addrs: IfAddrTable, subs: Subs) -> Self {
-        IpGlean { nexts: [ErrorDrop::NAME, InterfaceOutput::NAME], fwd, addrs, subs, throttle: Throttle::new() }
+        IpGlean { fwd, addrs, subs, throttle: Throttle::new() }
     }
 
     /// The address to resolve for this packet, and the interface to ask on.
@@ -178,7 +169,7 @@ impl<const IP6: bool> Node for IpGlean<IP6> {
         names(IP6).glean
     }
     fn next_nodes(&self) -> &[&'static str] {
-        &self.nexts
+        &NEXTS
     }
     fn counters(&self) -> &'static [CounterDesc] {
         if IP6 {

@@ -1,7 +1,9 @@
 //! Neighbors: which MAC address answers for an IP address on a link. IPv4
 //! asks and answers with ARP (`arp-input`, `ip4-glean`, in [`arp`]), IPv6
 //! with Neighbor Discovery (`ip6-nd`, `ip6-glean`, in [`nd`]); both glean
-//! nodes are one generic node ([`glean`]).
+//! nodes are one generic node ([`glean`]), and so are `arp-input` and
+//! `ip6-nd`: the node ([`input`]) parses, checks the interface, learns and
+//! sends answers back; the protocol decides.
 //!
 //! The table ([`NeighborTable`], in the engine's extensions) belongs to the
 //! main thread. Every change goes to the FIB ([`Fib::neighbor`]), which
@@ -28,6 +30,7 @@
 pub mod arp;
 pub mod commands;
 pub mod glean;
+pub mod input;
 pub mod nd;
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +38,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use rvpp_dataplane::buffer::{HEADROOM, TX};
-use rvpp_dataplane::device::InterfaceOutput;
+use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
 use rvpp_dataplane::engine::{Engine, Registrar};
 use rvpp_dataplane::interface::{IfSnapshot, InterfaceTable};
 use rvpp_dataplane::publish::Published;
@@ -201,21 +204,12 @@ impl NeighborTable {
     }
 
     /// A neighbor heard on the wire (ARP, ND).
-    #[allow(clippy::too_many_arguments)]
-    pub fn learn(
-        &mut self,
-        fib: &mut Fib,
-        ifs: &InterfaceTable,
-        ip6: bool,
-        sw: u32,
-        addr: u128,
-        mac: [u8; 6],
-        now: f64,
-    ) -> Learned {
+    pub fn learn(&mut self, fib: &mut Fib, ifs: &InterfaceTable, key: NeighborKey, mac: [u8; 6], now: f64) -> Learned {
+        let (ip6, sw, addr) = key;
         if ifs.get(SwIfIndex(sw)).is_none() {
             return Learned::Refused;
         }
-        if let Some(n) = self.entries.get_mut(&(ip6, sw, addr)) {
+        if let Some(n) = self.entries.get_mut(&key) {
             if n.is_static {
                 return Learned::Static;
             }
@@ -235,7 +229,7 @@ impl NeighborTable {
             self.refused[f] += 1;
             return Learned::Refused;
         }
-        self.entries.insert((ip6, sw, addr), Neighbor { mac, is_static: false, updated: now, probed: None });
+        self.entries.insert(key, Neighbor { mac, is_static: false, updated: now, probed: None });
         self.dynamic[f] += 1;
         fib.neighbor(ifs, ip6, sw, addr, Some(mac));
         Learned::New
@@ -244,21 +238,18 @@ impl NeighborTable {
     /// A neighbor heard again without its own link-layer address option
     /// (an advertisement answering a unicast probe): refreshes a known
     /// entry, never creates one (RFC 4861 7.2.5).
-    #[allow(clippy::too_many_arguments)]
     pub fn refresh(
         &mut self,
         fib: &mut Fib,
         ifs: &InterfaceTable,
-        ip6: bool,
-        sw: u32,
-        addr: u128,
+        key: NeighborKey,
         mac: [u8; 6],
         now: f64,
     ) -> Learned {
-        if !self.entries.contains_key(&(ip6, sw, addr)) {
+        if !self.entries.contains_key(&key) {
             return Learned::NotKnown;
         }
-        self.learn(fib, ifs, ip6, sw, addr, mac, now)
+        self.learn(fib, ifs, key, mac, now)
     }
 
     /// A configured neighbor (`set ip neighbor`): static, or dynamic (it
@@ -413,15 +404,9 @@ pub(crate) fn with_table<R>(e: &mut Engine, f: impl FnOnce(&mut NeighborTable, &
 
 /// A neighbor heard by a node (runs on the main thread, posted by a
 /// [`Learner`]); `create`: false only refreshes a known entry.
-pub fn learn(e: &mut Engine, ip6: bool, sw: u32, addr: u128, mac: [u8; 6], create: bool) -> Learned {
+pub fn learn(e: &mut Engine, key: NeighborKey, mac: [u8; 6], create: bool) -> Learned {
     let now = e.uptime();
-    with_table(e, |t, f, ifs| {
-        if create {
-            t.learn(f, ifs, ip6, sw, addr, mac, now)
-        } else {
-            t.refresh(f, ifs, ip6, sw, addr, mac, now)
-        }
-    })
+    with_table(e, |t, f, ifs| if create { t.learn(f, ifs, key, mac, now) } else { t.refresh(f, ifs, key, mac, now) })
 }
 
 /// The aging task (every second): ages the table and sends the probes.
@@ -631,29 +616,36 @@ impl Learner {
         Learn::Post
     }
 
-    /// Learns a neighbor heard on `sw`: posts it to the main thread when
-    /// [`Learner::check`] says so. `create`: false only refreshes an entry
-    /// the main thread has (and is not remembered here, so that a later
-    /// creating learn is not taken for known).
-    #[allow(clippy::too_many_arguments)]
-    pub fn learn(
-        &mut self,
-        vm: &Vm,
-        shared: &NeighborShared,
-        ip6: bool,
-        sw: u32,
-        addr: u128,
-        mac: [u8; 6],
-        create: bool,
-    ) -> Learn {
-        let r = self.check(vm.now, shared, (ip6, sw, addr), mac, create);
+    /// Learns a neighbor heard (on `key`'s interface): posts it to the main
+    /// thread when [`Learner::check`] says so. `create`: false only
+    /// refreshes an entry the main thread has (and is not remembered here,
+    /// so that a later creating learn is not taken for known).
+    pub fn learn(&mut self, vm: &Vm, shared: &NeighborShared, key: NeighborKey, mac: [u8; 6], create: bool) -> Learn {
+        let r = self.check(vm.now, shared, key, mac, create);
         if r == Learn::Post {
             vm.post(move |e: &mut Engine| {
-                learn(e, ip6, sw, addr, mac, create);
+                learn(e, key, mac, create);
             });
         }
         r
     }
+}
+
+/// Where the neighbor nodes send a packet: dropped, or out of an interface.
+#[repr(u16)]
+#[derive(Clone, Copy)]
+pub enum Next {
+    Drop = 0,
+    Output = 1,
+}
+
+/// The next nodes of [`Next`].
+pub const NEXTS: [&str; 2] = [ErrorDrop::NAME, InterfaceOutput::NAME];
+
+/// Counts `c` and drops.
+pub(crate) fn drop(vm: &mut Vm, c: impl Into<usize>) -> Next {
+    vm.count(c.into(), 1);
+    Next::Drop
 }
 
 /// Why a node could not put an Ethernet header on a packet it sends.

@@ -15,21 +15,16 @@
 //! are learned. Router solicitations and advertisements are counted and
 //! dropped: rvpp sends no RAs yet.
 
-use std::any::Any;
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 
-use rvpp_dataplane::buffer::{flags, HEADROOM, RX, TX};
-use rvpp_dataplane::device::{ErrorDrop, InterfaceOutput};
+use rvpp_dataplane::buffer::{flags, HEADROOM};
 use rvpp_dataplane::engine::Registrar;
-use rvpp_dataplane::graph::NodeReg;
-use rvpp_dataplane::interface::IfSnapshot;
-use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
+use rvpp_dataplane::{BufferIndex, CounterDesc, Vm};
 
-use super::{push_l2, received_src, Learn, Learner, NeighborPub, NeighborShared, NeighborTable};
+use super::input::{self, Cx, NeighborInput, Protocol};
+use super::{drop, received_src, Next};
 use crate::ethernet::ethertype;
-use crate::ethernet::sub::{SubTable, Subs};
-use crate::ip::addr::{IfAddrTable, IfAddrs};
+use crate::ip::addr::IfAddrs;
 use crate::ip::{checksum, mask, proto, solicited_node};
 
 /// ICMPv6 types of Neighbor Discovery.
@@ -253,16 +248,10 @@ pub fn format_nd(d: &[u8]) -> String {
     }
 }
 
-#[repr(u16)]
-#[derive(Clone, Copy)]
-enum Next {
-    Drop = 0,
-    Output = 1,
-}
-
+/// `ip6-nd`'s counters, by their place in its counter list.
 #[repr(usize)]
 #[derive(Clone, Copy)]
-enum Counter {
+pub enum Counter {
     NaSent,
     NsUnknownTarget,
     NsNotOnLink,
@@ -274,17 +263,9 @@ enum Counter {
     RsReceived,
     RaReceived,
     RaNotLinkLocal,
-    NotNd,
-    TooShort,
-    HopLimit,
-    Code,
-    Checksum,
-    ZeroLengthOption,
-    TruncatedOption,
-    MulticastTarget,
-    BadDad,
-    SolicitedToMulticast,
-    NoL2,
+    /// The first of one counter per [`NdError`], in its order.
+    Malformed,
+    NoL2 = Counter::Malformed as usize + NdError::SolicitedToMulticast as usize + 1,
     IfDown,
     RateLimited,
 }
@@ -316,66 +297,42 @@ static COUNTERS: [CounterDesc; 24] = [
     CounterDesc::info("neighbor learning rate limited"),
 ];
 
-impl From<NdError> for Counter {
-    fn from(e: NdError) -> Counter {
-        match e {
-            NdError::NotNd => Counter::NotNd,
-            NdError::TooShort => Counter::TooShort,
-            NdError::HopLimit => Counter::HopLimit,
-            NdError::Code => Counter::Code,
-            NdError::Checksum => Counter::Checksum,
-            NdError::ZeroLengthOption => Counter::ZeroLengthOption,
-            NdError::TruncatedOption => Counter::TruncatedOption,
-            NdError::MulticastTarget => Counter::MulticastTarget,
-            NdError::BadDad => Counter::BadDad,
-            NdError::SolicitedToMulticast => Counter::SolicitedToMulticast,
-        }
-    }
-}
+const _: () = assert!(Counter::RateLimited as usize + 1 == COUNTERS.len());
 
-/// Counts `c` and drops.
-fn drop(vm: &mut Vm, c: Counter) -> Next {
-    vm.count(c as usize, 1);
-    Next::Drop
+impl From<Counter> for usize {
+    fn from(c: Counter) -> usize {
+        c as usize
+    }
 }
 
 /// The `ip6-nd` node.
-pub struct Ip6Nd {
-    addrs: IfAddrTable,
-    subs: Subs,
-    shared: NeighborPub,
-    learner: Learner,
-}
+pub type Ip6Nd = NeighborInput<NdMsg>;
 
-impl Ip6Nd {
-    pub const NAME: &'static str = "ip6-nd";
+impl Protocol for NdMsg {
+    const NAME: &'static str = "ip6-nd";
+    const IP6: bool = true;
+    type Counter = Counter;
+    const COUNTERS: &'static [CounterDesc] = &COUNTERS;
+    const IF_DOWN: Counter = Counter::IfDown;
+    const NO_L2: Counter = Counter::NoL2;
+    const SENT: Counter = Counter::NaSent;
+    const RATE_LIMITED: Counter = Counter::RateLimited;
 
-    pub fn new(addrs: IfAddrTable, subs: Subs, shared: NeighborPub) -> Self {
-        Ip6Nd { addrs, subs, shared, learner: Learner::default() }
+    fn read(d: &[u8]) -> Result<NdMsg, usize> {
+        NdMsg::parse(d).map_err(|e| Counter::Malformed as usize + e as usize)
     }
 
-    fn one(
-        &mut self,
-        vm: &mut Vm,
-        bi: BufferIndex,
-        addrs: &IfAddrs,
-        subs: &SubTable,
-        shared: &NeighborShared,
-        ifs: &IfSnapshot,
-    ) -> Next {
-        let rx = vm.bufs.meta(bi).sw_if_index[RX];
-        let m = match NdMsg::parse(vm.bufs.data(bi)) {
-            Ok(m) => m,
-            Err(e) => return drop(vm, e.into()),
-        };
-        let Some(our_mac) = ifs.ifs.get(rx as usize).filter(|f| f.admin_up).map(|f| f.mac) else {
-            return drop(vm, Counter::IfDown);
-        };
+    fn format(d: &[u8]) -> String {
+        format_nd(d)
+    }
+
+    fn handle(self, cx: &mut Cx<'_, NdMsg>, vm: &mut Vm, bi: BufferIndex, rx: u32, our_mac: [u8; 6]) -> Next {
+        let m = self;
         match m.ty {
-            NS => self.solicitation(vm, bi, &m, rx, our_mac, addrs, subs, shared),
+            NS => solicitation(cx, vm, bi, &m, rx, our_mac),
             NA => {
                 vm.count(Counter::NaReceived as usize, 1);
-                if addrs.has6(rx, m.target) {
+                if cx.addrs.has6(rx, m.target) {
                     return drop(vm, Counter::NaDuplicate);
                 }
                 // Without a target link-layer option (an answer to a unicast
@@ -387,10 +344,10 @@ impl Ip6Nd {
                         None => return Next::Drop,
                     },
                 };
-                if !on_link(addrs, rx, m.target) {
+                if !on_link(cx.addrs, rx, m.target) {
                     return drop(vm, Counter::NaNotOnLink);
                 }
-                self.learn(vm, shared, rx, m.target, mac, create, Counter::NaLearned);
+                cx.learn(vm, rx, m.target, mac, create, Counter::NaLearned);
                 Next::Drop
             }
             RS => drop(vm, Counter::RsReceived),
@@ -398,113 +355,42 @@ impl Ip6Nd {
             _ => drop(vm, Counter::RaNotLinkLocal),
         }
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn learn(
-        &mut self,
-        vm: &mut Vm,
-        shared: &NeighborShared,
-        rx: u32,
-        a: u128,
-        mac: [u8; 6],
-        create: bool,
-        c: Counter,
-    ) {
-        if mac[0] & 1 != 0 {
-            return;
-        }
-        match self.learner.learn(vm, shared, true, rx, a, mac, create) {
-            Learn::RateLimited => vm.count(Counter::RateLimited as usize, 1),
-            Learn::Post | Learn::Known => vm.count(c as usize, 1),
-        }
-    }
-
-    /// Answers a solicitation for one of our addresses with an
-    /// advertisement built in place.
-    #[allow(clippy::too_many_arguments)]
-    fn solicitation(
-        &mut self,
-        vm: &mut Vm,
-        bi: BufferIndex,
-        m: &NdMsg,
-        rx: u32,
-        our_mac: [u8; 6],
-        addrs: &IfAddrs,
-        subs: &SubTable,
-        shared: &NeighborShared,
-    ) -> Next {
-        if !addrs.has6(rx, m.target) {
-            return drop(vm, Counter::NsUnknownTarget);
-        }
-        // RFC 4861 7.2.4: a router sets R; S unless answering DAD, which
-        // goes to all-nodes.
-        let (dst, dst_mac, fl) = if m.src == 0 {
-            (ALL_NODES, Some([0x33, 0x33, 0, 0, 0, 1]), FLAG_ROUTER | FLAG_OVERRIDE)
-        } else {
-            if !on_link(addrs, rx, m.src) {
-                return drop(vm, Counter::NsNotOnLink);
-            }
-            if let Some(mac) = m.source_ll {
-                self.learn(vm, shared, rx, m.src, mac, true, Counter::NsLearned);
-            }
-            (m.src, m.source_ll, FLAG_ROUTER | FLAG_SOLICITED | FLAG_OVERRIDE)
-        };
-        let meta = vm.bufs.meta(bi);
-        let room = vm.bufs.raw(bi).len() as isize - HEADROOM as isize - meta.current_data as isize;
-        if meta.flags & flags::NEXT_PRESENT != 0 || room < MSG_LEN as isize {
-            return drop(vm, Counter::NoL2);
-        }
-        vm.bufs.meta_mut(bi).current_length = MSG_LEN as u16;
-        match vm.bufs.data_mut(bi).get_mut(..MSG_LEN).and_then(|x| <&mut [u8; MSG_LEN]>::try_from(x).ok()) {
-            Some(out) => build_advertisement(out, dst, fl, m.target, our_mac),
-            None => return drop(vm, Counter::NoL2),
-        }
-        if push_l2(vm, bi, subs, rx, dst_mac, ethertype::IP6).is_err() {
-            return drop(vm, Counter::NoL2);
-        }
-        vm.bufs.meta_mut(bi).sw_if_index[TX] = rx;
-        vm.count(Counter::NaSent as usize, 1);
-        Next::Output
-    }
 }
 
-impl Node for Ip6Nd {
-    fn name(&self) -> &'static str {
-        Self::NAME
+/// Answers a solicitation for one of our addresses with an advertisement
+/// built in place.
+fn solicitation(cx: &mut Cx<'_, NdMsg>, vm: &mut Vm, bi: BufferIndex, m: &NdMsg, rx: u32, our_mac: [u8; 6]) -> Next {
+    if !cx.addrs.has6(rx, m.target) {
+        return drop(vm, Counter::NsUnknownTarget);
     }
-    fn next_nodes(&self) -> &[&'static str] {
-        &[ErrorDrop::NAME, InterfaceOutput::NAME]
-    }
-    fn counters(&self) -> &'static [CounterDesc] {
-        &COUNTERS
-    }
-    fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        let addrs = self.addrs.load();
-        let subs = self.subs.load();
-        let shared = self.shared.load();
-        let ifs = vm.ifs.clone();
-        let tracing = vm.tracing();
-        for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            if tracing {
-                vm.trace(bi, |b| format_nd(b.data(bi)));
-            }
-            frame.nexts[k] = self.one(vm, bi, &addrs, &subs, &shared, &ifs) as u16;
+    // RFC 4861 7.2.4: a router sets R; S unless answering DAD, which goes to
+    // all-nodes.
+    let (dst, dst_mac, fl) = if m.src == 0 {
+        (ALL_NODES, Some([0x33, 0x33, 0, 0, 0, 1]), FLAG_ROUTER | FLAG_OVERRIDE)
+    } else {
+        if !on_link(cx.addrs, rx, m.src) {
+            return drop(vm, Counter::NsNotOnLink);
         }
+        if let Some(mac) = m.source_ll {
+            cx.learn(vm, rx, m.src, mac, true, Counter::NsLearned);
+        }
+        (m.src, m.source_ll, FLAG_ROUTER | FLAG_SOLICITED | FLAG_OVERRIDE)
+    };
+    let meta = vm.bufs.meta(bi);
+    let room = vm.bufs.raw(bi).len() as isize - HEADROOM as isize - meta.current_data as isize;
+    if meta.flags & flags::NEXT_PRESENT != 0 || room < MSG_LEN as isize {
+        return drop(vm, Counter::NoL2);
     }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
+    vm.bufs.meta_mut(bi).current_length = MSG_LEN as u16;
+    match vm.bufs.data_mut(bi).get_mut(..MSG_LEN).and_then(|x| <&mut [u8; MSG_LEN]>::try_from(x).ok()) {
+        Some(out) => build_advertisement(out, dst, fl, m.target, our_mac),
+        None => return drop(vm, Counter::NoL2),
     }
+    cx.send_back(vm, bi, rx, dst_mac)
 }
 
 pub fn register(r: &mut Registrar) {
-    let addrs = r.ext.get_or_default::<IfAddrTable>().clone();
-    let subs = r.ext.get_or_default::<Subs>().clone();
-    let shared = r.ext.get_or_default::<NeighborTable>().shared();
-    r.node(NodeReg {
-        name: Ip6Nd::NAME,
-        factory: Arc::new(move |_| Box::new(Ip6Nd::new(addrs.clone(), subs.clone(), shared.clone()))),
-    });
+    input::register::<NdMsg>(r);
 }
 
 #[cfg(test)]

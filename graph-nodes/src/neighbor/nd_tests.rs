@@ -1,5 +1,9 @@
 use super::*;
-use crate::ip::addr::IfAddrs;
+use crate::ethernet::sub::Subs;
+use crate::ip::addr::{IfAddrTable, IfAddrs};
+use crate::neighbor::tests::received;
+use crate::neighbor::NeighborPub;
+use rvpp_dataplane::buffer::TX;
 use rvpp_dataplane::testing::Harness;
 
 /// fe80::211:22ff:fe33:4455 (00:11:22:33:44:55) asks ff02::1:ff00:1 who
@@ -37,14 +41,6 @@ fn harness() -> Harness {
     let addrs = IfAddrTable::default();
     addrs.store(IfAddrs { v4: vec![vec![]; 3], v6: vec![vec![], vec![(OURS, 64)], vec![]], ll: vec![0, OUR_LL, 0] });
     Harness::new(Box::new(Ip6Nd::new(addrs, Subs::default(), NeighborPub::default())), 3)
-}
-
-fn received(h: &mut Harness, frame: &[u8], rx: u32, l2: usize) -> BufferIndex {
-    let bi = h.packet(frame, rx);
-    let m = h.vm.bufs.meta_mut(bi);
-    m.l2_hdr_offset = m.current_data;
-    assert!(h.vm.bufs.advance(bi, l2 as i16));
-    bi
 }
 
 /// An IPv6 packet carrying `icmp`, its checksum filled in.

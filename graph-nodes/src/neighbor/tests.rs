@@ -1,6 +1,7 @@
 use super::commands::format_neighbors;
 use super::*;
 use crate::ip::fib::{AdjKind, Path, Source};
+use rvpp_dataplane::testing::Harness;
 use std::net::Ipv4Addr;
 
 const MAC_A: [u8; 6] = [0, 0x11, 0x22, 0x33, 0x44, 0x55];
@@ -8,6 +9,16 @@ const MAC_B: [u8; 6] = [0, 0x11, 0x22, 0x33, 0x44, 0x66];
 
 fn v4(s: &str) -> u128 {
     u32::from(s.parse::<Ipv4Addr>().unwrap()) as u128
+}
+
+/// A frame as `ethernet-input` passes it on: the first `l2` bytes
+/// stripped, their offset kept.
+pub(super) fn received(h: &mut Harness, frame: &[u8], rx: u32, l2: usize) -> BufferIndex {
+    let bi = h.packet(frame, rx);
+    let m = h.vm.bufs.meta_mut(bi);
+    m.l2_hdr_offset = m.current_data;
+    assert!(h.vm.bufs.advance(bi, l2 as i16));
+    bi
 }
 
 /// pg0 (sw 1) with 10.0.0.1/24, as `set interface ip address` leaves the FIB.
@@ -38,21 +49,21 @@ fn host_route(fib: &Fib, addr: u128) -> bool {
 fn learning_drives_the_fib() {
     let (mut t, mut fib, ifs) = setup();
     let a = v4("10.0.0.2");
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, a, MAC_A, 1.0), Learned::New);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, a), MAC_A, 1.0), Learned::New);
     assert_eq!(fib_mac(&fib, a), Some(MAC_A));
     assert!(host_route(&fib, a));
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, a, MAC_A, 2.0), Learned::Refreshed);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, a), MAC_A, 2.0), Learned::Refreshed);
     assert_eq!(t.get(false, 1, a).unwrap().updated, 2.0);
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, a, MAC_B, 3.0), Learned::Changed);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, a), MAC_B, 3.0), Learned::Changed);
     assert_eq!(fib_mac(&fib, a), Some(MAC_B));
     assert!(t.remove(&mut fib, &ifs, false, 1, a));
     assert_eq!(fib_mac(&fib, a), None);
     assert!(!host_route(&fib, a));
     assert!(!t.remove(&mut fib, &ifs, false, 1, a));
-    assert_eq!(t.learn(&mut fib, &ifs, false, 7, a, MAC_A, 1.0), Learned::Refused, "no interface 7");
-    assert_eq!(t.refresh(&mut fib, &ifs, false, 1, a, MAC_A, 1.0), Learned::NotKnown, "refresh never creates");
-    t.learn(&mut fib, &ifs, false, 1, a, MAC_A, 1.0);
-    assert_eq!(t.refresh(&mut fib, &ifs, false, 1, a, MAC_A, 2.0), Learned::Refreshed);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 7, a), MAC_A, 1.0), Learned::Refused, "no interface 7");
+    assert_eq!(t.refresh(&mut fib, &ifs, (false, 1, a), MAC_A, 1.0), Learned::NotKnown, "refresh never creates");
+    t.learn(&mut fib, &ifs, (false, 1, a), MAC_A, 1.0);
+    assert_eq!(t.refresh(&mut fib, &ifs, (false, 1, a), MAC_A, 2.0), Learned::Refreshed);
 }
 
 #[test]
@@ -60,7 +71,7 @@ fn static_entries_are_not_overwritten_nor_aged() {
     let (mut t, mut fib, ifs) = setup();
     let a = v4("10.0.0.2");
     t.add(&mut fib, &ifs, "10.0.0.2".parse().unwrap(), 1, MAC_A, true, 0.0).unwrap();
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, a, MAC_B, 1.0), Learned::Static);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, a), MAC_B, 1.0), Learned::Static);
     assert_eq!(fib_mac(&fib, a), Some(MAC_A));
     assert_eq!(t.age(&mut fib, &ifs, 10_000.0), Aged::default());
     assert_eq!(t.flush(&mut fib, &ifs, None, None), 0);
@@ -72,9 +83,9 @@ fn static_entries_are_not_overwritten_nor_aged() {
 #[test]
 fn dynamic_entries_age_out() {
     let (mut t, mut fib, ifs) = setup();
-    t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.2"), MAC_A, 0.0);
-    t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.3"), MAC_B, 200.0);
-    t.learn(&mut fib, &ifs, true, 1, 0xfe80 << 112 | 2, MAC_B, 0.0);
+    t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.2")), MAC_A, 0.0);
+    t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.3")), MAC_B, 200.0);
+    t.learn(&mut fib, &ifs, (true, 1, 0xfe80 << 112 | 2), MAC_B, 0.0);
     let gen = t.generation;
     assert_eq!(t.age(&mut fib, &ifs, 299.0), Aged::default());
     // Aged: probed at the MAC they had, still usable meanwhile.
@@ -84,7 +95,7 @@ fn dynamic_entries_age_out() {
     assert_eq!(t.age(&mut fib, &ifs, 301.0), Aged::default(), "probed once");
     assert_eq!(fib_mac(&fib, v4("10.0.0.2")), Some(MAC_A));
     // The IPv4 one answers; the IPv6 one does not and goes.
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.2"), MAC_A, 302.0), Learned::Refreshed);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.2")), MAC_A, 302.0), Learned::Refreshed);
     let a = t.age(&mut fib, &ifs, 300.0 + PROBE_WAIT);
     assert_eq!((a.removed, a.probes.len()), (1, 0));
     assert!(t.get(true, 1, 0xfe80 << 112 | 2).is_none());
@@ -102,16 +113,16 @@ fn dynamic_entries_age_out() {
 fn the_limit_refuses_or_recycles() {
     let (mut t, mut fib, ifs) = setup();
     t.set_config(false, FamilyConfig { limit: 2, ..Default::default() });
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.2"), MAC_A, 1.0), Learned::New);
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.3"), MAC_A, 2.0), Learned::New);
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.4"), MAC_A, 3.0), Learned::Refused);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.2")), MAC_A, 1.0), Learned::New);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.3")), MAC_A, 2.0), Learned::New);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.4")), MAC_A, 3.0), Learned::Refused);
     assert_eq!(t.refused(false), 1);
-    assert_eq!(t.learn(&mut fib, &ifs, true, 1, 0xfe80 << 112 | 2, MAC_B, 0.0), Learned::New, "per family");
+    assert_eq!(t.learn(&mut fib, &ifs, (true, 1, 0xfe80 << 112 | 2), MAC_B, 0.0), Learned::New, "per family");
     // Statics do not count against the limit, but a new dynamic one is refused.
     assert!(t.add(&mut fib, &ifs, "10.0.0.5".parse().unwrap(), 1, MAC_A, true, 0.0).is_ok());
     assert!(t.add(&mut fib, &ifs, "10.0.0.6".parse().unwrap(), 1, MAC_A, false, 0.0).is_err());
     t.set_config(false, FamilyConfig { limit: 2, recycle: true, ..Default::default() });
-    assert_eq!(t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.4"), MAC_A, 4.0), Learned::New);
+    assert_eq!(t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.4")), MAC_A, 4.0), Learned::New);
     assert!(t.get(false, 1, v4("10.0.0.2")).is_none(), "the oldest went");
     assert_eq!(t.dynamic_count(false), 2);
     let out = format_neighbors(&t, &ifs, None, None);
@@ -122,9 +133,9 @@ fn the_limit_refuses_or_recycles() {
 fn flush_by_family_and_interface() {
     let (mut t, mut fib, mut ifs) = setup();
     ifs.add_hw("pg1".into(), [2, 0, 0, 0, 0, 2], 9000, None);
-    t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.2"), MAC_A, 0.0);
-    t.learn(&mut fib, &ifs, false, 2, v4("10.1.0.2"), MAC_A, 0.0);
-    t.learn(&mut fib, &ifs, true, 1, 0xfe80 << 112 | 2, MAC_B, 0.0);
+    t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.2")), MAC_A, 0.0);
+    t.learn(&mut fib, &ifs, (false, 2, v4("10.1.0.2")), MAC_A, 0.0);
+    t.learn(&mut fib, &ifs, (true, 1, 0xfe80 << 112 | 2), MAC_B, 0.0);
     assert_eq!(t.flush(&mut fib, &ifs, Some(false), Some(2)), 1);
     assert_eq!(t.flush(&mut fib, &ifs, Some(true), None), 1);
     assert_eq!(t.len(), 1);
@@ -135,7 +146,7 @@ fn flush_by_family_and_interface() {
 #[test]
 fn show_layout() {
     let (mut t, mut fib, ifs) = setup();
-    t.learn(&mut fib, &ifs, false, 1, v4("10.0.0.2"), MAC_A, 3.25);
+    t.learn(&mut fib, &ifs, (false, 1, v4("10.0.0.2")), MAC_A, 3.25);
     t.add(&mut fib, &ifs, "2001:db8::2".parse().unwrap(), 1, MAC_B, true, 4.0).unwrap();
     let out = format_neighbors(&t, &ifs, None, None);
     let lines: Vec<&str> = out.lines().collect();
@@ -264,9 +275,9 @@ fn commands() {
 #[test]
 fn learning_through_the_engine() {
     let mut e = engine();
-    assert_eq!(learn(&mut e, false, 1, v4("10.0.0.3"), MAC_A, false), Learned::NotKnown);
-    assert_eq!(learn(&mut e, false, 1, v4("10.0.0.2"), MAC_A, true), Learned::New);
-    assert_eq!(learn(&mut e, false, 1, v4("10.0.0.2"), MAC_A, true), Learned::Refreshed);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.3")), MAC_A, false), Learned::NotKnown);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, true), Learned::New);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, true), Learned::Refreshed);
     assert_eq!(fib_mac(fib(&mut e.ext), v4("10.0.0.2")), Some(MAC_A));
     let shared = e.ext.get_or_default::<NeighborTable>().shared();
     let before = shared.load().generation;
