@@ -1,11 +1,13 @@
 //! The graph nodes that drive the session layer: `tcp4-input` /
 //! `tcp6-input` (segments from `ip4-local` / `ip6-local`), `udp4-input` /
-//! `udp6-input` (datagrams from the same), the packet builder every node
+//! `udp6-input` (datagrams from the same) with what those two share
+//! (`l4_input`), the packet builder every node
 //! sends segments and datagrams through ([`output::PacketSink`], into
 //! `ip4-lookup` / `ip6-lookup`), and `session-queue`, the input node that
 //! runs timers and deferred output and lets the thread sleep until the
 //! next deadline.
 
+mod l4_input;
 pub mod output;
 pub mod session_queue;
 pub mod tcp_input;
@@ -15,13 +17,8 @@ pub mod udp_input;
 #[cfg(test)]
 mod udp_tests;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use rvpp_dataplane::buffer::{flags, HEADROOM};
-use rvpp_dataplane::{BufferIndex, Vm};
-use rvpp_graph_nodes::ip::icmp::{set_error, Icmp};
 
 use crate::session::{Owners, RouteMtu, SessionTable};
 use crate::tcp;
@@ -102,61 +99,6 @@ impl SessionLayer {
     pub fn tcp_config(&self) -> tcp::Config {
         lock(&self.tcp).clone()
     }
-}
-
-/// What an L4 input node needs from the IP header before its header:
-/// the addresses and how many L4 bytes the IP header says follow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IpInfo {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub l4_len: usize,
-}
-
-/// Reads the IP header `ip4-local` / `ip6-local` left before
-/// `current_data` (the L4 header); None when it is not there whole.
-pub(crate) fn ip_info<const IP6: bool>(vm: &Vm, bi: BufferIndex) -> Option<IpInfo> {
-    let m = vm.bufs.meta(bi);
-    let hl: isize = if IP6 { 40 } else { 20 };
-    let l3 = HEADROOM as isize + m.l3_hdr_offset as isize;
-    let l4 = HEADROOM as isize + m.current_data as isize;
-    if m.flags & flags::L3_HDR_VALID == 0 || l3 < 0 || l4 - l3 < hl {
-        return None;
-    }
-    let h = vm.bufs.raw(bi).get(l3 as usize..l3 as usize + hl as usize)?;
-    if IP6 {
-        let s: [u8; 16] = h[8..24].try_into().ok()?;
-        let d: [u8; 16] = h[24..40].try_into().ok()?;
-        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
-        let ext = (l4 - l3 - hl) as usize;
-        Some(IpInfo {
-            src: IpAddr::V6(Ipv6Addr::from(s)),
-            dst: IpAddr::V6(Ipv6Addr::from(d)),
-            l4_len: plen.saturating_sub(ext),
-        })
-    } else {
-        let s: [u8; 4] = h[12..16].try_into().ok()?;
-        let d: [u8; 4] = h[16..20].try_into().ok()?;
-        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-        Some(IpInfo {
-            src: IpAddr::V4(Ipv4Addr::from(s)),
-            dst: IpAddr::V4(Ipv4Addr::from(d)),
-            l4_len: total.saturating_sub((l4 - l3) as usize),
-        })
-    }
-}
-
-/// Puts the IP header back in front and marks the packet for an ICMP port
-/// unreachable; false (drop it) when the header cannot be restored.
-pub(crate) fn port_unreachable<const IP6: bool>(vm: &mut Vm, bi: BufferIndex) -> bool {
-    let m = vm.bufs.meta(bi);
-    let back = m.l3_hdr_offset as i32 - m.current_data as i32;
-    if back > 0 || back < i16::MIN as i32 || !vm.bufs.advance(bi, back as i16) {
-        return false;
-    }
-    let (t, c) = if IP6 { Icmp::PORT_UNREACHABLE6 } else { Icmp::PORT_UNREACHABLE4 };
-    set_error(vm.bufs.meta_mut(bi), t, c, 0);
-    true
 }
 
 /// The engine's TSC as the nanoseconds the TCP machine counts in.

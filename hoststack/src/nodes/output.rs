@@ -100,6 +100,19 @@ pub const COUNTERS: [CounterDesc; 7] = [
     CounterDesc::error("datagram without a source address"),
 ];
 
+/// A node's counter table: its own counters `own`, then [`COUNTERS`] (the
+/// node's `Output` counter is `own.len()`). A wrong `N` fails the build.
+pub const fn with_output<const N: usize>(own: &[CounterDesc]) -> [CounterDesc; N] {
+    assert!(N == own.len() + COUNTERS.len(), "counter table length");
+    let mut all = [COUNTERS[0]; N];
+    let mut k = 0;
+    while k < N {
+        all[k] = if k < own.len() { own[k] } else { COUNTERS[k - own.len()] };
+        k += 1;
+    }
+    all
+}
+
 /// Buffers one datagram or segment may span (65,535 bytes in 2 KiB
 /// buffers is 33).
 const MAX_CHAIN: usize = 64;

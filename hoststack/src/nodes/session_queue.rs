@@ -24,10 +24,7 @@ enum Counter {
     Output,
 }
 
-static COUNTERS: [CounterDesc; 8] = {
-    let o = output::COUNTERS;
-    [CounterDesc::info("timer and deferred-output runs"), o[0], o[1], o[2], o[3], o[4], o[5], o[6]]
-};
+static COUNTERS: [CounterDesc; 8] = output::with_output(&[CounterDesc::info("timer and deferred-output runs")]);
 
 /// The session layer's per-thread timer and output node.
 pub struct SessionQueue {

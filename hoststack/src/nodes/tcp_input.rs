@@ -15,29 +15,18 @@
 
 use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 
 use rvpp_dataplane::buffer::flags;
-use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
-use rvpp_graph_nodes::ip::names;
 
 use rvpp_dataplane::checksum;
 
-use super::output::{self, OutputCounts, PacketSink, PathMtu};
-use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
+use super::l4_input::{self, BeginCounters, IpInfo, L4Input, Next};
+use super::output::{self, OutputCounts, PathMtu};
+use super::{lock, Clock, SessionLayer};
 use crate::fifo::Gather;
-use crate::session::{self, FiveTuple, Owners, SessionTable, PROTO_TCP};
+use crate::session::{self, FiveTuple, SessionTable, PROTO_TCP};
 use crate::tcp::{TcpPacket, TcpRepr, WireError};
-
-#[repr(u16)]
-#[derive(Clone, Copy)]
-enum Next {
-    Drop = 0,
-    Lookup4 = 1,
-    Lookup6 = 2,
-    IcmpError = 3,
-}
 
 #[repr(usize)]
 #[derive(Clone, Copy)]
@@ -56,28 +45,22 @@ enum Counter {
     Output,
 }
 
-static COUNTERS: [CounterDesc; 17] = {
-    let o = output::COUNTERS;
-    [
-        CounterDesc::error("bad tcp checksum"),
-        CounterDesc::error("segment shorter than the tcp header"),
-        CounterDesc::error("bad tcp data offset"),
-        CounterDesc::error("tcp option overruns the header"),
-        CounterDesc::error("bad tcp option length"),
-        CounterDesc::error("illegal tcp flag combination"),
-        CounterDesc::error("ip header not before the tcp header"),
-        CounterDesc::info("segments to sessions and listeners"),
-        CounterDesc::info("resets sent (no session or listener)"),
-        CounterDesc::info("session layer disabled: port unreachable"),
-        o[0],
-        o[1],
-        o[2],
-        o[3],
-        o[4],
-        o[5],
-        o[6],
-    ]
-};
+static COUNTERS: [CounterDesc; 17] = output::with_output(&[
+    CounterDesc::error("bad tcp checksum"),
+    CounterDesc::error("segment shorter than the tcp header"),
+    CounterDesc::error("bad tcp data offset"),
+    CounterDesc::error("tcp option overruns the header"),
+    CounterDesc::error("bad tcp option length"),
+    CounterDesc::error("illegal tcp flag combination"),
+    CounterDesc::error("ip header not before the tcp header"),
+    CounterDesc::info("segments to sessions and listeners"),
+    CounterDesc::info("resets sent (no session or listener)"),
+    CounterDesc::info("session layer disabled: port unreachable"),
+]);
+
+/// Where [`l4_input::begin`] counts.
+const BEGIN_COUNTERS: BeginCounters =
+    BeginCounters { disabled: Counter::Disabled as usize, bad_ip_header: Counter::BadIpHeader as usize };
 
 fn wire_counter(e: WireError) -> Counter {
     match e {
@@ -109,19 +92,13 @@ enum Handled {
 
 /// The TCP input node of one family.
 pub struct TcpInput<const IP6: bool> {
-    nexts: [&'static str; 4],
-    table: Arc<Mutex<SessionTable>>,
-    layer: SessionLayer,
-    clock: Clock,
+    l4: L4Input<IP6>,
     /// A segment copied out of its buffers: one for a listener or nobody
     /// (answered while output buffers are allocated), or a chain too long
     /// to read in place.
     scratch: Vec<u8>,
     /// A chain of more than [`MAX_PARTS`] buffers, copied whole.
     long_chain: Vec<u8>,
-    path_mtu: Option<PathMtu>,
-    thread: usize,
-    owners: Arc<Owners>,
 }
 
 impl<const IP6: bool> TcpInput<IP6> {
@@ -129,32 +106,15 @@ impl<const IP6: bool> TcpInput<IP6> {
 
     pub fn new(layer: SessionLayer, thread: usize, clock: Clock) -> Self {
         TcpInput {
-            nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup, names(IP6).icmp_error],
-            table: layer.table(thread),
-            owners: layer.owners().clone(),
-            layer,
-            clock,
+            l4: L4Input::new(layer, thread, clock),
             scratch: Vec::with_capacity(64 * 1024),
             long_chain: Vec::new(),
-            path_mtu: None,
-            thread,
         }
-    }
-
-    /// The other thread that owns the session of `tuple`, for a segment
-    /// this thread has no session for: None with one thread, for a
-    /// segment another thread handed here already, or when no other
-    /// thread has it (then a listener here or a RST answers).
-    fn owner_elsewhere(&self, vm: &Vm, bi: BufferIndex, tuple: &FiveTuple) -> Option<usize> {
-        if vm.handoff_threads() < 2 || !self.owners.active() || vm.bufs.meta(bi).flags & flags::HANDED_OFF != 0 {
-            return None;
-        }
-        self.owners.owner(tuple).filter(|&t| t != self.thread)
     }
 
     /// Checks IPv6 datagrams the apps send against the path MTU.
     pub fn with_path_mtu(mut self, p: PathMtu) -> Self {
-        self.path_mtu = Some(p);
+        self.l4.path_mtu = Some(p);
         self
     }
 
@@ -257,43 +217,27 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
         Self::NAME
     }
     fn next_nodes(&self) -> &[&'static str] {
-        &self.nexts
+        &self.l4.nexts
     }
     fn counters(&self) -> &'static [CounterDesc] {
         &COUNTERS
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        let now = self.clock.ns(vm.now);
-        let enabled = self.layer.enabled();
-        let table = self.table.clone();
+        let (now, enabled, table) = self.l4.frame_start(vm);
         let mut table = lock(&table);
         let mut ip_id = table.ip_id();
         let mut out = OutputCounts::default();
         let mut consumed = 0;
         let mut room = super::output::OUTPUT_BUDGET;
         for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            if vm.tracing() && vm.is_traced(bi) {
-                let line = trace_line(vm.bufs.data(bi));
-                vm.trace(bi, |_| line);
-            }
-            if !enabled {
-                vm.count(Counter::Disabled as usize, 1);
-                let icmp = port_unreachable::<IP6>(vm, bi);
-                frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
-                continue;
-            }
-            let Some(ip) = ip_info::<IP6>(vm, bi) else {
-                vm.count(Counter::BadIpHeader as usize, 1);
-                frame.nexts[k] = Next::Drop as u16;
+            let Some(ip) = l4_input::begin::<IP6>(vm, frame, k, enabled, BEGIN_COUNTERS, trace_line) else {
                 continue;
             };
+            let bi = frame.pkts[k];
             let wanted = match self.deliver(vm, bi, &ip, now, &mut table) {
                 Handled::Session { flush_now: false } => true,
                 Handled::Session { flush_now: true } => {
-                    let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
-                    sink.room = room;
-                    sink.path_mtu = self.path_mtu.as_ref();
+                    let mut sink = self.l4.sink(vm, &mut ip_id, room);
                     table.flush_delivered(now, &mut sink);
                     room = sink.room;
                     out.add(&sink.counts);
@@ -305,25 +249,20 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                     continue;
                 }
                 Handled::Other(tuple, repr) => {
-                    if let Some(owner) = self.owner_elsewhere(vm, bi, &tuple) {
+                    if let Some(queued) = self.l4.hand_off(vm, frame, k, &tuple) {
                         // Another thread's session: the segment goes to
-                        // this node there (counted by the engine per node;
-                        // a full ring drops it, as a lossy link would, and
-                        // the engine counts that drop instead).
-                        let me = vm.current_node();
-                        if vm.handoff(owner, me, bi) {
+                        // this node there (counted by the engine per node,
+                        // and here when it reached that thread's ring).
+                        if queued {
                             table.count_tcp_handoff();
                         }
-                        frame.nexts[k] = NEXT_CONSUMED;
                         continue;
                     }
                     // A listener's or nobody's: answered at once. One
                     // output budget for the whole frame: sessions that run
                     // out wait on the pending list for session-queue.
                     let rx = vm.bufs.meta(bi).sw_if_index[rvpp_dataplane::buffer::RX];
-                    let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
-                    sink.room = room;
-                    sink.path_mtu = self.path_mtu.as_ref();
+                    let mut sink = self.l4.sink(vm, &mut ip_id, room);
                     let wanted = table.tcp_input(now, tuple, rx, &repr, &self.scratch, &mut sink);
                     room = sink.room;
                     out.add(&sink.counts);
@@ -331,18 +270,13 @@ impl<const IP6: bool> Node for TcpInput<IP6> {
                 }
             };
             vm.count(if wanted { Counter::Delivered } else { Counter::ResetSent } as usize, 1);
-            frame.nexts[k] = NEXT_CONSUMED;
-            frame.pkts.swap(consumed, k);
-            frame.nexts.swap(consumed, k);
-            consumed += 1;
+            l4_input::consume(frame, k, &mut consumed);
         }
         // Consumed buffers were moved to the front; free them at once.
         vm.bufs.free(&frame.pkts[..consumed]);
         // The apps hear what arrived and answer; then every session that
         // took segments sends what is left (an ACK for all of them).
-        let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
-        sink.room = room;
-        sink.path_mtu = self.path_mtu.as_ref();
+        let mut sink = self.l4.sink(vm, &mut ip_id, room);
         table.drain_events(now, &mut sink);
         table.flush_delivered(now, &mut sink);
         out.add(&sink.counts);
@@ -375,7 +309,7 @@ fn trace_line(d: &[u8]) -> String {
 mod handoff_tests {
     use std::net::SocketAddr;
 
-    use rvpp_dataplane::handoff::Handoff;
+    use rvpp_dataplane::handoff::{Handoff, HandoffPort};
     use rvpp_dataplane::testing::Harness;
     use rvpp_dataplane::NodeIndex;
 
@@ -396,32 +330,44 @@ mod handoff_tests {
         bi
     }
 
-    #[test]
-    fn a_segment_of_another_threads_session_goes_there_once() {
+    /// tcp4-input on thread 0 of two, and an active open of thread 1's
+    /// table to `remote`: the harness, the layer, thread 1's hand-off port
+    /// and the open's tuple.
+    fn open_on_thread1(remote: SocketAddr) -> (Harness, SessionLayer, HandoffPort, FiveTuple) {
         let layer = SessionLayer::default();
         let mut h = Harness::new(Box::new(TcpInput::<false>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2);
-        // Thread 1's table: an active open of its own.
         let t1 = layer.table(1);
         assert!(layer.owners().active(), "two threads have tables");
         let handoff = Handoff::new(2);
         h.set_handoff(handoff.port(0).unwrap());
-        let mut thread1 = handoff.port(1).unwrap();
-        let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
+        let thread1 = handoff.port(1).unwrap();
         let tuple = {
             let mut t = lock(&t1);
             let app = t.attach(Box::new(EchoServer::default()));
             let s = t.connect(0, app, "10.0.0.1".parse().unwrap(), remote, 1).unwrap();
             t.session(s).unwrap().tuple
         };
-        let synack = TcpRepr {
-            src_port: remote.port(),
+        (h, layer, thread1, tuple)
+    }
+
+    /// The peer's answer to the open of `tuple`, with `flags`.
+    fn answer(tuple: &FiveTuple, flags: Flags) -> TcpRepr {
+        TcpRepr {
+            src_port: tuple.remote.port(),
             dst_port: tuple.local.port(),
             seq: Seq(9000),
             ack: Seq(1),
-            flags: Flags::SYN | Flags::ACK,
+            flags,
             window: 64240,
             ..TcpRepr::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_segment_of_another_threads_session_goes_there_once() {
+        let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
+        let (mut h, layer, mut thread1, tuple) = open_on_thread1(remote);
+        let synack = answer(&tuple, Flags::SYN | Flags::ACK);
         // Its SYN-ACK reached thread 0: handed to tcp4-input on thread 1,
         // not answered here.
         let bi = deliver(&mut h, remote, tuple.local, &synack);
@@ -457,28 +403,9 @@ mod handoff_tests {
         use rvpp_dataplane::handoff::RING_SIZE;
         use rvpp_dataplane::node::FRAME_SIZE;
 
-        let layer = SessionLayer::default();
-        let mut h = Harness::new(Box::new(TcpInput::<false>::new(layer.clone(), 0, Clock::with_hz(1_000_000_000))), 2);
-        let t1 = layer.table(1);
-        let handoff = Handoff::new(2);
-        h.set_handoff(handoff.port(0).unwrap());
-        let mut thread1 = handoff.port(1).unwrap();
         let remote = SocketAddr::from(([10, 0, 0, 2], 7777));
-        let tuple = {
-            let mut t = lock(&t1);
-            let app = t.attach(Box::new(EchoServer::default()));
-            let s = t.connect(0, app, "10.0.0.1".parse().unwrap(), remote, 1).unwrap();
-            t.session(s).unwrap().tuple
-        };
-        let ack = TcpRepr {
-            src_port: remote.port(),
-            dst_port: tuple.local.port(),
-            seq: Seq(9000),
-            ack: Seq(1),
-            flags: Flags::ACK,
-            window: 64240,
-            ..TcpRepr::default()
-        };
+        let (mut h, layer, mut thread1, tuple) = open_on_thread1(remote);
+        let ack = answer(&tuple, Flags::ACK);
         // Thread 1 does not drain: the ring fills and the rest are dropped.
         let extra = 5;
         let mut left = RING_SIZE + extra;

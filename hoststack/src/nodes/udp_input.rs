@@ -15,26 +15,15 @@
 use std::any::Any;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
 
 use rvpp_dataplane::buffer::{flags, RX};
-use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
-use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
-use rvpp_graph_nodes::ip::names;
+use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
-use super::output::{self, PacketSink, PathMtu};
-use super::{ip_info, lock, port_unreachable, Clock, IpInfo, SessionLayer};
-use crate::session::{FiveTuple, Owners, SessionTable, UdpDelivery};
+use super::l4_input::{self, port_unreachable, BeginCounters, IpInfo, L4Input, Next};
+use super::output::{self, PathMtu, OUTPUT_BUDGET};
+use super::{lock, Clock, SessionLayer};
+use crate::session::{FiveTuple, UdpDelivery};
 use crate::udp::{UdpError, UdpPacket, HEADER_LEN};
-
-#[repr(u16)]
-#[derive(Clone, Copy)]
-enum Next {
-    Drop = 0,
-    Lookup4 = 1,
-    Lookup6 = 2,
-    IcmpError = 3,
-}
 
 #[repr(usize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,29 +43,23 @@ enum Counter {
     Output,
 }
 
-static COUNTERS: [CounterDesc; 18] = {
-    let o = output::COUNTERS;
-    [
-        CounterDesc::error("bad udp checksum"),
-        CounterDesc::error("udp6 checksum zero"),
-        CounterDesc::error("datagram shorter than the udp header"),
-        CounterDesc::error("udp length below the udp header"),
-        CounterDesc::error("udp length beyond the ip payload"),
-        CounterDesc::error("ip header not before the udp header"),
-        CounterDesc::info("bytes after the udp length ignored"),
-        CounterDesc::info("datagrams to sessions and listeners"),
-        CounterDesc::info("no session or listener: port unreachable"),
-        CounterDesc::error("session rx fifo full"),
-        CounterDesc::info("session layer disabled: port unreachable"),
-        o[0],
-        o[1],
-        o[2],
-        o[3],
-        o[4],
-        o[5],
-        o[6],
-    ]
-};
+static COUNTERS: [CounterDesc; 18] = output::with_output(&[
+    CounterDesc::error("bad udp checksum"),
+    CounterDesc::error("udp6 checksum zero"),
+    CounterDesc::error("datagram shorter than the udp header"),
+    CounterDesc::error("udp length below the udp header"),
+    CounterDesc::error("udp length beyond the ip payload"),
+    CounterDesc::error("ip header not before the udp header"),
+    CounterDesc::info("bytes after the udp length ignored"),
+    CounterDesc::info("datagrams to sessions and listeners"),
+    CounterDesc::info("no session or listener: port unreachable"),
+    CounterDesc::error("session rx fifo full"),
+    CounterDesc::info("session layer disabled: port unreachable"),
+]);
+
+/// Where [`l4_input::begin`] counts.
+const BEGIN_COUNTERS: BeginCounters =
+    BeginCounters { disabled: Counter::Disabled as usize, bad_ip_header: Counter::BadIpHeader as usize };
 
 /// A checked datagram: its ports, where its payload lies, and whether the
 /// IP payload ran past its length field.
@@ -113,47 +96,21 @@ fn check(d: &[u8], ip: &IpInfo) -> Result<Checked, Counter> {
 
 /// The UDP input node of one family.
 pub struct UdpInput<const IP6: bool> {
-    nexts: [&'static str; 4],
-    table: Arc<Mutex<SessionTable>>,
-    layer: SessionLayer,
-    clock: Clock,
+    l4: L4Input<IP6>,
     /// A chained datagram (reassembled from fragments), copied out whole.
     scratch: Vec<u8>,
-    path_mtu: Option<PathMtu>,
-    thread: usize,
-    owners: Arc<Owners>,
 }
 
 impl<const IP6: bool> UdpInput<IP6> {
     pub const NAME: &'static str = if IP6 { "udp6-input" } else { "udp4-input" };
 
     pub fn new(layer: SessionLayer, thread: usize, clock: Clock) -> Self {
-        UdpInput {
-            nexts: [ErrorDrop::NAME, names(false).lookup, names(true).lookup, names(IP6).icmp_error],
-            table: layer.table(thread),
-            owners: layer.owners().clone(),
-            layer,
-            clock,
-            scratch: Vec::with_capacity(64 * 1024),
-            path_mtu: None,
-            thread,
-        }
-    }
-
-    /// The other thread that owns the connected session of `local` ←
-    /// `remote`, for a datagram nothing here takes: None with one thread,
-    /// for a datagram another thread handed here already, or when no other
-    /// thread has it.
-    fn owner_elsewhere(&self, vm: &Vm, bi: BufferIndex, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
-        if vm.handoff_threads() < 2 || !self.owners.active() || vm.bufs.meta(bi).flags & flags::HANDED_OFF != 0 {
-            return None;
-        }
-        self.owners.owner(&FiveTuple::udp(local, remote)).filter(|&t| t != self.thread)
+        UdpInput { l4: L4Input::new(layer, thread, clock), scratch: Vec::with_capacity(64 * 1024) }
     }
 
     /// Checks IPv6 datagrams the apps send against the path MTU.
     pub fn with_path_mtu(mut self, p: PathMtu) -> Self {
-        self.path_mtu = Some(p);
+        self.l4.path_mtu = Some(p);
         self
     }
 }
@@ -163,35 +120,21 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
         Self::NAME
     }
     fn next_nodes(&self) -> &[&'static str] {
-        &self.nexts
+        &self.l4.nexts
     }
     fn counters(&self) -> &'static [CounterDesc] {
         &COUNTERS
     }
     fn process(&mut self, vm: &mut Vm, frame: &mut Frame) {
-        let now = self.clock.ns(vm.now);
-        let enabled = self.layer.enabled();
-        let table = self.table.clone();
+        let (now, enabled, table) = self.l4.frame_start(vm);
         let mut table = lock(&table);
         let mut consumed = 0;
         let mut trailing = 0u64;
         for k in 0..frame.len() {
-            let bi = frame.pkts[k];
-            if vm.tracing() && vm.is_traced(bi) {
-                let line = trace_line(vm.bufs.data(bi));
-                vm.trace(bi, |_| line);
-            }
-            if !enabled {
-                vm.count(Counter::Disabled as usize, 1);
-                let icmp = port_unreachable::<IP6>(vm, bi);
-                frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
-                continue;
-            }
-            let Some(ip) = ip_info::<IP6>(vm, bi) else {
-                vm.count(Counter::BadIpHeader as usize, 1);
-                frame.nexts[k] = Next::Drop as u16;
+            let Some(ip) = l4_input::begin::<IP6>(vm, frame, k, enabled, BEGIN_COUNTERS, trace_line) else {
                 continue;
             };
+            let bi = frame.pkts[k];
             let rx = vm.bufs.meta(bi).sw_if_index[RX];
             let outcome = {
                 let d: &[u8] = if vm.bufs.meta(bi).flags & flags::NEXT_PRESENT != 0 {
@@ -210,12 +153,9 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
                 })
             };
             if let Ok((UdpDelivery::NoSession, _, (local, remote))) = outcome {
-                if let Some(owner) = self.owner_elsewhere(vm, bi, local, remote) {
+                if self.l4.hand_off(vm, frame, k, &FiveTuple::udp(local, remote)).is_some() {
                     // Another thread's connected session: the datagram goes
                     // to this node there (counted by the engine per node).
-                    let me = vm.current_node();
-                    vm.handoff(owner, me, bi);
-                    frame.nexts[k] = NEXT_CONSUMED;
                     continue;
                 }
             }
@@ -229,10 +169,7 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
                     match delivery {
                         UdpDelivery::Delivered => {
                             vm.count(Counter::Delivered as usize, 1);
-                            frame.nexts[k] = NEXT_CONSUMED;
-                            frame.pkts.swap(consumed, k);
-                            frame.nexts.swap(consumed, k);
-                            consumed += 1;
+                            l4_input::consume(frame, k, &mut consumed);
                         }
                         UdpDelivery::RxFull => {
                             vm.count(Counter::RxFull as usize, 1);
@@ -240,8 +177,7 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
                         }
                         UdpDelivery::NoSession => {
                             vm.count(Counter::NoSession as usize, 1);
-                            let icmp = port_unreachable::<IP6>(vm, bi);
-                            frame.nexts[k] = if icmp { Next::IcmpError } else { Next::Drop } as u16;
+                            frame.nexts[k] = port_unreachable::<IP6>(vm, bi) as u16;
                         }
                     }
                 }
@@ -252,8 +188,7 @@ impl<const IP6: bool> Node for UdpInput<IP6> {
         // fifos, so they go back at once.
         vm.bufs.free(&frame.pkts[..consumed]);
         let mut ip_id = table.ip_id();
-        let mut sink = PacketSink::new(vm, Next::Lookup4 as u16, Next::Lookup6 as u16, &mut ip_id);
-        sink.path_mtu = self.path_mtu.as_ref();
+        let mut sink = self.l4.sink(vm, &mut ip_id, OUTPUT_BUDGET);
         table.drain_events(now, &mut sink);
         let c = sink.counts;
         table.set_ip_id(ip_id);
@@ -277,7 +212,7 @@ fn trace_line(d: &[u8]) -> String {
 mod handoff_tests {
     use rvpp_dataplane::handoff::Handoff;
     use rvpp_dataplane::testing::Harness;
-    use rvpp_dataplane::NodeIndex;
+    use rvpp_dataplane::{BufferIndex, NodeIndex};
 
     use super::*;
     use crate::nodes::output::build_udp_headers;
