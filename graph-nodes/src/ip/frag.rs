@@ -198,6 +198,20 @@ pub fn fragment<const IP6: bool>(
     out: &mut [BufferIndex; MAX_FRAGMENTS],
 ) -> Result<usize, FragError> {
     let cut = Cut::new::<IP6>(header, mtu, bufs.data_size())?;
+    cut_into::<IP6>(bufs, header, &cut, payload, ident, rx_sw_if_index, out)
+}
+
+/// [`fragment`] with the cut already made from `header` (`ip4-frag` makes
+/// it first to see whether the fragments fit its frame).
+fn cut_into<const IP6: bool>(
+    bufs: &mut ThreadBuffers,
+    header: &[u8],
+    cut: &Cut,
+    payload: &[&[u8]],
+    ident: u32,
+    rx_sw_if_index: u32,
+    out: &mut [BufferIndex; MAX_FRAGMENTS],
+) -> Result<usize, FragError> {
     let plen: usize = payload.iter().map(|p| p.len()).sum();
     if plen == 0 {
         return Err(FragError::Malformed);
@@ -359,14 +373,19 @@ impl Node for Ip4Frag {
             // Its fragments leave through `emit`, which takes a bounded
             // number per call: a packet whose fragments would not all fit
             // is dropped whole (part of a datagram is never reassembled).
-            // A header or MTU that cannot be cut is `fragment`'s to refuse.
-            let cut = Cut::new::<false>(&p[..ihl], mtu, vm.bufs.data_size());
-            if cut.is_ok_and(|c| c.count(total - ihl) > vm.extra_room()) {
-                vm.count(Counter::NoRoom as usize, 1);
-                continue;
-            }
+            let cut = match Cut::new::<false>(&p[..ihl], mtu, vm.bufs.data_size()) {
+                Ok(c) if c.count(total - ihl) > vm.extra_room() => {
+                    vm.count(Counter::NoRoom as usize, 1);
+                    continue;
+                }
+                Ok(c) => c,
+                Err(_) => {
+                    vm.count(Counter::Malformed as usize, 1);
+                    continue;
+                }
+            };
             let rx = vm.bufs.meta(bi).sw_if_index;
-            let n = match fragment::<false>(&mut vm.bufs, &p[..ihl], &[&p[ihl..total]], mtu, 0, rx[0], &mut out) {
+            let n = match cut_into::<false>(&mut vm.bufs, &p[..ihl], &cut, &[&p[ihl..total]], 0, rx[0], &mut out) {
                 Ok(n) => n,
                 Err(FragError::NoBuffers) => {
                     vm.count(Counter::NoBuffers as usize, 1);
