@@ -178,6 +178,26 @@ impl Graph {
         self.nodes[i.0 as usize].node.as_any_mut().downcast_mut::<T>()
     }
 
+    /// Runs `f` on the node instance `name` (of type `T`) as its dispatch
+    /// would: `vm.now` read anew and the node's own counters counting. For
+    /// housekeeping the control plane schedules between frames (timeouts);
+    /// `f` must not emit packets. None when there is no such node.
+    pub fn with_node<T: Node, R>(
+        &mut self,
+        vm: &mut Vm,
+        name: &str,
+        f: impl FnOnce(&mut T, &mut Vm) -> R,
+    ) -> Option<R> {
+        let i = self.node_index(name)?;
+        let n = &mut self.nodes[i.0 as usize];
+        let node = n.node.as_any_mut().downcast_mut::<T>()?;
+        let saved = (vm.current, vm.counter_base, vm.now);
+        (vm.current, vm.counter_base, vm.now) = (i, n.counter_base, crate::arch::rdtsc());
+        let r = f(node, vm);
+        (vm.current, vm.counter_base, vm.now) = saved;
+        Some(r)
+    }
+
     /// Queues a packet at a node (control plane: ping, punt injection).
     /// False when the node's queue is full; the caller keeps the buffer.
     pub fn inject(&mut self, node: NodeIndex, bi: BufferIndex) -> bool {

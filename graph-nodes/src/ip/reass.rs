@@ -3,17 +3,22 @@
 //! directly after the fixed header) into one buffer chain and hands it back
 //! to `ip4-local` / `ip6-local`. Memory is bounded: at most
 //! [`MAX_CONTEXTS`] packets in progress per thread and family, each of at
-//! most [`MAX_FRAGMENTS`] fragments and 65,535 bytes, dropped when older
-//! than [`TIMEOUT_MS`]. Overlapping, tiny and out-of-range fragments drop
-//! the whole packet, counted (RFC 5722 for IPv6).
+//! most [`MAX_FRAGMENTS`] fragments and 65,535 bytes, together holding at
+//! most 1/[`POOL_SHARE`] of the buffer pool, and dropped when older than
+//! [`TIMEOUT_MS`] (checked every [`EXPIRE_EVERY`] whether or not more
+//! fragments come, so held buffers always return). Overlapping, tiny and
+//! out-of-range fragments drop the whole packet, counted (RFC 5722 for
+//! IPv6); an exact duplicate of a fragment held drops only itself.
+//! Fragments that arrive as buffer chains (jumbo frames) are linked whole.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rvpp_dataplane::buffer::flags;
 use rvpp_dataplane::device::{ErrorDrop, NEXT_CONSUMED};
-use rvpp_dataplane::engine::Registrar;
+use rvpp_dataplane::engine::{Engine, Registrar};
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
@@ -23,6 +28,14 @@ use super::local::IpProtocols;
 pub const MAX_CONTEXTS: usize = 1024;
 pub const MAX_FRAGMENTS: usize = 64;
 pub const TIMEOUT_MS: u64 = 2000;
+/// How often every thread's held fragments are checked for timeouts.
+pub const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+/// One node instance (a thread's IPv4 or IPv6 reassembly) holds at most
+/// this fraction of the buffer pool, and at least [`MIN_HELD`] buffers.
+pub const POOL_SHARE: usize = 32;
+pub const MIN_HELD: usize = 64;
+/// Longest buffer chain followed in one fragment.
+const MAX_CHAIN: usize = 256;
 /// The IPv6 Fragment header's next-header number.
 pub const IP6_FRAGMENT: u8 = 44;
 
@@ -42,9 +55,11 @@ enum Counter {
     Timeout,
     TableFull,
     Malformed,
+    Duplicate,
+    BufferLimit,
 }
 
-static COUNTERS: [CounterDesc; 8] = [
+static COUNTERS: [CounterDesc; 10] = [
     CounterDesc::info("packets reassembled"),
     CounterDesc::error("overlapping fragments (packet dropped)"),
     CounterDesc::error("tiny fragment (packet dropped)"),
@@ -53,6 +68,8 @@ static COUNTERS: [CounterDesc; 8] = [
     CounterDesc::warn("reassembly timeout"),
     CounterDesc::error("reassembly table full"),
     CounterDesc::error("malformed fragment header"),
+    CounterDesc::info("duplicate fragment (dropped)"),
+    CounterDesc::error("reassembly buffer limit (fragment dropped)"),
 ];
 
 /// (source, destination, identification, protocol / next header).
@@ -108,9 +125,18 @@ fn frag_info<const IP6: bool>(d: &[u8]) -> Option<FragInfo> {
     }
 }
 
+/// A fragment held: where its payload goes, and its buffer chain.
+struct Frag {
+    off: usize,
+    len: usize,
+    head: BufferIndex,
+    tail: BufferIndex,
+    bufs: usize,
+}
+
 struct Ctx {
-    /// (offset, payload length, buffer) in arrival order.
-    frags: Vec<(usize, usize, BufferIndex)>,
+    /// In arrival order.
+    frags: Vec<Frag>,
     /// Payload length, known once the last fragment arrived.
     total: Option<usize>,
     first_tsc: u64,
@@ -121,6 +147,10 @@ pub struct IpReassembly<const IP6: bool> {
     ctx: HashMap<Key, Ctx>,
     timeout_ticks: u64,
     last_sweep: u64,
+    /// Buffers the contexts hold.
+    held: usize,
+    /// Whether the periodic expiry was handed to the main thread.
+    timer: bool,
 }
 
 /// `ip4-reassembly`.
@@ -134,6 +164,8 @@ impl<const IP6: bool> Default for IpReassembly<IP6> {
             ctx: HashMap::with_capacity(MAX_CONTEXTS),
             timeout_ticks: (rvpp_dataplane::arch::tsc_hz() * TIMEOUT_MS as f64 / 1000.0) as u64,
             last_sweep: 0,
+            held: 0,
+            timer: false,
         }
     }
 }
@@ -141,26 +173,42 @@ impl<const IP6: bool> Default for IpReassembly<IP6> {
 impl<const IP6: bool> IpReassembly<IP6> {
     pub const NAME: &'static str = if IP6 { "ip6-reassembly" } else { "ip4-reassembly" };
 
-    fn drop_ctx(vm: &mut Vm, c: Ctx) {
-        for (_, _, b) in c.frags {
-            vm.bufs.free_one(b);
+    /// Buffers held by packets in progress.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Takes a context out of the table (its buffers are the caller's).
+    fn take(&mut self, key: &Key) -> Option<Ctx> {
+        let c = self.ctx.remove(key)?;
+        self.held -= c.frags.iter().map(|f| f.bufs).sum::<usize>();
+        Some(c)
+    }
+
+    fn drop_ctx(&mut self, vm: &mut Vm, key: &Key) {
+        if let Some(c) = self.take(key) {
+            for f in c.frags {
+                vm.bufs.free_one(f.head);
+            }
         }
     }
 
-    fn sweep(&mut self, vm: &mut Vm) {
-        if vm.now.saturating_sub(self.last_sweep) < self.timeout_ticks / 4 {
-            return;
-        }
+    /// Drops the packets older than the timeout, counted.
+    pub fn expire(&mut self, vm: &mut Vm) {
         self.last_sweep = vm.now;
-        let limit = self.timeout_ticks;
-        let now = vm.now;
+        let (limit, now) = (self.timeout_ticks, vm.now);
         let old: Vec<Key> =
             self.ctx.iter().filter(|(_, c)| now.saturating_sub(c.first_tsc) > limit).map(|(k, _)| *k).collect();
+        vm.count(Counter::Timeout as usize, old.len() as u64);
         for k in old {
-            if let Some(c) = self.ctx.remove(&k) {
-                vm.count(Counter::Timeout as usize, 1);
-                Self::drop_ctx(vm, c);
-            }
+            self.drop_ctx(vm, &k);
+        }
+    }
+
+    /// [`Self::expire`] from the packet path, at most four times a timeout.
+    fn sweep(&mut self, vm: &mut Vm) {
+        if vm.now.saturating_sub(self.last_sweep) >= self.timeout_ticks / 4 {
+            self.expire(vm);
         }
     }
 
@@ -168,10 +216,43 @@ impl<const IP6: bool> IpReassembly<IP6> {
     fn refuse(&mut self, vm: &mut Vm, bi: BufferIndex, key: &Key, why: Counter) -> Option<BufferIndex> {
         vm.count(why as usize, 1);
         vm.bufs.free_one(bi);
-        if let Some(c) = self.ctx.remove(key) {
-            Self::drop_ctx(vm, c);
-        }
+        self.drop_ctx(vm, key);
         None
+    }
+
+    /// Cuts the chain at `bi` to its first `len` bytes, freeing the
+    /// buffers past them; returns its last buffer and its buffer count.
+    fn trim(vm: &mut Vm, bi: BufferIndex, len: usize) -> (BufferIndex, usize) {
+        let count = vm.bufs.arena().count();
+        let (mut cur, mut left, mut n) = (bi, len, 1);
+        loop {
+            let m = vm.bufs.meta_mut(cur);
+            let here = m.current_length as usize;
+            let more = m.flags & flags::NEXT_PRESENT != 0;
+            if left <= here || !more || m.next_buffer >= count || n >= MAX_CHAIN {
+                m.current_length = left.min(here) as u16;
+                m.flags &= !flags::NEXT_PRESENT;
+                let rest = BufferIndex(m.next_buffer);
+                if more && rest.0 < count {
+                    vm.bufs.free_one(rest);
+                }
+                break;
+            }
+            left -= here;
+            cur = BufferIndex(m.next_buffer);
+            n += 1;
+        }
+        let m = vm.bufs.meta_mut(bi);
+        m.total_length_not_including_first_buffer = len.saturating_sub(m.current_length as usize) as u32;
+        (cur, n)
+    }
+
+    /// Has the main thread run [`expire_all`] every [`EXPIRE_EVERY`] (once:
+    /// the registration stays).
+    fn start_timer(&mut self, vm: &mut Vm) {
+        if !self.timer {
+            self.timer = vm.post(|e| e.add_periodic("ip-reassembly-expire", EXPIRE_EVERY, expire_all));
+        }
     }
 
     /// Adds one fragment; returns the reassembled chain when complete.
@@ -200,9 +281,21 @@ impl<const IP6: bool> IpReassembly<IP6> {
             vm.bufs.free_one(bi);
             return None;
         }
+        // Exactly its IP datagram (link-layer padding and what lies beyond
+        // the header's length go), and what that holds.
+        let (tail, bufs) = Self::trim(vm, bi, datagram);
+        let budget = (vm.bufs.arena().count() as usize / POOL_SHARE).max(MIN_HELD);
+        let held = self.held;
         let c =
             self.ctx.entry(key).or_insert_with(|| Ctx { frags: Vec::with_capacity(8), total: None, first_tsc: vm.now });
-        let overlap = c.frags.iter().any(|&(o, l, _)| off < o + l && o < off + len);
+        // The same fragment again (a duplicating link): only the copy goes.
+        let same_end = c.total == Some(off + len);
+        if more != same_end && c.frags.iter().any(|f| f.off == off && f.len == len) {
+            vm.count(Counter::Duplicate as usize, 1);
+            vm.bufs.free_one(bi);
+            return None;
+        }
+        let overlap = c.frags.iter().any(|f| off < f.off + f.len && f.off < off + len);
         let bad_total = (!more && c.total.is_some()) || c.total.is_some_and(|t| off + len > t);
         if c.frags.len() >= MAX_FRAGMENTS {
             return self.refuse(vm, bi, &key, Counter::TooMany);
@@ -210,44 +303,50 @@ impl<const IP6: bool> IpReassembly<IP6> {
         if overlap || bad_total {
             return self.refuse(vm, bi, &key, Counter::Overlap);
         }
-        if !more {
-            c.total = Some(off + len);
-            if c.frags.iter().any(|&(o, l, _)| o + l > off + len) {
-                return self.refuse(vm, bi, &key, Counter::Overlap);
+        if !more && c.frags.iter().any(|f| f.off + f.len > off + len) {
+            return self.refuse(vm, bi, &key, Counter::Overlap);
+        }
+        if held + bufs > budget {
+            // Over the budget, as Linux over its memory threshold: this
+            // fragment goes; the packet's others wait for their timeout.
+            vm.count(Counter::BufferLimit as usize, 1);
+            vm.bufs.free_one(bi);
+            if c.frags.is_empty() {
+                self.ctx.remove(&key);
             }
-        }
-        // Trim the buffer to exactly its IP datagram (a chained fragment
-        // is taken as it is: its length was checked above).
-        let m = vm.bufs.meta_mut(bi);
-        if m.flags & flags::NEXT_PRESENT == 0 {
-            m.current_length = m.current_length.min(datagram as u16);
-        }
-        c.frags.push((off, len, bi));
-        let t = c.total?;
-        if c.frags.iter().map(|f| f.1).sum::<usize>() != t {
             return None;
         }
-        let mut c = self.ctx.remove(&key)?;
-        c.frags.sort_by_key(|f| f.0);
+        if !more {
+            c.total = Some(off + len);
+        }
+        c.frags.push(Frag { off, len, head: bi, tail, bufs });
+        self.held += bufs;
+        self.start_timer(vm);
+        let c = self.ctx.get(&key)?;
+        let t = c.total?;
+        if c.frags.iter().map(|f| f.len).sum::<usize>() != t {
+            return None;
+        }
+        let mut c = self.take(&key)?;
+        c.frags.sort_by_key(|f| f.off);
         Some(Self::chain(vm, &c.frags, t, hdr, key.3))
     }
 
     /// Links sorted fragments into one chain headed by the first fragment,
     /// whose header is rewritten to describe the whole packet (IPv6: the
     /// Fragment header goes, its next header takes its place).
-    fn chain(vm: &mut Vm, frags: &[(usize, usize, BufferIndex)], payload: usize, hdr: usize, nh: u8) -> BufferIndex {
-        let head = frags[0].2;
+    fn chain(vm: &mut Vm, frags: &[Frag], payload: usize, hdr: usize, nh: u8) -> BufferIndex {
+        let head = frags[0].head;
         let head_hdr = if IP6 { 48 } else { (vm.bufs.data(head)[0] & 0xf) as usize * 4 };
+        // Each fragment's chain (its last buffer's NEXT_PRESENT clear, from
+        // trim) after the previous one's last buffer, without its header.
         for w in frags.windows(2) {
-            let (prev, next) = (w[0].2, w[1].2);
+            let (prev, next) = (w[0].tail, w[1].head);
             let nhdr = if IP6 { hdr } else { (vm.bufs.data(next)[0] & 0xf) as usize * 4 };
             vm.bufs.advance(next, nhdr as i16);
             let m = vm.bufs.meta_mut(prev);
             m.flags |= flags::NEXT_PRESENT;
             m.next_buffer = next.0;
-        }
-        if let Some(last) = frags.last() {
-            vm.bufs.meta_mut(last.2).flags &= !flags::NEXT_PRESENT;
         }
         if IP6 {
             // Slide the fixed header over the Fragment header.
@@ -318,6 +417,21 @@ impl<const IP6: bool> Node for IpReassembly<IP6> {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+}
+
+/// Expires held fragments on every thread (the main thread's periodic
+/// task, started by the first fragment held).
+fn expire_all(e: &mut Engine) {
+    for t in 0..e.num_threads() {
+        e.on_thread(
+            t,
+            Box::new(|w| {
+                let (graph, vm) = (&mut w.graph, &mut w.vm);
+                graph.with_node(vm, Ip4Reassembly::NAME, |n: &mut Ip4Reassembly, vm| n.expire(vm));
+                graph.with_node(vm, Ip6Reassembly::NAME, |n: &mut Ip6Reassembly, vm| n.expire(vm));
+            }),
+        );
     }
 }
 
@@ -393,6 +507,111 @@ mod tests {
         assert_eq!(h.counter("tiny fragment (packet dropped)"), 1);
         assert_eq!(h.counter("fragment beyond 65535 bytes"), 1);
         assert!(h.take_emitted().is_empty());
+        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
+    }
+
+    /// `bytes` as a chain of buffers of at most `chunk` bytes, with
+    /// `extra` bytes of junk after it in the last one (as a frame longer
+    /// than its IP datagram).
+    fn chained(h: &mut Harness, bytes: &[u8], chunk: usize, extra: usize) -> BufferIndex {
+        let mut all = bytes.to_vec();
+        all.resize(bytes.len() + extra, 0xee);
+        let parts: Vec<BufferIndex> = all.chunks(chunk).map(|c| h.packet(c, 1)).collect();
+        for w in parts.windows(2) {
+            let m = h.vm.bufs.meta_mut(w[0]);
+            m.flags |= flags::NEXT_PRESENT;
+            m.next_buffer = w[1].0;
+        }
+        h.vm.bufs.meta_mut(parts[0]).total_length_not_including_first_buffer = (all.len() - chunk) as u32;
+        parts[0]
+    }
+
+    #[test]
+    fn chained_fragments_reassemble_whole_and_return_every_buffer() {
+        let mut h = Harness::new(Box::new(Ip4Reassembly::default()), 2);
+        let before = h.buffers_in_use();
+        let data: Vec<u8> = (0..9000u32).map(|x| (x * 13 + x / 251) as u8).collect();
+        // Two jumbo fragments, each a chain of buffers; the last one with
+        // 100 bytes of junk beyond its IP length, in a buffer of its own.
+        let first = frag(9, 0, true, &data[..4000]);
+        let last = frag(9, 4000, false, &data[4000..]);
+        let a = chained(&mut h, &first, 2000, 0);
+        let b = chained(&mut h, &last, 1004, 100);
+        h.run(&mut [b]);
+        assert!(h.take_emitted().is_empty());
+        h.run(&mut [a]);
+        let e = h.take_emitted();
+        assert_eq!(e.len(), 1);
+        let whole = h.vm.bufs.chain_bytes(e[0].1);
+        assert_eq!(whole.len(), 9020, "header + every payload byte, no junk");
+        assert_eq!(h.vm.bufs.chain_len(e[0].1), 9020);
+        assert_eq!(&whole[20..], &data[..]);
+        assert_eq!(u16::from_be_bytes([whole[2], whole[3]]), 9020);
+        assert_eq!(checksum::checksum(&whole[..20]), 0);
+        h.vm.bufs.free_one(e[0].1);
+        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
+    }
+
+    #[test]
+    fn a_duplicate_fragment_drops_only_itself() {
+        let mut h = Harness::new(Box::new(Ip4Reassembly::default()), 2);
+        let before = h.buffers_in_use();
+        let data: Vec<u8> = (0..3000u32).map(|x| x as u8).collect();
+        let f = [
+            frag(5, 0, true, &data[..1480]),
+            frag(5, 0, true, &data[..1480]),
+            frag(5, 1480, false, &data[1480..]),
+            frag(5, 1480, false, &data[1480..]),
+        ];
+        let mut out = Vec::new();
+        for b in &f[..3] {
+            let mut p = [h.packet(b, 1)];
+            h.run(&mut p);
+            out.extend(h.take_emitted());
+        }
+        assert_eq!(out.len(), 1, "reassembled despite the copy");
+        assert_eq!(h.vm.bufs.chain_bytes(out[0].1)[20..], data[..]);
+        assert_eq!(h.counter("duplicate fragment (dropped)"), 1);
+        assert_eq!(h.counter("overlapping fragments (packet dropped)"), 0);
+        h.vm.bufs.free_one(out[0].1);
+        // A copy of the last fragment after completion starts a new packet
+        // that times out; a fragment with the same place but the other
+        // more-fragments flag is no copy: the packet goes.
+        let mut p = [h.packet(&f[3], 1)];
+        h.run(&mut p);
+        for (off, mf) in [(0, true), (0, false)] {
+            let mut p = [h.packet(&frag(6, off, mf, &data[..1480]), 1)];
+            h.run(&mut p);
+        }
+        assert_eq!(h.counter("overlapping fragments (packet dropped)"), 1);
+        h.vm.now = u64::MAX / 2;
+        h.node.as_any_mut().downcast_mut::<Ip4Reassembly>().unwrap().expire(&mut h.vm);
+        assert_eq!(h.counter("reassembly timeout"), 1);
+        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
+    }
+
+    #[test]
+    fn held_buffers_stay_within_their_share_of_the_pool_and_time_out() {
+        let mut h = Harness::new(Box::new(Ip4Reassembly::default()), 2);
+        let before = h.buffers_in_use();
+        let pool = h.vm.bufs.arena().count() as usize;
+        let budget = (pool / POOL_SHARE).max(MIN_HELD);
+        // First fragments of many packets that never complete.
+        let n = budget + 50;
+        for id in 0..n {
+            let mut p = [h.packet(&frag(id as u16, 0, true, &[7; 64]), 1)];
+            h.run(&mut p);
+        }
+        let node = h.node.as_any_mut().downcast_mut::<Ip4Reassembly>().unwrap();
+        assert_eq!(node.held(), budget);
+        assert_eq!(h.buffers_in_use() as usize, before as usize + budget);
+        assert_eq!(h.counter("reassembly buffer limit (fragment dropped)"), 50);
+        // No fragment arrives any more; the periodic expiry returns them all.
+        h.vm.now = u64::MAX / 2;
+        let node = h.node.as_any_mut().downcast_mut::<Ip4Reassembly>().unwrap();
+        node.expire(&mut h.vm);
+        assert_eq!(node.held(), 0);
+        assert_eq!(h.counter("reassembly timeout"), budget as u64);
         assert_eq!(h.buffers_in_use(), before, "every buffer came back");
     }
 

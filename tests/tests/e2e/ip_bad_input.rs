@@ -169,6 +169,19 @@ fn malformed_frames_are_counted_drops_and_pings_still_answered() {
     assert_eq!(r.received, 10, "{}", r.text);
     let r = ns.ping(&["-6", "-i", "0.05", "-W", "2"], RVPP6, 10);
     assert_eq!(r.received, 10, "{}", r.text);
+    // The corpus's lone first fragment (and the first of the duplicated
+    // pair) are held until the reassembly timeout (2 s), then dropped and
+    // counted by the periodic expiry, with no further fragment arriving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut errors = d.ctl_ok("show errors");
+    while error_count(&errors, "ip4-reassembly", "reassembly timeout") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        errors = d.ctl_ok("show errors");
+    }
+    assert!(
+        error_count(&errors, "ip4-reassembly", "reassembly timeout") >= 1,
+        "held fragments never timed out:\n{errors}"
+    );
     assert!(d.is_running(), "{}", d.stderr());
     assert!(!d.stderr().contains("panicked"), "rvpp panicked:\n{}", d.stderr());
     let unsendable = report.lines().filter(|l| l.starts_with("unsendable")).count();
