@@ -17,8 +17,23 @@ pub struct SubMatch {
     pub sub_id: u32,
     pub outer_vlan: Option<u16>,
     pub inner_vlan: Option<u16>,
+    /// The outer tag is 802.1ad (`dot1ad`, TPID 0x88a8), else 802.1Q
+    /// (`dot1q`, 0x8100), whatever the number of tags; an inner tag is
+    /// always 802.1Q.
+    pub dot1ad: bool,
     pub exact_match: bool,
     pub default_sub: bool,
+}
+
+impl SubMatch {
+    /// The TPID of the outer tag.
+    pub fn outer_tpid(&self) -> u16 {
+        if self.dot1ad {
+            0x88a8
+        } else {
+            0x8100
+        }
+    }
 }
 
 /// Rx mode of a queue (`set interface rx-mode`).
@@ -279,9 +294,17 @@ impl InterfaceTable {
         sw
     }
 
-    /// Adds a sub-interface of `parent`.
+    /// Adds a sub-interface of `parent`. Its MTUs are the parent's (VPP's
+    /// rule), less 4 bytes for a QinQ one: drivers (and the kernel behind
+    /// af_packet, whose tx takes at most MTU + 14 + 4) send one tag beyond
+    /// the MTU, not two.
     pub fn add_sub(&mut self, parent: SwIfIndex, sub: SubMatch) -> Option<SwIfIndex> {
         let p = self.get(parent)?.clone();
+        let mut mtu = p.mtu;
+        if sub.outer_vlan.is_some() && sub.inner_vlan.is_some() {
+            // 0 (follow the L3 MTU) stays 0.
+            mtu = mtu.map(|m| m.saturating_sub(4));
+        }
         let sw = SwIfIndex(self.ifs.len() as u32);
         self.ifs.push(Interface {
             sw_if_index: sw,
@@ -291,7 +314,7 @@ impl InterfaceTable {
             sub: Some(sub),
             admin_up: false,
             link_up: p.link_up,
-            mtu: p.mtu,
+            mtu,
             mac: p.mac,
             device: p.device.clone(),
             rx_queues: Vec::new(),
@@ -402,6 +425,23 @@ mod tests {
         assert_eq!(parse_mac("00:01:02:03:04:zz"), None);
         assert_eq!(parse_mac("000:01:02:03:04:05"), None);
         assert_eq!(format_mac(&[2, 0xfe, 0, 0, 0, 1]), "02:fe:00:00:00:01");
+    }
+
+    /// A QinQ sub-interface's frames carry a second tag the drivers' one
+    /// tag of slack beyond MTU + 14 does not cover: its L3 MTUs are 4
+    /// bytes below its parent's, so IP fragments or says "too big" instead
+    /// of a tx drop. A one-tag sub-interface keeps its parent's.
+    #[test]
+    fn qinq_sub_interfaces_leave_room_for_the_second_tag() {
+        let mut t = InterfaceTable::default();
+        let p = t.add_hw("eth0".into(), [0; 6], 1500, None);
+        t.get_mut(p).unwrap().mtu[2] = 1400;
+        let dot1q = t.add_sub(p, SubMatch { sub_id: 1, outer_vlan: Some(1), ..Default::default() }).unwrap();
+        let qinq = SubMatch { sub_id: 2, outer_vlan: Some(2), inner_vlan: Some(3), ..Default::default() };
+        let qinq = t.add_sub(p, qinq).unwrap();
+        assert_eq!(t.get(dot1q).unwrap().mtu, [1500, 0, 1400, 0]);
+        assert_eq!(t.get(qinq).unwrap().mtu, [1496, 0, 1396, 0]);
+        assert_eq!(t.snapshot().ifs[qinq.0 as usize].mtu, 1496);
     }
 
     #[test]

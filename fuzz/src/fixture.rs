@@ -64,6 +64,7 @@ pub fn subs() -> Subs {
             inner,
             exact: sw == 3,
             default: outer.is_none(),
+            dot1ad: inner.is_some(),
         });
     }
     let s = Subs::default();

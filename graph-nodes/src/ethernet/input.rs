@@ -70,7 +70,10 @@ impl EthernetInput {
 
     /// Moves a tagged frame to its sub-interface: Ok(Some((sub, inner
     /// ethertype, header length))), Ok(None) when the sub-interface is
-    /// cross-connected (TX set), or the drop reason.
+    /// cross-connected (TX set), or the drop reason. A priority tag (VID
+    /// 0, 802.1Q's untagged traffic with a priority) leaves the frame on
+    /// its interface, or, with a second tag behind it, lets that one
+    /// decide.
     #[cold]
     fn vlan(
         &self,
@@ -85,6 +88,7 @@ impl EthernetInput {
         if d.len() < 18 {
             return Err(Counter::TooShort);
         }
+        let dot1ad = u16::from_be_bytes([d[12], d[13]]) == ethertype::DOT1AD;
         let outer = u16::from_be_bytes([d[14], d[15]]) & 0x0fff;
         let et2 = u16::from_be_bytes([d[16], d[17]]);
         let (inner, et, len) = if et2 == ethertype::VLAN {
@@ -95,7 +99,14 @@ impl EthernetInput {
         } else {
             (None, et2, 18)
         };
-        let sub = subs.lookup(rx, outer, inner).ok_or(Counter::UnknownVlan)?;
+        let sub = match (outer, inner) {
+            // Priority-tagged: the parent's own traffic (a cross-connected
+            // parent's frames never get here).
+            (0, None) => return Ok(Some((rx, et, len))),
+            (0, Some(vid)) => subs.lookup(rx, false, vid, None),
+            _ => subs.lookup(rx, dot1ad, outer, inner),
+        };
+        let sub = sub.ok_or(Counter::UnknownVlan)?;
         if !ifs.is_up(sub) {
             return Err(Counter::SubDown);
         }
@@ -476,7 +487,14 @@ mod tests {
         let types = EtherTypes(vec![(0x0800, "ip4-input")]);
         let subs = Subs::default();
         let mut t = SubTable { by_parent: vec![vec![]; 2] };
-        t.by_parent[1].push(SubEntry { sw_if_index: 3, outer: Some(123), inner: None, exact: true, default: false });
+        t.by_parent[1].push(SubEntry {
+            sw_if_index: 3,
+            outer: Some(123),
+            inner: None,
+            dot1ad: false,
+            exact: true,
+            default: false,
+        });
         subs.store(t);
         let mut h = Harness::new(Box::new(EthernetInput::new(&types, L2Table::default(), subs)), 4);
         let mac1 = [2, 0, 0, 0, 0, 1];
@@ -492,6 +510,84 @@ mod tests {
         assert_eq!(h.vm.bufs.meta(p[0]).sw_if_index[RX], 3);
         assert_eq!(h.bytes(p[0]).len(), 64 - 18);
         assert_eq!(h.vm.bufs.meta(p[2]).sw_if_index[RX], 1, "untagged stays on the parent");
+        assert_eq!(h.counter("unknown vlan"), 1);
+    }
+
+    /// ethernet-input over the sub-interfaces `cmds` make on pg0 (sw 1),
+    /// all of them up, and the sw_if_index of each name.
+    fn sub_harness(cmds: &[&str]) -> (Harness, impl Fn(&str) -> u32) {
+        let mut e = super::super::sub::tests::engine(cmds);
+        let names: Vec<(String, u32)> = e.interfaces.iter().map(|f| (f.name.clone(), f.sw_if_index.0)).collect();
+        for (n, _) in &names {
+            e.exec(&format!("set interface state {n} up")).unwrap();
+        }
+        let types = EtherTypes(vec![(0x0800, "ip4-input")]);
+        let subs = e.ext.get::<Subs>().cloned().expect("sub-interface table");
+        let mut h = Harness::new(Box::new(EthernetInput::new(&types, L2Table::default(), subs)), names.len());
+        h.set_interfaces(e.interfaces.snapshot());
+        let sw = move |n: &str| names.iter().find(|x| x.0 == n).map_or(u32::MAX, |x| x.1);
+        (h, sw)
+    }
+
+    /// A frame to pg0 with these (TPID, TCI) tags carrying IP4.
+    fn tagged(tags: &[(u16, u16)]) -> Vec<u8> {
+        let mut f = frame([2, 0, 0, 0, 0, 1], tags[0].0, 14);
+        for (k, &(_, tci)) in tags.iter().enumerate() {
+            f.extend_from_slice(&tci.to_be_bytes());
+            f.extend_from_slice(&tags.get(k + 1).map_or(0x0800, |t| t.0).to_be_bytes());
+        }
+        f.resize(64, 0);
+        f
+    }
+
+    #[test]
+    fn the_outer_tpid_picks_dot1q_or_dot1ad() {
+        let (mut h, sw) = sub_harness(&[
+            "create sub-interfaces pg0 1 dot1q 100",
+            "create sub-interfaces pg0 2 dot1ad 200",
+            "create sub-interfaces pg0 3 dot1q 300 inner-dot1q 5",
+            "create sub-interfaces pg0 4 dot1ad 400 inner-dot1q 5",
+        ]);
+        let frames = [
+            (tagged(&[(0x8100, 100)]), "pg0.1"),
+            (tagged(&[(0x88a8, 100)]), ""),
+            (tagged(&[(0x88a8, 200)]), "pg0.2"),
+            (tagged(&[(0x8100, 200)]), ""),
+            (tagged(&[(0x8100, 300), (0x8100, 5)]), "pg0.3"),
+            (tagged(&[(0x88a8, 300), (0x8100, 5)]), ""),
+            (tagged(&[(0x88a8, 400), (0x8100, 5)]), "pg0.4"),
+            (tagged(&[(0x8100, 400), (0x8100, 5)]), ""),
+        ];
+        let mut p: Vec<BufferIndex> = frames.iter().map(|f| h.packet(&f.0, 1)).collect();
+        let n = h.run(&mut p);
+        for (k, (f, want)) in frames.iter().enumerate() {
+            let got = (h.next_name(n[k]), h.vm.bufs.meta(p[k]).sw_if_index[RX]);
+            let want = if want.is_empty() { ("error-drop", 1) } else { ("ip4-input", sw(want)) };
+            assert_eq!(got, want, "frame {k}: {:02x?}", &f[12..22]);
+        }
+        assert_eq!(h.counter("unknown vlan"), 4);
+    }
+
+    /// A priority tag (VID 0) is the parent's untagged traffic: stripped,
+    /// and the frame dispatched by what it carries (another tag included).
+    #[test]
+    fn priority_tagged_frames_belong_to_the_parent() {
+        let (mut h, sw) = sub_harness(&["create sub-interfaces pg0 1 dot1q 100"]);
+        let frames = [
+            tagged(&[(0x8100, 0x6000)]),
+            tagged(&[(0x8100, 0x0000)]),
+            tagged(&[(0x8100, 0xe000), (0x8100, 100)]),
+            tagged(&[(0x8100, 0x6000), (0x8100, 101)]),
+        ];
+        let mut p: Vec<BufferIndex> = frames.iter().map(|f| h.packet(f, 1)).collect();
+        let n = h.run(&mut p);
+        let got: Vec<(&str, u32, usize)> = (0..p.len())
+            .map(|k| (h.next_name(n[k]), h.vm.bufs.meta(p[k]).sw_if_index[RX], h.bytes(p[k]).len()))
+            .collect();
+        let ip4 = "ip4-input";
+        assert_eq!(got, [(ip4, 1, 64 - 18), (ip4, 1, 64 - 18), (ip4, sw("pg0.1"), 64 - 22), ("error-drop", 1, 64)]);
+        let m = h.vm.bufs.meta(p[0]);
+        assert_eq!((m.l2_hdr_offset, m.l3_hdr_offset), (0, 18));
         assert_eq!(h.counter("unknown vlan"), 1);
     }
 
@@ -522,8 +618,9 @@ mod tests {
                 let et = if same { 0x0800 } else { [0x0800u16, 0x86dd, 0x0806, 0x8100][(x >> 24) as usize % 4] };
                 let len = if !same && (x >> 32).is_multiple_of(8) { 10 } else { 60 };
                 pkts.push(h.packet(&frame(dst, et, 60)[..len], rx));
-                // Runts, tags (no sub-interfaces here: unknown vlan) and
-                // other hosts' unicast are drops.
+                // Runts, tags (no sub-interfaces here; the zero TCI is a
+                // priority tag in front of ethertype 0) and other hosts'
+                // unicast are drops.
                 let other = dst[0] & 1 == 0 && dst[5] != rx as u8;
                 want.push(if len >= HEADER_LEN && rx == 3 {
                     "l2-output"

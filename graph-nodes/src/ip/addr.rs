@@ -32,9 +32,13 @@ impl IfAddrs {
         self.v4.get(sw as usize).is_some_and(|l| l.iter().any(|x| x.0 == a))
     }
     /// Whether `a` is one of the IPv6 addresses (or the link-local) of `sw`.
+    /// The unspecified address never is (an interface without IPv6 holds it
+    /// as its link-local).
     #[inline]
     pub fn has6(&self, sw: u32, a: u128) -> bool {
-        self.ll.get(sw as usize) == Some(&a) || self.v6.get(sw as usize).is_some_and(|l| l.iter().any(|x| x.0 == a))
+        a != 0
+            && (self.ll.get(sw as usize) == Some(&a)
+                || self.v6.get(sw as usize).is_some_and(|l| l.iter().any(|x| x.0 == a)))
     }
     /// The address to source packets from on `sw` (its first), else any.
     pub fn source4(&self, sw: u32) -> Option<u32> {

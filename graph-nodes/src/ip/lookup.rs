@@ -1,7 +1,11 @@
 //! `ip4-lookup` / `ip6-lookup`: longest-prefix match of the destination,
 //! then the load-balance's bucket (by a 5-tuple flow hash when it has more
 //! than one), then the adjacency decides the next node. The adjacency index
-//! travels in `opaque[0]` to the rewrite/glean nodes.
+//! travels in `opaque[0]` to the rewrite/glean nodes. An IPv6 link-local
+//! destination is one of our addresses or a neighbor on the packet's rx
+//! interface (for a packet we originate: the interface it is for), found
+//! in [`LinkLocal6`] by that interface, else resolved there; no other route
+//! applies to it.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use rvpp_dataplane::node::FRAME_SIZE;
 use rvpp_dataplane::publish::Published;
 use rvpp_dataplane::{CounterDesc, Frame, Node, Vm};
 
-use super::fib::{AdjKind, Fib, Forwarding, Mtrie4, Table6, LB_FAST_NONE};
+use super::fib::{AdjKind, Fib, Forwarding, LinkLocal6, Mtrie4, Table6, ADJ_UNREACHABLE, LB_FAST_NONE};
 use super::icmp::{set_error, Icmp};
 use super::{names, proto};
 
@@ -52,6 +56,7 @@ pub struct IpLookup<const IP6: bool> {
     mtrie: Arc<Mtrie4>,
     table6: Published<Table6>,
     fwd: Published<Forwarding>,
+    ll6: Published<LinkLocal6>,
     /// Per packet of the frame: its trie leaf from the staged walk, then
     /// the load-balance the fast loop found for the full path.
     leaves: [u32; FRAME_SIZE],
@@ -59,16 +64,22 @@ pub struct IpLookup<const IP6: bool> {
 
 impl<const IP6: bool> IpLookup<IP6> {
     pub fn new(fib: &Fib) -> Self {
-        Self::from_parts(fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone())
+        Self::from_parts(fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone(), fib.ll6.clone())
     }
 
-    fn from_parts(mtrie: Arc<Mtrie4>, table6: Published<Table6>, fwd: Published<Forwarding>) -> Self {
+    fn from_parts(
+        mtrie: Arc<Mtrie4>,
+        table6: Published<Table6>,
+        fwd: Published<Forwarding>,
+        ll6: Published<LinkLocal6>,
+    ) -> Self {
         let n = names(IP6);
         IpLookup {
             nexts: [ErrorDrop::NAME, n.rewrite, n.local, n.glean, n.icmp_error],
             mtrie,
             table6,
             fwd,
+            ll6,
             leaves: [0; FRAME_SIZE],
         }
     }
@@ -210,6 +221,8 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
         // result is reused within the frame (the snapshot cannot change
         // under it). IPv4's trie is cheaper than the check.
         let mut last6: Option<(u128, u32)> = None;
+        // Loaded when a link-local destination needs it.
+        let mut ll6 = None;
         let mut pk = vm.bufs.view();
         // The common case first, with no call in the loop: a unicast
         // destination whose load-balance has one bucket to a complete
@@ -222,6 +235,10 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
             let t6 = t6.as_deref();
             fast_loop::<40>(&mut pk, frame, fast, &mut self.leaves, &mut later, |_, h| {
                 let dst = u128::from_be_bytes(h[24..40].try_into().unwrap_or([0; 16]));
+                // Link-local destinations are resolved per interface, below.
+                if dst >> 118 == 0x3fa {
+                    return u32::MAX;
+                }
                 lookup6(dst, &mut last6, t6).unwrap_or(u32::MAX)
             })
         } else {
@@ -271,20 +288,38 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
                         continue;
                     }
                     None if dst >> 118 == 0x3fa => {
-                        // Link-local destination: resolve on the interface the
-                        // conversation came from.
-                        let rx = m.sw_if_index[RX];
-                        match fwd.ll_glean.get(rx as usize).copied().filter(|&a| a != super::fib::ADJ_UNREACHABLE) {
-                            Some(ai) => {
-                                m.opaque[OPAQUE_ADJ] = ai;
-                                frame.nexts[k] = Next::Glean as u16;
-                            }
-                            None => {
-                                no_route += 1;
-                                frame.nexts[k] = Next::Drop as u16;
-                            }
+                        // Link-local destination: one of our addresses (its
+                        // local /128), else a neighbor on the interface the
+                        // conversation came from, else resolved there.
+                        let ours = t6.as_deref().and_then(|t| t.lookup(dst)).filter(|&lb| {
+                            let adj = fwd.lbs.get(lb as usize).and_then(|l| fwd.adjs.get(l.pick(0) as usize));
+                            adj.is_some_and(|a| a.kind == AdjKind::Local)
+                        });
+                        if let Some(lb) = ours {
+                            lb
+                        } else {
+                            let rx = m.sw_if_index[RX];
+                            let ll6 = ll6.get_or_insert_with(|| self.ll6.load());
+                            let neighbor = ll6
+                                .get(rx, dst)
+                                .filter(|&ai| fwd.adjs.get(ai as usize).is_some_and(|a| a.kind == AdjKind::Rewrite));
+                            let glean = fwd.ll_glean.get(rx as usize).copied().filter(|&a| a != ADJ_UNREACHABLE);
+                            frame.nexts[k] = match (neighbor, glean) {
+                                (Some(ai), _) => {
+                                    m.opaque[OPAQUE_ADJ] = ai;
+                                    Next::Rewrite as u16
+                                }
+                                (None, Some(ai)) => {
+                                    m.opaque[OPAQUE_ADJ] = ai;
+                                    Next::Glean as u16
+                                }
+                                (None, None) => {
+                                    no_route += 1;
+                                    Next::Drop as u16
+                                }
+                            };
+                            continue;
                         }
-                        continue;
                     }
                     None => super::fib::LB_UNREACHABLE,
                 }
@@ -357,15 +392,17 @@ impl<const IP6: bool> Node for IpLookup<IP6> {
 
 pub fn register(r: &mut Registrar) {
     let fib = r.ext.get_or_default::<Fib>();
-    let (m, t, f) = (fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone());
-    let (m6, t6, f6) = (m.clone(), t.clone(), f.clone());
+    let (m, t, f, l) = (fib.mtrie.clone(), fib.table6.clone(), fib.fwd.clone(), fib.ll6.clone());
+    let (m6, t6, f6, l6) = (m.clone(), t.clone(), f.clone(), l.clone());
     r.node(NodeReg {
         name: names(false).lookup,
-        factory: Arc::new(move |_| Box::new(IpLookup::<false>::from_parts(m.clone(), t.clone(), f.clone()))),
+        factory: Arc::new(move |_| Box::new(IpLookup::<false>::from_parts(m.clone(), t.clone(), f.clone(), l.clone()))),
     });
     r.node(NodeReg {
         name: names(true).lookup,
-        factory: Arc::new(move |_| Box::new(IpLookup::<true>::from_parts(m6.clone(), t6.clone(), f6.clone()))),
+        factory: Arc::new(move |_| {
+            Box::new(IpLookup::<true>::from_parts(m6.clone(), t6.clone(), f6.clone(), l6.clone()))
+        }),
     });
 }
 

@@ -17,7 +17,7 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Vm};
 
 use super::input::{self, Cx, NeighborInput, Protocol};
-use super::{drop, received_src, Next};
+use super::{drop, received_src, Heard, Next};
 use crate::ethernet::{ethertype, format_mac, EtherTypes};
 use crate::ip::addr::IfAddrs;
 use crate::ip::mask;
@@ -227,7 +227,7 @@ impl Protocol for Arp {
                 if !on_link {
                     return drop(vm, Counter::SrcNotLocal);
                 }
-                cx.learn(vm, rx, arp.spa as u128, arp.sha, true, Counter::RequestLearned);
+                cx.learn(vm, rx, arp.spa as u128, arp.sha, Heard::LEARN, Counter::RequestLearned);
             }
             return reply(cx, vm, bi, rx, our_mac, &arp);
         }
@@ -241,7 +241,7 @@ impl Protocol for Arp {
         if !on_link {
             return drop(vm, Counter::SrcNotLocal);
         }
-        cx.learn(vm, rx, arp.spa as u128, arp.sha, true, learned);
+        cx.learn(vm, rx, arp.spa as u128, arp.sha, Heard::LEARN, learned);
         Next::Drop
     }
 }

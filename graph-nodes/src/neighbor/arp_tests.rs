@@ -35,7 +35,7 @@ fn harness(subs: bool) -> Harness {
     addrs.store(IfAddrs { v4: vec![vec![], vec![(0x0a00_0001, 24)], vec![(0x0a01_0001, 24)]], ..Default::default() });
     let s = Subs::default();
     if subs {
-        let e = SubEntry { sw_if_index: 2, outer: Some(100), inner: None, exact: true, default: false };
+        let e = SubEntry { sw_if_index: 2, outer: Some(100), inner: None, dot1ad: false, exact: true, default: false };
         s.store(SubTable { by_parent: vec![vec![], vec![e]] });
     }
     let mut h = Harness::new(Box::new(ArpInput::new(addrs, s, NeighborPub::default())), 3);

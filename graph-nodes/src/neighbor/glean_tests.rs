@@ -70,7 +70,15 @@ fn harness<const IP6: bool>() -> Harness {
         ll: vec![0; 6],
     });
     let subs = Subs::default();
-    let sub = |sw, outer, inner| SubEntry { sw_if_index: sw, outer: Some(outer), inner, exact: true, default: false };
+    // The QinQ one is dot1ad.
+    let sub = |sw, outer, inner: Option<u16>| SubEntry {
+        sw_if_index: sw,
+        outer: Some(outer),
+        inner,
+        dot1ad: inner.is_some(),
+        exact: true,
+        default: false,
+    };
     subs.store(SubTable { by_parent: vec![vec![], vec![sub(2, 100, None), sub(5, 200, Some(300))]] });
     let mut h = Harness::new(Box::new(IpGlean::<IP6>::new(forwarding(), addrs, subs)), 6);
     let f = |sup: u32, up: bool| IfFast {

@@ -18,7 +18,7 @@ use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::interface::IfSnapshot;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::{drop, push_l2, Learn, Learner, NeighborPub, NeighborShared, NeighborTable, Next, NEXTS};
+use super::{drop, push_l2, Heard, Learn, Learner, NeighborPub, NeighborShared, NeighborTable, Next, NEXTS};
 use crate::ethernet::ethertype;
 use crate::ethernet::sub::{SubTable, Subs};
 use crate::ip::addr::{IfAddrTable, IfAddrs};
@@ -88,13 +88,13 @@ impl<P: Protocol> Cx<'_, P> {
     }
 
     /// Learns that `addr` is at `mac` on `rx` (a multicast MAC never is),
-    /// counted as `learned` unless over the thread's rate. `create`: false
-    /// only refreshes a known entry.
-    pub fn learn(&mut self, vm: &mut Vm, rx: u32, addr: u128, mac: [u8; 6], create: bool, learned: P::Counter) {
+    /// as far as `heard` allows, counted as `learned` unless over the
+    /// thread's rate.
+    pub fn learn(&mut self, vm: &mut Vm, rx: u32, addr: u128, mac: [u8; 6], heard: Heard, learned: P::Counter) {
         if mac[0] & 1 != 0 {
             return;
         }
-        match self.learner.learn(vm, self.shared, (P::IP6, rx, addr), mac, create) {
+        match self.learner.learn(vm, self.shared, (P::IP6, rx, addr), mac, heard) {
             Learn::RateLimited => vm.count(P::RATE_LIMITED.into(), 1),
             Learn::Post | Learn::Known => vm.count(learned.into(), 1),
         }

@@ -117,6 +117,29 @@ pub enum Learned {
     Refused,
     /// A refresh for a neighbor not in the table: ignored.
     NotKnown,
+    /// Known with another MAC, which the message may not replace (an
+    /// advertisement without the override flag): left alone.
+    Kept,
+}
+
+/// What hearing a neighbor may change in the table (RFC 4861 7.2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heard {
+    /// It may create the entry (ARP, a solicitation's source link-layer
+    /// option, an advertisement answering a solicitation); else only a
+    /// known entry is touched.
+    pub create: bool,
+    /// It may replace a known entry's different MAC; else that entry is
+    /// left as it is (an advertisement without the override flag or
+    /// without a link-layer option).
+    pub replace: bool,
+}
+
+impl Heard {
+    /// Creates the entry or replaces its MAC.
+    pub const LEARN: Heard = Heard { create: true, replace: true };
+    /// Refreshes or updates a known entry only.
+    pub const REFRESH: Heard = Heard { create: false, replace: true };
 }
 
 /// What [`NeighborTable::age`] did.
@@ -235,9 +258,8 @@ impl NeighborTable {
         Learned::New
     }
 
-    /// A neighbor heard again without its own link-layer address option
-    /// (an advertisement answering a unicast probe): refreshes a known
-    /// entry, never creates one (RFC 4861 7.2.5).
+    /// A neighbor heard again that may not create an entry: refreshes (or
+    /// updates) a known one only.
     pub fn refresh(
         &mut self,
         fib: &mut Fib,
@@ -246,10 +268,26 @@ impl NeighborTable {
         mac: [u8; 6],
         now: f64,
     ) -> Learned {
-        if !self.entries.contains_key(&key) {
-            return Learned::NotKnown;
+        self.heard(fib, ifs, key, mac, Heard::REFRESH, now)
+    }
+
+    /// A neighbor heard on the wire, changing what `heard` allows: an entry
+    /// it may not create is not made, a MAC it may not replace is kept (and
+    /// the entry not refreshed: it has to answer its probe when it ages).
+    pub fn heard(
+        &mut self,
+        fib: &mut Fib,
+        ifs: &InterfaceTable,
+        key: NeighborKey,
+        mac: [u8; 6],
+        heard: Heard,
+        now: f64,
+    ) -> Learned {
+        match self.entries.get(&key) {
+            None if !heard.create => Learned::NotKnown,
+            Some(n) if !heard.replace && !n.is_static && n.mac != mac => Learned::Kept,
+            _ => self.learn(fib, ifs, key, mac, now),
         }
-        self.learn(fib, ifs, key, mac, now)
     }
 
     /// A configured neighbor (`set ip neighbor`): static, or dynamic (it
@@ -403,10 +441,10 @@ pub(crate) fn with_table<R>(e: &mut Engine, f: impl FnOnce(&mut NeighborTable, &
 }
 
 /// A neighbor heard by a node (runs on the main thread, posted by a
-/// [`Learner`]); `create`: false only refreshes a known entry.
-pub fn learn(e: &mut Engine, key: NeighborKey, mac: [u8; 6], create: bool) -> Learned {
+/// [`Learner`]), changing what `heard` allows.
+pub fn learn(e: &mut Engine, key: NeighborKey, mac: [u8; 6], heard: Heard) -> Learned {
     let now = e.uptime();
-    with_table(e, |t, f, ifs| if create { t.learn(f, ifs, key, mac, now) } else { t.refresh(f, ifs, key, mac, now) })
+    with_table(e, |t, f, ifs| t.heard(f, ifs, key, mac, heard, now))
 }
 
 /// The aging task (every second): ages the table and sends the probes.
@@ -447,10 +485,10 @@ fn send_frame(e: &mut Engine, sw: u32, frame: &[u8]) -> bool {
 
 /// Tells the link that `addr` is ours at the interface's MAC: a
 /// gratuitous ARP request (sender and target both `addr`, broadcast), or
-/// an unsolicited Neighbor Advertisement with the override flag to
-/// all-nodes — so neighbors that cached an older MAC for it (a restarted
-/// router, a changed `mac address`) update at once instead of waiting for
-/// their entry to go stale. Only on an interface that is up.
+/// an unsolicited Neighbor Advertisement with the router and override
+/// flags to all-nodes — so neighbors that cached an older MAC for it (a
+/// restarted router, a changed `mac address`) update at once instead of
+/// waiting for their entry to go stale. Only on an interface that is up.
 pub fn announce_address(e: &mut Engine, sw: u32, ip6: bool, addr: u128) -> bool {
     let subs = e.ext.get_or_default::<Subs>().load();
     let ifs = e.local.vm.ifs.clone();
@@ -460,7 +498,7 @@ pub fn announce_address(e: &mut Engine, sw: u32, ip6: bool, addr: u128) -> bool 
         let dst_mac = [0x33, 0x33, 0, 0, 0, 1];
         let Ok(l2) = l2_header(&ifs, &subs, sw, dst_mac, ethertype::IP6, &mut frame) else { return false };
         let Ok(body) = <&mut [u8; nd::MSG_LEN]>::try_from(&mut frame[l2..l2 + nd::MSG_LEN]) else { return false };
-        nd::build_advertisement(body, nd::ALL_NODES, nd::FLAG_OVERRIDE, addr, mac);
+        nd::build_advertisement(body, nd::ALL_NODES, nd::FLAG_ROUTER | nd::FLAG_OVERRIDE, addr, mac);
         l2 + nd::MSG_LEN
     } else {
         let Ok(l2) = l2_header(&ifs, &subs, sw, [0xff; 6], ethertype::ARP, &mut frame) else { return false };
@@ -617,14 +655,14 @@ impl Learner {
     }
 
     /// Learns a neighbor heard (on `key`'s interface): posts it to the main
-    /// thread when [`Learner::check`] says so. `create`: false only
-    /// refreshes an entry the main thread has (and is not remembered here,
-    /// so that a later creating learn is not taken for known).
-    pub fn learn(&mut self, vm: &Vm, shared: &NeighborShared, key: NeighborKey, mac: [u8; 6], create: bool) -> Learn {
-        let r = self.check(vm.now, shared, key, mac, create);
+    /// thread when [`Learner::check`] says so. Only what may both create and
+    /// replace is remembered here: after anything else the table may not
+    /// hold `mac`, and a later post that may must not be taken for known.
+    pub fn learn(&mut self, vm: &Vm, shared: &NeighborShared, key: NeighborKey, mac: [u8; 6], heard: Heard) -> Learn {
+        let r = self.check(vm.now, shared, key, mac, heard == Heard::LEARN);
         if r == Learn::Post {
             vm.post(move |e: &mut Engine| {
-                learn(e, key, mac, create);
+                learn(e, key, mac, heard);
             });
         }
         r
@@ -660,9 +698,9 @@ pub enum L2Error {
 }
 
 /// Writes the Ethernet header for sending on `sw` to `dst` into `out`: the
-/// interface's MAC, a sub-interface's VLAN tags (one tag: 802.1Q; two: an
-/// 802.1ad outer tag and an 802.1Q inner one, as the FIB's rewrites), and
-/// `ethertype`. Returns its length.
+/// interface's MAC, a sub-interface's VLAN tags (the outer one 802.1Q or
+/// 802.1ad as the sub-interface was created, an inner one 802.1Q, as the
+/// FIB's rewrites), and `ethertype`. Returns its length.
 pub fn l2_header(
     ifs: &IfSnapshot,
     subs: &SubTable,
@@ -680,8 +718,7 @@ pub fn l2_header(
             .get(f.sup_sw_if_index as usize)
             .and_then(|l| l.iter().find(|s| s.sw_if_index == sw))
             .ok_or(L2Error::NoInterface)?;
-        let outer_tpid = if s.inner.is_some() { ethertype::DOT1AD } else { ethertype::VLAN };
-        for (tpid, vid) in [(outer_tpid, s.outer), (ethertype::VLAN, s.inner)] {
+        for (tpid, vid) in [(s.outer_tpid(), s.outer), (ethertype::VLAN, s.inner)] {
             if let Some(v) = vid {
                 tags[nt..nt + 2].copy_from_slice(&tpid.to_be_bytes());
                 tags[nt + 2..nt + 4].copy_from_slice(&v.to_be_bytes());

@@ -5,15 +5,20 @@
 //! `ip6-local` hands `ip6-nd` the ICMPv6 types 133-136 with the packet at
 //! its IPv6 header. [`NdMsg::parse`] validates them as §6.1 and §7.1 ask
 //! (hop limit 255, code 0, checksum, length, no zero-length or truncated
-//! option, no multicast target, DAD solicitations only to a solicited-node
-//! group and without a source link-layer option, no solicited advertisement
-//! to a multicast group) and never panics. A solicitation for an address of
-//! the receiving interface (global or link-local) is answered in place with
-//! a solicited, override advertisement carrying our link-layer address,
-//! sent back out that interface (to all-nodes for DAD); the solicitation's
-//! source link-layer option and an advertisement's target link-layer option
-//! are learned. Router solicitations and advertisements are counted and
-//! dropped: rvpp sends no RAs yet.
+//! option, no multicast or unspecified target, DAD solicitations only to a
+//! solicited-node group and without a source link-layer option, no
+//! solicited advertisement to a multicast group) and never panics. A
+//! solicitation for an address of the receiving interface (global or
+//! link-local) is answered in place with a router, solicited, override
+//! advertisement carrying our link-layer address, sent back out that
+//! interface (to all-nodes for DAD); the solicitation's source link-layer
+//! option is learned. As §7.2.5 asks, an advertisement creates an entry
+//! only when it answers a solicitation (solicited, to an address of the
+//! receiving interface: ours go out from one; Linux too ignores an
+//! unsolicited one for an unknown neighbor), and replaces a known entry's
+//! other link-layer address only with the override flag. Router
+//! solicitations and advertisements are counted and dropped: rvpp sends no
+//! RAs yet.
 
 use std::net::Ipv6Addr;
 
@@ -22,7 +27,7 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Vm};
 
 use super::input::{self, Cx, NeighborInput, Protocol};
-use super::{drop, received_src, Next};
+use super::{drop, received_src, Heard, Next};
 use crate::ethernet::ethertype;
 use crate::ip::addr::IfAddrs;
 use crate::ip::{checksum, mask, proto, solicited_node};
@@ -55,6 +60,7 @@ pub enum NdError {
     ZeroLengthOption,
     TruncatedOption,
     MulticastTarget,
+    UnspecifiedTarget,
     BadDad,
     SolicitedToMulticast,
 }
@@ -174,6 +180,9 @@ impl NdMsg {
             if m.target >> 120 == 0xff {
                 return Err(NdError::MulticastTarget);
             }
+            if m.target == 0 {
+                return Err(NdError::UnspecifiedTarget);
+            }
         }
         if ty == NS && m.src == 0 && (m.dst & !0xff_ffff != solicited_node(0) || m.source_ll.is_some()) {
             return Err(NdError::BadDad);
@@ -270,7 +279,7 @@ pub enum Counter {
     RateLimited,
 }
 
-static COUNTERS: [CounterDesc; 24] = [
+static COUNTERS: [CounterDesc; 25] = [
     CounterDesc::info("neighbor advertisements sent"),
     CounterDesc::info("neighbor solicitations for unknown targets"),
     CounterDesc::warn("neighbor solicitations from source not on link"),
@@ -290,6 +299,7 @@ static COUNTERS: [CounterDesc; 24] = [
     CounterDesc::error("option with zero length"),
     CounterDesc::error("option truncated"),
     CounterDesc::error("target address is multicast"),
+    CounterDesc::error("target address is unspecified"),
     CounterDesc::error("DAD solicitation not to a solicited-node group or with source link-layer option"),
     CounterDesc::error("solicited advertisement to a multicast address"),
     CounterDesc::error("no link-layer address or room for advertisement"),
@@ -335,19 +345,23 @@ impl Protocol for NdMsg {
                 if cx.addrs.has6(rx, m.target) {
                     return drop(vm, Counter::NaDuplicate);
                 }
+                // An answer to a solicitation may create the entry; only the
+                // override flag replaces a known entry's other address.
                 // Without a target link-layer option (an answer to a unicast
-                // probe), the frame's source refreshes a known entry.
-                let (mac, create) = match m.target_ll {
-                    Some(mac) => (mac, true),
+                // probe), the frame's source refreshes a known entry at
+                // that address.
+                let solicited = m.flags & FLAG_SOLICITED != 0 && cx.addrs.has6(rx, m.dst);
+                let (mac, heard) = match m.target_ll {
+                    Some(mac) => (mac, Heard { create: solicited, replace: m.flags & FLAG_OVERRIDE != 0 }),
                     None => match received_src(vm, bi, ethertype::IP6).filter(|_| m.src == m.target) {
-                        Some(mac) => (mac, false),
+                        Some(mac) => (mac, Heard { create: false, replace: false }),
                         None => return Next::Drop,
                     },
                 };
                 if !on_link(cx.addrs, rx, m.target) {
                     return drop(vm, Counter::NaNotOnLink);
                 }
-                cx.learn(vm, rx, m.target, mac, create, Counter::NaLearned);
+                cx.learn(vm, rx, m.target, mac, heard, Counter::NaLearned);
                 Next::Drop
             }
             RS => drop(vm, Counter::RsReceived),
@@ -372,7 +386,7 @@ fn solicitation(cx: &mut Cx<'_, NdMsg>, vm: &mut Vm, bi: BufferIndex, m: &NdMsg,
             return drop(vm, Counter::NsNotOnLink);
         }
         if let Some(mac) = m.source_ll {
-            cx.learn(vm, rx, m.src, mac, true, Counter::NsLearned);
+            cx.learn(vm, rx, m.src, mac, Heard::LEARN, Counter::NsLearned);
         }
         (m.src, m.source_ll, FLAG_ROUTER | FLAG_SOLICITED | FLAG_OVERRIDE)
     };

@@ -322,3 +322,25 @@ fn random_bytes_never_panic() {
         h.vm.bufs.free(&v);
     }
 }
+
+#[test]
+fn unspecified_target_is_never_ours() {
+    // Interface 2 has no IPv6: its link-local slot holds 0.
+    let a = IfAddrs { v4: vec![], v6: vec![vec![], vec![(OURS, 64)], vec![]], ll: vec![0, OUR_LL, 0] };
+    assert!(!a.has6(2, 0) && !a.has6(1, 0) && !a.has6(0, 0) && !a.has6(9, 0));
+    assert!(a.has6(1, OUR_LL) && a.has6(1, OURS) && !a.has6(2, OUR_LL) && !a.has6(2, OURS));
+    // An NS or NA whose target is :: is a counted drop on any interface:
+    // no advertisement with source :: goes out, nobody is learned.
+    let mut h = harness();
+    let ns = ip6(HOST_LL, solicited_node(0), 255, &body(NS, 0, 0, &ll_opt(1, HOST_MAC)));
+    let na = ip6(HOST_LL, ALL_NODES, 255, &body(NA, FLAG_OVERRIDE, 0, &ll_opt(2, HOST_MAC)));
+    for (p, rx) in [(&ns, 2), (&ns, 1), (&na, 2), (&na, 1)] {
+        let bi = received(&mut h, &eth([0x33, 0x33, 0xff, 0, 0, 0], p), rx, 14);
+        let n = h.run(&mut [bi]);
+        assert_eq!(h.next_name(n[0]), "error-drop", "on sw_if_index {rx}");
+    }
+    assert_eq!(h.counter("target address is unspecified"), 4);
+    assert_eq!(h.counter("neighbor advertisements sent"), 0);
+    assert_eq!(h.counter("neighbor solicitation source learned"), 0);
+    assert_eq!(h.counter("neighbor advertisement target learned"), 0);
+}

@@ -66,6 +66,27 @@ fn learning_drives_the_fib() {
     assert_eq!(t.refresh(&mut fib, &ifs, (false, 1, a), MAC_A, 2.0), Learned::Refreshed);
 }
 
+/// What an advertisement may do (RFC 4861 7.2.5): no entry unless it may
+/// create one, no other MAC without override.
+#[test]
+fn heard_creates_and_replaces_only_as_allowed() {
+    let (mut t, mut fib, ifs) = setup();
+    let a = v4("10.0.0.2");
+    let keep = Heard { create: true, replace: false };
+    let confirm = Heard { create: false, replace: false };
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_A, confirm, 1.0), Learned::NotKnown);
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_A, Heard::REFRESH, 1.0), Learned::NotKnown);
+    assert!(t.get(false, 1, a).is_none() && fib_mac(&fib, a).is_none());
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_A, keep, 1.0), Learned::New);
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_B, keep, 2.0), Learned::Kept);
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_B, confirm, 2.0), Learned::Kept);
+    assert_eq!((t.get(false, 1, a).unwrap().mac, t.get(false, 1, a).unwrap().updated), (MAC_A, 1.0));
+    assert_eq!(fib_mac(&fib, a), Some(MAC_A));
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_A, confirm, 3.0), Learned::Refreshed);
+    assert_eq!(t.heard(&mut fib, &ifs, (false, 1, a), MAC_B, Heard::REFRESH, 4.0), Learned::Changed);
+    assert_eq!(fib_mac(&fib, a), Some(MAC_B));
+}
+
 #[test]
 fn static_entries_are_not_overwritten_nor_aged() {
     let (mut t, mut fib, ifs) = setup();
@@ -203,7 +224,15 @@ fn l2_headers_for_interfaces_and_sub_interfaces() {
         tso_max: 0,
     };
     let ifs = IfSnapshot { ifs: vec![f(0), f(1), f(1), f(1), f(1)] };
-    let sub = |sw, outer, inner| SubEntry { sw_if_index: sw, outer, inner, exact: false, default: outer.is_none() };
+    // The QinQ one is dot1ad.
+    let sub = |sw, outer, inner: Option<u16>| SubEntry {
+        sw_if_index: sw,
+        outer,
+        inner,
+        dot1ad: inner.is_some(),
+        exact: false,
+        default: outer.is_none(),
+    };
     let subs = SubTable {
         by_parent: vec![vec![], vec![sub(2, Some(10), None), sub(3, Some(10), Some(20)), sub(4, None, None)]],
     };
@@ -219,6 +248,28 @@ fn l2_headers_for_interfaces_and_sub_interfaces() {
     let empty = SubTable::default();
     assert_eq!(l2_header(&ifs, &empty, 2, [0xff; 6], 0x0806, &mut out), Err(L2Error::NoInterface));
     assert_eq!(l2_header(&ifs, &subs, 3, [0xff; 6], 0x0806, &mut out[..20]), Err(L2Error::NoRoom));
+}
+
+/// ARP/ND requests and probes tag the outer VLAN as the sub-interface was
+/// created: dot1q 0x8100, dot1ad 0x88a8, whatever the number of tags.
+#[test]
+fn l2_headers_follow_the_sub_interface_outer_tpid() {
+    let e = crate::ethernet::sub::tests::engine(&[
+        "create sub-interfaces pg0 10 dot1ad 10",
+        "create sub-interfaces pg0 11 dot1q 11 inner-dot1q 20",
+        "create sub-interfaces pg0 12 dot1ad 12 inner-dot1q 20",
+    ]);
+    let subs = e.ext.get::<Subs>().expect("sub-interface table").load();
+    let ifs = e.interfaces.snapshot();
+    let tags = |name: &str| {
+        let sw = e.interfaces.by_name(name).expect("sub-interface").0;
+        let mut out = [0u8; 22];
+        let n = l2_header(&ifs, &subs, sw, [0xff; 6], 0x0806, &mut out).expect("header");
+        out[12..n].to_vec()
+    };
+    assert_eq!(tags("pg0.10"), [0x88, 0xa8, 0, 10, 0x08, 0x06]);
+    assert_eq!(tags("pg0.11"), [0x81, 0x00, 0, 11, 0x81, 0x00, 0, 20, 0x08, 0x06]);
+    assert_eq!(tags("pg0.12"), [0x88, 0xa8, 0, 12, 0x81, 0x00, 0, 20, 0x08, 0x06]);
 }
 
 fn engine() -> Engine {
@@ -275,9 +326,9 @@ fn commands() {
 #[test]
 fn learning_through_the_engine() {
     let mut e = engine();
-    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.3")), MAC_A, false), Learned::NotKnown);
-    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, true), Learned::New);
-    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, true), Learned::Refreshed);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.3")), MAC_A, Heard::REFRESH), Learned::NotKnown);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, Heard::LEARN), Learned::New);
+    assert_eq!(learn(&mut e, (false, 1, v4("10.0.0.2")), MAC_A, Heard::LEARN), Learned::Refreshed);
     assert_eq!(fib_mac(fib(&mut e.ext), v4("10.0.0.2")), Some(MAC_A));
     let shared = e.ext.get_or_default::<NeighborTable>().shared();
     let before = shared.load().generation;

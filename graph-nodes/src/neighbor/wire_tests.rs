@@ -14,7 +14,7 @@ use rvpp_dataplane::interface::RxMode;
 use rvpp_dataplane::{BufferIndex, ThreadBuffers, Vm};
 
 use super::arp::{Arp, OP_REPLY, OP_REQUEST};
-use super::nd::{NdMsg, NA};
+use super::nd::{NdMsg, ALL_NODES, FLAG_OVERRIDE, FLAG_ROUTER, FLAG_SOLICITED, NA};
 use super::NeighborTable;
 use crate::ip::{checksum, proto};
 
@@ -270,4 +270,136 @@ fn aged_neighbor_is_probed_and_kept_when_it_answers() {
     e.run_until(Duration::from_millis(50), |_| false);
     let t = e.ext.get_or_default::<NeighborTable>();
     assert!(t.get(false, 1, 0x0a00_0002).is_some_and(|n| n.probed.is_none()));
+}
+
+/// An ICMPv6 frame from `src_mac`/`src` to `dst_mac`/`dst`, hop limit
+/// `hop`, its checksum filled in.
+fn icmp6_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: u128, dst: u128, hop: u8, icmp: &[u8]) -> Vec<u8> {
+    let mut icmp = icmp.to_vec();
+    icmp[2..4].copy_from_slice(&[0, 0]);
+    let ck =
+        checksum::l4(checksum::pseudo6(&src.to_be_bytes(), &dst.to_be_bytes(), proto::ICMP6, icmp.len() as u32), &icmp);
+    icmp[2..4].copy_from_slice(&ck.to_be_bytes());
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[proto::ICMP6, hop]);
+    p.extend_from_slice(&src.to_be_bytes());
+    p.extend_from_slice(&dst.to_be_bytes());
+    p.extend_from_slice(&icmp);
+    eth(dst_mac, src_mac, 0x86dd, &p)
+}
+
+/// An NS or NA: type, flags word, target, one link-layer option (type 1:
+/// source, 2: target) when `opt` is given.
+fn nd_body(ty: u8, word: u32, target: u128, opt: Option<(u8, [u8; 6])>) -> Vec<u8> {
+    let mut b = vec![ty, 0, 0, 0];
+    b.extend_from_slice(&word.to_be_bytes());
+    b.extend_from_slice(&target.to_be_bytes());
+    if let Some((t, mac)) = opt {
+        b.extend_from_slice(&[t, 1]);
+        b.extend_from_slice(&mac);
+    }
+    b
+}
+
+/// Receives `frame` and lets the engine (and posted learning) run.
+fn deliver(e: &mut Engine, rx: &Frames, frame: Vec<u8>) {
+    rx.lock().unwrap().push_back(frame);
+    e.run_until(Duration::from_millis(30), |_| false);
+}
+
+#[test]
+fn unsolicited_advertisements_carry_the_router_flag() {
+    let (mut e, _rx, tx) = engine();
+    e.exec("set interface state wire0 down").unwrap();
+    e.exec("set interface state wire0 up").unwrap();
+    e.run_until(Duration::from_millis(20), |_| false);
+    let nas: Vec<NdMsg> = sent(&tx).iter().filter_map(|f| NdMsg::parse(&f[14..]).ok()).filter(|m| m.ty == NA).collect();
+    assert_eq!(nas.len(), 2, "{nas:?}");
+    for m in nas {
+        assert_eq!(m.flags, FLAG_ROUTER | FLAG_OVERRIDE, "{m:?}");
+    }
+}
+
+/// RFC 4861 7.2.5: an advertisement creates no entry unless it answers a
+/// solicitation (solicited, to an address of ours), and without the
+/// override flag it does not replace a known entry's link-layer address.
+#[test]
+fn advertisements_create_only_when_solicited_and_replace_only_with_override() {
+    let (mut e, rx, _tx) = engine();
+    let ours: u128 = 0x2001_0db8 << 96 | 1;
+    let host: u128 = 0x2001_0db8 << 96 | 5;
+    let other = [0, 0x11, 0x22, 0x33, 0x44, 0x66];
+    let na = |dst: u128, word: u32, mac: [u8; 6]| {
+        let dst_mac = if dst == ALL_NODES { [0x33, 0x33, 0, 0, 0, 1] } else { OUR_MAC };
+        icmp6_frame(dst_mac, mac, host, dst, 255, &nd_body(NA, word, host, Some((2, mac))))
+    };
+    let mac_of = |e: &mut Engine| e.ext.get_or_default::<NeighborTable>().get(true, 1, host).map(|n| n.mac);
+    // Unsolicited, override, for an unknown target: ignored.
+    deliver(&mut e, &rx, na(ALL_NODES, FLAG_OVERRIDE, HOST_MAC));
+    assert_eq!(mac_of(&mut e), None, "{}", neighbors(&mut e));
+    deliver(&mut e, &rx, na(ours, FLAG_OVERRIDE, HOST_MAC));
+    assert_eq!(mac_of(&mut e), None, "unsolicited though unicast");
+    // The answer to a solicitation (solicited, to our address) creates it,
+    // override flag or not.
+    deliver(&mut e, &rx, na(ours, FLAG_SOLICITED, HOST_MAC));
+    assert_eq!(mac_of(&mut e), Some(HOST_MAC));
+    // Without override another MAC does not replace it, solicited or not.
+    deliver(&mut e, &rx, na(ALL_NODES, 0, other));
+    assert_eq!(mac_of(&mut e), Some(HOST_MAC));
+    deliver(&mut e, &rx, na(ours, FLAG_SOLICITED, other));
+    assert_eq!(mac_of(&mut e), Some(HOST_MAC));
+    // With it, it does.
+    deliver(&mut e, &rx, na(ALL_NODES, FLAG_OVERRIDE, other));
+    assert_eq!(mac_of(&mut e), Some(other));
+}
+
+/// Two links each with a host at fe80::1: each is learned on its own
+/// interface and our echo replies reach each on its own link; one going
+/// away leaves the other reachable.
+#[test]
+fn link_local_neighbors_of_two_links_do_not_mix() {
+    let mut e =
+        Engine::builder().buffers(2048).workers(0).plugin(crate::register_all).plugin(wire_plugin).build().unwrap();
+    let our_macs = [OUR_MAC, [2, 0, 0, 0, 0, 2]];
+    let host_macs = [HOST_MAC, [0, 0x11, 0x22, 0x33, 0x44, 0x77]];
+    let mut wires = Vec::new();
+    for (k, mac) in our_macs.iter().enumerate() {
+        let (rx, tx) = (Frames::default(), Frames::default());
+        let name = format!("wire{k}");
+        let sw = e.create_interface(name.clone(), *mac, 1500, Some(Arc::new(Wire { tx: tx.clone() })));
+        place_rx_queue(&mut e, "wire-input", Box::new(WireRx { sw: sw.0, frames: rx.clone() }), 0);
+        e.exec(&format!("set interface state {name} up")).unwrap();
+        e.exec(&format!("set interface ip address {name} 2001:db8:{k}::1/64")).unwrap();
+        wires.push((sw.0, rx, tx));
+    }
+    e.run_until(Duration::from_millis(20), |_| false);
+    let peer: u128 = 0xfe80 << 112 | 1;
+    let our_ll = |k: usize| u128::from(crate::ip::link_local(our_macs[k]));
+    // Each host asks for our link-local address: learned on its link.
+    for (k, (_, rx, tx)) in wires.iter().enumerate() {
+        let ns = nd_body(135, 0, our_ll(k), Some((1, host_macs[k])));
+        let dst = crate::ip::solicited_node(our_ll(k));
+        deliver(&mut e, rx, icmp6_frame([0x33, 0x33, 0xff, 0, 0, 1], host_macs[k], peer, dst, 255, &ns));
+        sent(tx);
+    }
+    let echo = |k: usize, seq: u8| {
+        let body = [128, 0, 0, 0, 0x12, 0x34, 0, seq];
+        icmp6_frame(our_macs[k], host_macs[k], peer, our_ll(k), 64, &body)
+    };
+    // Echo replies go straight back on each link, to that link's host.
+    let replied = |e: &mut Engine, k: usize, seq: u8| {
+        let (_, rx, tx) = &wires[k];
+        deliver(e, rx, echo(k, seq));
+        let out: Vec<Vec<u8>> = sent(tx);
+        out.iter().any(|f| f[..12] == [host_macs[k], our_macs[k]].concat()[..] && f.len() > 54 && f[54] == 129)
+    };
+    for seq in 1..4 {
+        assert!(replied(&mut e, 0, seq), "wire0, seq {seq}");
+        assert!(replied(&mut e, 1, seq), "wire1, seq {seq}");
+    }
+    e.exec("set ip neighbor del wire0 fe80::1").unwrap();
+    assert!(replied(&mut e, 1, 9), "wire1's neighbor stays when wire0's goes");
+    let t = e.ext.get_or_default::<NeighborTable>();
+    assert_eq!(t.get(true, wires[1].0, peer).map(|n| n.mac), Some(host_macs[1]));
 }

@@ -134,3 +134,86 @@ fn sub_interface_answers_tagged_only() {
     eprintln!("ip_vlan: scapy probes:\n{}", report.trim_end());
     assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
 }
+
+/// QinQ sub-interfaces (`dot1q 200 inner-dot1q 30`: outer TPID 0x8100;
+/// `dot1ad 201 inner-dot1q 31`: 0x88a8). scapy (tests/scapy/qinq_probe.py)
+/// always sends ARP and ICMP echo over each stack of tags and checks the
+/// answers come back over the same stack and outer TPID (the echo reply
+/// through the adjacency's rewrite), that the other outer TPID gets no
+/// answer, and that a priority-tagged (VLAN 0) ARP for the parent is
+/// answered. Where the kernel has 802.1Q, its stacked VLAN devices (802.1Q
+/// over 802.1Q, 802.1Q over 802.1ad) ping each sub-interface too, with the
+/// largest datagram such a link carries (DF set: within the QinQ
+/// sub-interface's MTU, the parent's less 4).
+#[test]
+fn qinq_sub_interfaces_answer_over_their_own_tag_stack() {
+    require_host!("qinq_sub_interfaces_answer_over_their_own_tag_stack", &["ping", "scapy"]);
+    let mut lab = Lab::new("iqq");
+    let ns = lab.ns('a');
+    lab.address(&ns, &format!("{HOST_PARENT4}/24"), None);
+    let hif = ns.host_if();
+    let startup = format!(
+        "create host-interface name {} hw-addr {RVPP_MAC}\n\
+         set interface state {hif} up\n\
+         set interface ip address {hif} {PARENT4}/24\n\
+         create sub-interfaces {hif} 200 dot1q 200 inner-dot1q 30\n\
+         create sub-interfaces {hif} 201 dot1ad 201 inner-dot1q 31\n\
+         set interface state {hif}.200 up\n\
+         set interface state {hif}.201 up\n\
+         set interface ip address {hif}.200 10.213.200.1/24\n\
+         set interface ip address {hif}.201 10.213.201.1/24\n",
+        ns.veth
+    );
+    let d = Daemon::builder("ip-qinq").startup_config(&startup).start();
+
+    let script = workspace_root().join("tests").join("scapy").join("qinq_probe.py");
+    let script = script.to_string_lossy().into_owned();
+    let args = [
+        PYTHON,
+        &script,
+        PEER,
+        RVPP_MAC,
+        PARENT4,
+        HOST_PARENT4,
+        "8100:200:30:10.213.200.1:10.213.200.3",
+        "88a8:201:31:10.213.201.1:10.213.201.3",
+    ];
+    let out = run_with_timeout(ns.cmd(&args), None, Duration::from_secs(120));
+    let report = text(&out);
+    assert!(out.status.success(), "qinq_probe.py failed:\n{report}");
+    let probes = report.lines().filter(|l| l.split_whitespace().nth(1).is_some()).count();
+    assert_eq!(probes, 7, "not every probe ran:\n{report}");
+    for line in report.lines() {
+        assert!(
+            line.split_whitespace().nth(1) == Some("ok"),
+            "probe failed: {line}\n{report}\n{}",
+            d.ctl_ok("show errors")
+        );
+    }
+
+    if !kernel_has_vlans(&ns) {
+        eprintln!(
+            "SKIPPED part of qinq_sub_interfaces_answer_over_their_own_tag_stack: this kernel cannot create VLAN \
+             devices (`ip link add ... type vlan` fails: no 802.1Q); the QinQ checks ran with scapy alone"
+        );
+        eprintln!("ip_vlan: QinQ scapy probes:\n{}", report.trim_end());
+        return;
+    }
+    for (outer, proto, inner, net) in [("q200", "802.1Q", "30", "200"), ("ad201", "802.1ad", "31", "201")] {
+        let id = &outer[outer.len() - 3..];
+        ns.ip(&["link", "add", "link", PEER, "name", outer, "type", "vlan", "protocol", proto, "id", id]);
+        let dev = format!("{outer}.{inner}");
+        ns.ip(&["link", "add", "link", outer, "name", &dev, "type", "vlan", "id", inner]);
+        ns.ip(&["addr", "add", &format!("10.213.{net}.2/24"), "dev", &dev]);
+        ns.ip(&["link", "set", outer, "up"]);
+        ns.ip(&["link", "set", &dev, "up"]);
+        let to = format!("10.213.{net}.1");
+        ns.wait_ping(&[], &to, WAIT);
+        // 1468 bytes of ICMP payload: 1496 bytes of IP, a 1518-byte frame
+        // (the veth's MTU + 14 + one tag's slack the kernel allows).
+        let r = ns.ping(&["-M", "do", "-s", "1468", "-i", "0.05", "-W", "2"], &to, 10);
+        assert_eq!(r.received, 10, "QinQ {net}: ping lost packets:\n{}\n{}", r.text, d.ctl_ok("show errors"));
+    }
+    eprintln!("ip_vlan: QinQ scapy probes and kernel stacked VLAN pings all answered:\n{}", report.trim_end());
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}

@@ -238,6 +238,25 @@ struct AdjKey {
     addr: u128,
 }
 
+/// IPv6 link-local neighbors by interface (VPP's per-interface `ip6-ll`
+/// tables): a link-local address names a host only together with its link
+/// (fe80::1 on one link and on another are two hosts), so `ip6-lookup`
+/// finds a link-local destination's adjacency here by the interface the
+/// packet concerns, never through a /128 route in the shared table.
+/// Published after the adjacencies it names.
+#[derive(Clone, Debug, Default)]
+pub struct LinkLocal6 {
+    adjs: hashbrown::HashMap<(u32, u128), u32>,
+}
+
+impl LinkLocal6 {
+    /// The adjacency of neighbor `addr` on `sw`.
+    #[inline]
+    pub fn get(&self, sw: u32, addr: u128) -> Option<u32> {
+        self.adjs.get(&(sw, addr)).copied()
+    }
+}
+
 /// A neighbor as the FIB needs it.
 #[derive(Clone, Copy, Debug)]
 pub struct NeighborMac {
@@ -249,6 +268,8 @@ pub struct Fib {
     pub mtrie: Arc<Mtrie4>,
     pub table6: Published<Table6>,
     pub fwd: Published<Forwarding>,
+    /// Link-local neighbors' adjacencies by interface.
+    pub ll6: Published<LinkLocal6>,
     work: Forwarding,
     work6: Table6,
     routes: BTreeMap<Prefix, BTreeMap<Source, Vec<Path>>>,
@@ -273,6 +294,7 @@ impl Default for Fib {
             mtrie: Arc::new(Mtrie4::new(LB_UNREACHABLE)),
             table6: Published::default(),
             fwd: Published::new(work.clone()),
+            ll6: Published::default(),
             work,
             work6: Table6::default(),
             routes: BTreeMap::new(),
@@ -287,7 +309,9 @@ impl Default for Fib {
     }
 }
 
-/// Builds the Ethernet (+ dot1q) header for sending on `sw` to `dst`.
+/// Builds the Ethernet header for sending on `sw` to `dst`, with a
+/// sub-interface's tags: the outer one 802.1Q or 802.1ad as the
+/// sub-interface was created (`dot1q`/`dot1ad`), an inner one 802.1Q.
 pub fn build_rewrite(ifs: &InterfaceTable, sw: u32, dst: [u8; 6], ip6: bool) -> ([u8; 22], u8, u16) {
     let mut rw = [0u8; 22];
     let Some(f) = ifs.get(SwIfIndex(sw)) else { return (rw, 0, 0) };
@@ -295,16 +319,12 @@ pub fn build_rewrite(ifs: &InterfaceTable, sw: u32, dst: [u8; 6], ip6: bool) -> 
     rw[6..12].copy_from_slice(&f.mac);
     let mut off = 12;
     if let Some(sub) = f.sub {
-        for (tpid, vid) in [(0x8100u16, sub.outer_vlan), (0x8100u16, sub.inner_vlan)] {
+        for (tpid, vid) in [(sub.outer_tpid(), sub.outer_vlan), (0x8100u16, sub.inner_vlan)] {
             if let Some(v) = vid {
                 rw[off..off + 2].copy_from_slice(&tpid.to_be_bytes());
                 rw[off + 2..off + 4].copy_from_slice(&v.to_be_bytes());
                 off += 4;
             }
-        }
-        if sub.outer_vlan.is_some() && sub.inner_vlan.is_some() {
-            // QinQ: the outer tag is 802.1ad.
-            rw[12..14].copy_from_slice(&0x88a8u16.to_be_bytes());
         }
     }
     let et: u16 = if ip6 { 0x86dd } else { 0x0800 };
@@ -561,8 +581,9 @@ impl Fib {
     }
 
     /// A neighbor was learned, changed (`Some(mac)`) or removed (`None`):
-    /// adjacencies towards it are rewritten, and on a connected subnet a
-    /// host route (adjacency source) follows it.
+    /// adjacencies towards it are rewritten; on a connected subnet a host
+    /// route (adjacency source) follows it, and a link-local one is found by
+    /// its interface ([`LinkLocal6`]) instead.
     pub fn neighbor(&mut self, ifs: &InterfaceTable, ip6: bool, sw: u32, addr: u128, mac: Option<[u8; 6]>) {
         match mac {
             Some(m) => {
@@ -597,13 +618,24 @@ impl Fib {
         }
         self.dirty = true;
         self.publish();
+        if ip6 && addr >> 118 == 0x3fa {
+            let mut t = (*self.ll6.load()).clone();
+            let changed = match mac {
+                Some(_) => t.adjs.insert((sw, addr), ai) != Some(ai),
+                None => t.adjs.remove(&(sw, addr)).is_some(),
+            };
+            if changed {
+                self.ll6.store(t);
+            }
+            return;
+        }
         let host = if ip6 { 128 } else { 32 };
         let addr_ip = bits_addr(ip6, addr);
-        let on_link = self.connected_interface(ip6, addr) == Some(sw) || (ip6 && (addr >> 118) == 0x3fa);
-        if mac.is_some() && on_link {
-            let _ = self.add(ifs, addr_ip, host, Source::AdjFib, &[Path::Via { nh: addr, sw: Some(sw) }]);
+        let path = Path::Via { nh: addr, sw: Some(sw) };
+        if mac.is_some() && self.connected_interface(ip6, addr) == Some(sw) {
+            let _ = self.add(ifs, addr_ip, host, Source::AdjFib, &[path]);
         } else if mac.is_none() {
-            let _ = self.del(ifs, addr_ip, host, Source::AdjFib, &[]);
+            let _ = self.del(ifs, addr_ip, host, Source::AdjFib, &[path]);
         }
     }
 

@@ -122,3 +122,61 @@ fn vlan_rewrite() {
     let (rw, len, _) = build_rewrite(&t, sub.0, [9; 6], false);
     assert_eq!(&rw[..len as usize], &[9, 9, 9, 9, 9, 9, 2, 0, 0, 0, 0, 1, 0x81, 0, 0, 123, 0x08, 0]);
 }
+
+/// Runs ip6-lookup on a packet to `dst` received on `rx`: the next node
+/// and the adjacency it chose (kind, interface, destination MAC).
+fn lookup6(h: &mut rvpp_dataplane::testing::Harness, f: &Fib, dst: u128, rx: u32) -> (String, AdjKind, u32, Vec<u8>) {
+    let mut p = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+    p.extend_from_slice(&(0xfe80u128 << 112 | 0x00ff_fe00_0001).to_be_bytes());
+    p.extend_from_slice(&dst.to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0, 2, 0, 8, 0, 0]);
+    let bi = h.packet(&p, rx);
+    let n = h.run(&mut [bi]);
+    let next = h.next_name(n[0]).to_string();
+    let a = f.forwarding().adjs[h.vm.bufs.meta(bi).opaque[crate::ip::lookup::OPAQUE_ADJ] as usize].clone();
+    h.vm.bufs.free(&[bi]);
+    (next, a.kind, a.sw_if_index, a.rewrite().iter().take(6).copied().collect())
+}
+
+/// fe80::1 is a neighbor on pg0 and, another host, on pg1: each link's is
+/// found on its own interface (by the packet's rx interface, which is the
+/// one a locally originated packet is for), never through a shared /128
+/// route, and one going away leaves the other.
+#[test]
+fn link_local_neighbors_are_per_interface() {
+    let t = ifs();
+    let mut f = Fib::default();
+    let (mac_a, mac_b) = ([0, 0x11, 0, 0, 0, 0xa], [0, 0x11, 0, 0, 0, 0xb]);
+    let peer: u128 = 0xfe80 << 112 | 1;
+    let our_ll: u128 = 0xfe80 << 112 | 0x00ff_fe00_0001;
+    for sw in [1, 2] {
+        f.set_ll_glean(&t, sw);
+    }
+    f.add(&t, ip("fe80::ff:fe00:1"), 128, Source::Local, &[Path::Local(1)]).unwrap();
+    // A default route through a resolved global next hop on pg0: link-local
+    // destinations must not follow it.
+    f.add(&t, ip("2001:db8::1"), 64, Source::Interface, &[Path::Attached(1)]).unwrap();
+    let gw = 0x2001_0db8u128 << 96 | 2;
+    f.neighbor(&t, true, 1, gw, Some([0, 0x11, 0, 0, 0, 0xc]));
+    f.add(&t, ip("::"), 0, Source::Cli, &[Path::Via { nh: gw, sw: None }]).unwrap();
+    f.neighbor(&t, true, 1, peer, Some(mac_a));
+    f.neighbor(&t, true, 2, peer, Some(mac_b));
+    assert!(
+        !f.routes(true).iter().any(|r| r.0 == (true, peer, 128)),
+        "no shared host route for a link-local neighbor: {:?}",
+        f.routes(true)
+    );
+    let mut h = rvpp_dataplane::testing::Harness::new(Box::new(crate::ip::lookup::IpLookup::<true>::new(&f)), 3);
+    let rewrite = |sw: u32, mac: [u8; 6]| ("ip6-rewrite".to_string(), AdjKind::Rewrite, sw, mac.to_vec());
+    for _ in 0..4 {
+        assert_eq!(lookup6(&mut h, &f, peer, 1), rewrite(1, mac_a));
+        assert_eq!(lookup6(&mut h, &f, peer, 2), rewrite(2, mac_b));
+    }
+    assert_eq!(lookup6(&mut h, &f, our_ll, 2).0, "ip6-local", "our own link-local address");
+    let glean = |sw: u32| ("ip6-glean".to_string(), AdjKind::Glean, sw, vec![]);
+    assert_eq!(lookup6(&mut h, &f, peer + 1, 2), glean(2), "an unknown link-local host is asked for on its link");
+    // pg0's neighbor goes: pg1's is still resolved, pg0 asks again.
+    f.neighbor(&t, true, 1, peer, None);
+    assert_eq!(lookup6(&mut h, &f, peer, 2), rewrite(2, mac_b));
+    assert_eq!(lookup6(&mut h, &f, peer, 1), glean(1));
+}
