@@ -135,6 +135,35 @@ impl<const IP6: bool> IcmpError<IP6> {
     }
 }
 
+/// The upper-layer protocol of an IPv6 packet and where its header starts,
+/// past the extension headers before it (hop-by-hop, routing, destination
+/// options, fragment; at most eight). None when it cannot be told: a
+/// non-first fragment, or headers cut short.
+fn ip6_upper(d: &[u8]) -> Option<(u8, usize)> {
+    const ROUTING: u8 = 43;
+    const DST_OPTS: u8 = 60;
+    let (mut nh, mut at) = (*d.get(6)?, 40);
+    for _ in 0..8 {
+        match nh {
+            proto::HOP_BY_HOP | ROUTING | DST_OPTS => {
+                let len = (usize::from(*d.get(at + 1)?) + 1) * 8;
+                nh = *d.get(at)?;
+                at += len;
+            }
+            proto::FRAGMENT => {
+                let off = u16::from_be_bytes([*d.get(at + 2)?, *d.get(at + 3)?]) & 0xfff8;
+                if off != 0 {
+                    return None;
+                }
+                nh = *d.get(at)?;
+                at += 8;
+            }
+            _ => return Some((nh, at)),
+        }
+    }
+    None
+}
+
 /// Whether an error may be sent about this packet (RFC 1812 4.3.2.7 /
 /// RFC 4443 2.4(e)).
 fn may_send(d: &[u8], ip6: bool) -> bool {
@@ -144,7 +173,7 @@ fn may_send(d: &[u8], ip6: bool) -> bool {
         }
         let src_unspec = d[8..24].iter().all(|&b| b == 0);
         let dst_mcast = d[24] == 0xff;
-        let is_error = d[6] == proto::ICMP6 && d.len() > 40 && d[40] < 128;
+        let is_error = matches!(ip6_upper(d), Some((proto::ICMP6, at)) if d.get(at).is_some_and(|&t| t < 128));
         !(src_unspec || dst_mcast || is_error)
     } else {
         if d.len() < 20 {
@@ -336,6 +365,34 @@ mod tests {
         assert_eq!(checksum::checksum(&d[..20]), 0);
         assert_eq!(checksum::checksum(&d[20..]), 0);
         assert_eq!(&d[28..], &orig[..]);
+    }
+
+    /// An ICMPv6 error behind extension headers is still an error: no
+    /// error about it (RFC 4443 2.4(e.1)); an informational message, or
+    /// one whose headers are cut short or a later fragment, may get one.
+    #[test]
+    fn no_icmp6_error_about_an_error_behind_extension_headers() {
+        let ip6 = |nh: u8, ext: &[u8]| {
+            let mut d = vec![0x60, 0, 0, 0, 0, 0, nh, 1];
+            d.extend_from_slice(&(0x2001_0db8u128 << 96 | 2).to_be_bytes());
+            d.extend_from_slice(&(0x2001_0db8u128 << 96 | 9).to_be_bytes());
+            d.extend_from_slice(ext);
+            d
+        };
+        let icmp = |t: u8| [t, 0, 0, 0, 0, 0, 0, 0];
+        // Destination options (8 bytes), then a first fragment, then ICMPv6.
+        let mut chain = vec![44, 0, 1, 4, 0, 0, 0, 0];
+        chain.extend_from_slice(&[58, 0, 0, 0, 0, 0, 0, 7]);
+        let err = [chain.as_slice(), &icmp(1)].concat();
+        let info = [chain.as_slice(), &icmp(128)].concat();
+        assert!(!may_send(&ip6(58, &icmp(3)), true), "plain ICMPv6 error");
+        assert!(!may_send(&ip6(60, &err), true), "error behind dest opts and a fragment header");
+        assert!(may_send(&ip6(60, &info), true), "echo request behind them");
+        assert!(may_send(&ip6(60, &err[..4]), true), "cut short: cannot tell");
+        let mut later = err.clone();
+        later[10..12].copy_from_slice(&0x0100u16.to_be_bytes());
+        assert!(may_send(&ip6(60, &later), true), "a later fragment has no ICMPv6 header");
+        assert!(may_send(&ip6(17, &[0; 8]), true), "UDP");
     }
 
     #[test]

@@ -276,6 +276,12 @@ impl<const IP6: bool> IpReassembly<IP6> {
         if (more && (len < 8 || !len.is_multiple_of(8))) || len == 0 {
             return self.refuse(vm, bi, &key, Counter::Tiny);
         }
+        if off == 0 && !more {
+            // An atomic fragment (IPv6: a Fragment header on a whole packet)
+            // stands alone, whatever is held under its key (RFC 6946).
+            let (tail, bufs) = Self::trim(vm, bi, datagram);
+            return Some(Self::chain(vm, &[Frag { off, len, head: bi, tail, bufs }], len, hdr, key.3));
+        }
         if !self.ctx.contains_key(&key) && self.ctx.len() >= MAX_CONTEXTS {
             vm.count(Counter::TableFull as usize, 1);
             vm.bufs.free_one(bi);
@@ -579,7 +585,7 @@ mod tests {
         // more-fragments flag is no copy: the packet goes.
         let mut p = [h.packet(&f[3], 1)];
         h.run(&mut p);
-        for (off, mf) in [(0, true), (0, false)] {
+        for (off, mf) in [(1480, true), (1480, false)] {
             let mut p = [h.packet(&frag(6, off, mf, &data[..1480]), 1)];
             h.run(&mut p);
         }
@@ -657,6 +663,30 @@ mod tests {
             }
         }
         assert_eq!(h.counter("packets reassembled"), 1);
+    }
+
+    /// An atomic fragment is delivered at once, without its Fragment
+    /// header, even while a packet with its key is held or the table is
+    /// full (RFC 6946).
+    #[test]
+    fn ipv6_atomic_fragments_stand_alone() {
+        let mut h = Harness::new(Box::new(Ip6Reassembly::default()), 2);
+        let before = h.buffers_in_use();
+        let data: Vec<u8> = (0..64u8).collect();
+        let mut p = [frag6(&mut h, 77, 0, true, 17, &data[..32])];
+        h.run(&mut p);
+        let mut p = [frag6(&mut h, 77, 0, false, 17, &data)];
+        h.run(&mut p);
+        let e = h.take_emitted();
+        assert_eq!(e.len(), 1);
+        let whole = h.vm.bufs.chain_bytes(e[0].1);
+        assert_eq!((whole.len(), whole[6]), (40 + 64, 17));
+        assert_eq!(&whole[40..], &data[..]);
+        assert_eq!(h.counter("overlapping fragments (packet dropped)"), 0);
+        h.vm.bufs.free_one(e[0].1);
+        h.vm.now = u64::MAX / 2;
+        h.node.as_any_mut().downcast_mut::<Ip6Reassembly>().unwrap().expire(&mut h.vm);
+        assert_eq!(h.buffers_in_use(), before, "every buffer came back");
     }
 
     #[test]
