@@ -14,8 +14,9 @@ use crate::error::Error;
 use crate::node::{CounterDesc, Frame, Idle, Node, NodeIndex, NodeKind, Vm, FRAME_SIZE};
 
 /// Most packets waiting at one node; beyond this a packet is a counted drop
-/// ("frame queue full") rather than an allocation.
-pub const PENDING_MAX: usize = 4 * FRAME_SIZE;
+/// ("frame queue full") rather than an allocation. As many as one node call
+/// may emit ([`crate::node::MAX_EXTRA`]).
+pub const PENDING_MAX: usize = crate::node::MAX_EXTRA;
 
 /// Builds one node instance for a thread.
 pub type NodeFactory = Arc<dyn Fn(&NodeInit) -> Box<dyn Node> + Send + Sync>;

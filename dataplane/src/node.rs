@@ -156,8 +156,10 @@ pub struct Vm {
     pub(crate) handoff: Option<crate::handoff::HandoffPort>,
 }
 
-/// Most extra packets one node call may emit.
-pub const MAX_EXTRA: usize = 4 * FRAME_SIZE;
+/// Most extra packets one node call may emit: a full frame of jumbo
+/// packets fragmented for a 1500-byte link (9000 bytes: 7 fragments each)
+/// fits.
+pub const MAX_EXTRA: usize = 8 * FRAME_SIZE;
 
 impl Vm {
     /// Adds `n` to the current node's counter `idx` (its `Counter` enum).

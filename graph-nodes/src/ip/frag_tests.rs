@@ -247,6 +247,35 @@ fn ip4_frag_node_cuts_a_chain_for_its_adjacency_and_frees_it() {
     assert_eq!(h.buffers_in_use(), before, "the original chain was freed");
 }
 
+/// A full frame of packets each cut in 7 (as 9000-byte ones for a
+/// 1500-byte link) is fragmented whole in one call.
+#[test]
+fn ip4_frag_cuts_a_full_frame_of_jumbo_sized_packets() {
+    let mut fwd = Forwarding::default();
+    let mut adj = Adjacency::new(AdjKind::Rewrite, false, 1, 0);
+    adj.mtu = 300;
+    fwd.adjs.push(adj);
+    let ai = fwd.adjs.len() as u32 - 1;
+    let mut h = Harness::new(Box::new(Ip4Frag::new(Published::new(fwd))), 2);
+    let before = h.buffers_in_use();
+    let pkt = [header4(1960), data(1960)].concat();
+    let mut pkts: Vec<BufferIndex> = (0..256)
+        .map(|_| {
+            let bi = h.packet(&pkt, 1);
+            h.vm.bufs.meta_mut(bi).opaque[OPAQUE_ADJ] = ai;
+            bi
+        })
+        .collect();
+    let nexts = h.run(&mut pkts);
+    let out = h.take_emitted();
+    assert_eq!(out.len(), 256 * 7);
+    assert_eq!(h.counter("fragments beyond what one frame may emit"), 0);
+    assert!(nexts.iter().all(|&n| h.next_name(n) == "(consumed)"));
+    let frags: Vec<BufferIndex> = out.iter().map(|o| o.1).collect();
+    h.vm.bufs.free(&frags);
+    assert_eq!(h.buffers_in_use(), before);
+}
+
 #[test]
 fn ip4_frag_drops_whole_the_packets_whose_fragments_a_frame_has_no_room_for() {
     let mut fwd = Forwarding::default();
@@ -257,7 +286,8 @@ fn ip4_frag_drops_whole_the_packets_whose_fragments_a_frame_has_no_room_for() {
     let mut h = Harness::new(Box::new(Ip4Frag::new(Published::new(fwd))), 2);
     let before = h.buffers_in_use();
     // A frame of 256 packets of 1980 payload bytes: 5 fragments of 480
-    // bytes each at MTU 500, 1280 in all, more than one call may emit.
+    // bytes each at MTU 500, 1280 in all; with one call emitting fewer
+    // than that.
     let payload = data(1980);
     let pkt = [header4(1980), payload.clone()].concat();
     let mut pkts: Vec<BufferIndex> = (0..256)
@@ -267,13 +297,17 @@ fn ip4_frag_drops_whole_the_packets_whose_fragments_a_frame_has_no_room_for() {
             bi
         })
         .collect();
-    let room = rvpp_dataplane::node::MAX_EXTRA;
+    // Less room than a whole frame's fragments, as after other emits.
+    let room = 1000;
+    for _ in 0..rvpp_dataplane::node::MAX_EXTRA - room {
+        h.vm.emit(0, BufferIndex(0));
+    }
     let fits = room / 5;
     let nexts = h.run(&mut pkts);
-    let out = h.take_emitted();
+    let out: Vec<(u16, BufferIndex)> = h.take_emitted().split_off(rvpp_dataplane::node::MAX_EXTRA - room);
     // Every fragment made was emitted, those of whole packets only.
     assert_eq!(out.len(), fits * 5);
-    assert_eq!(h.vm.extra_room(), room, "nothing left behind after take_emitted");
+    assert_eq!(h.vm.extra_room(), rvpp_dataplane::node::MAX_EXTRA, "nothing left behind after take_emitted");
     assert_eq!(h.counter("packets fragmented"), fits as u64);
     assert_eq!(h.counter("fragments sent"), out.len() as u64);
     assert_eq!(h.counter("fragments beyond what one frame may emit"), (256 - fits) as u64);

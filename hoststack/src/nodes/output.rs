@@ -35,8 +35,8 @@ use crate::session::{FiveTuple, RouteMtu, SegmentSink, PROTO_TCP};
 use crate::tcp::{TcpPacket, TcpRepr};
 use crate::udp::{self, UdpPacket, PROTO_UDP};
 
-/// Segments one node call may emit. The lookup's queue holds 1024; with
-/// 512, a connection to our own address (tcp4-input feeding itself through
+/// Segments one node call may emit. The lookup's queue held 1024 (now
+/// `PENDING_MAX`, 2048); with 512, a connection to our own address (tcp4-input feeding itself through
 /// ip4-lookup and ip4-local, and session-queue too) overflowed it and lost
 /// ~0.1 % of its segments to "frame queue full", each repaired by a SACK
 /// recovery. One frame's worth keeps every producer within it.
