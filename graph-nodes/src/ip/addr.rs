@@ -162,7 +162,7 @@ pub fn change(e: &mut Engine, sw: SwIfIndex, a: IpAddr, len: u8, add: bool) -> R
         }
         r
     } else {
-        let mut r = f.del(interfaces, a, host, Source::Local, &[]);
+        let mut r = f.del(interfaces, a, host, Source::Local, &[Path::Local(sw.0)]);
         if len < host {
             r = r.and(f.del(interfaces, a, len, Source::Interface, &[]));
         }
@@ -201,7 +201,9 @@ pub(crate) fn forget_interface(e: &mut Engine, sw: SwIfIndex) {
         *ll = 0;
         table.store(t);
         let Engine { ext, interfaces, .. } = e;
-        let _ = fib(ext).del(interfaces, a, 128, Source::Local, &[]);
+        // Only this interface's path: a parent and its sub-interfaces
+        // share a MAC, so a link-local address.
+        let _ = fib(ext).del(interfaces, a, 128, Source::Local, &[Path::Local(sw.0)]);
     }
 }
 
@@ -241,4 +243,38 @@ pub fn register(r: &mut Registrar) {
         set_address,
     );
     r.cli.add("show interface address", "show interface address [<if>]", show_address);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ip::fib::AdjKind;
+
+    /// Whether `a` is delivered locally.
+    fn is_local(e: &mut Engine, a: u128) -> bool {
+        let f = fib(&mut e.ext);
+        let (t6, fwd) = (f.table6.load(), f.fwd.load());
+        let adj = t6.lookup(a).and_then(|lb| fwd.lbs.get(lb as usize)).and_then(|l| fwd.adjs.get(l.pick(0) as usize));
+        adj.is_some_and(|a| a.kind == AdjKind::Local)
+    }
+
+    /// A parent and its sub-interface share a MAC, so a link-local address;
+    /// the sub-interface going leaves the parent's (and its other
+    /// addresses).
+    #[test]
+    fn a_sub_interface_leaving_keeps_its_parents_link_local() {
+        let mut e = crate::ethernet::sub::tests::engine(&[
+            "set interface ip address pg0 2001:db8::1/64",
+            "create sub-interfaces pg0 7",
+            "set interface ip address pg0.7 2001:db8:7::1/64",
+        ]);
+        let ll = u128::from(link_local([2, 0, 0, 0, 0, 1]));
+        let global: u128 = "2001:db8::1".parse::<Ipv6Addr>().unwrap().into();
+        assert!(is_local(&mut e, ll) && is_local(&mut e, global));
+        e.exec("delete sub-interface pg0.7").unwrap();
+        assert!(is_local(&mut e, ll), "pg0's link-local went with pg0.7");
+        assert!(is_local(&mut e, global));
+        e.exec("set interface ip address del pg0 2001:db8::1/64").unwrap();
+        assert!(!is_local(&mut e, global));
+    }
 }
