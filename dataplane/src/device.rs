@@ -44,6 +44,13 @@ pub trait TxQueue: Send {
     /// Takes ownership of the first n packets (sent or freed by the driver)
     /// and returns n; the caller frees and counts the rest as tx errors.
     fn tx(&mut self, bufs: &mut ThreadBuffers, pkts: &[BufferIndex]) -> usize;
+    /// Of the packets taken since the last call, how many the driver
+    /// dropped rather than sent, and their bytes (asked after each `tx`):
+    /// `interface-output` counts them as tx errors, not as transmitted.
+    /// Drivers that send all they take need not implement it.
+    fn take_dropped(&mut self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// `interface-output`: hands each packet to its tx interface's queue.
@@ -117,8 +124,14 @@ impl Node for InterfaceOutput {
                 Some((true, sup)) => match self.tx.get_mut(sup as usize).and_then(|q| q.as_mut()) {
                     Some(q) => {
                         let sent = q.tx(&mut vm.bufs, &frame.pkts[s..e]);
+                        let (lost, lost_bytes) = q.take_dropped();
                         frame.nexts[s..s + sent].fill(NEXT_CONSUMED);
-                        vm.ifc.tx_batch(sw, sent as u64, if sent == e - s { bytes } else { 0 });
+                        let ok = (sent as u64).saturating_sub(lost);
+                        vm.ifc.tx_batch(sw, ok, if sent == e - s { bytes.saturating_sub(lost_bytes) } else { 0 });
+                        if lost > 0 {
+                            vm.ifc.tx_error(sw, lost);
+                            vm.count(OutCounter::TxError as usize, lost);
+                        }
                         if s + sent < e {
                             frame.nexts[s + sent..e].fill(OutNext::Drop as u16);
                             vm.ifc.tx_error(sw, (e - s - sent) as u64);

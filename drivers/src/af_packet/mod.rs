@@ -37,7 +37,8 @@
 //! finished:
 //! - `TP_STATUS_CSUMNOTREADY` packets (`CHECKSUM_PARTIAL`): the L4
 //!   checksum is computed here (pseudo header, TCP/UDP, IPv4/IPv6, VLAN
-//!   tagged or not; [`offload`]) before the packet enters the graph.
+//!   tagged or not; SCTP's CRC32c; [`offload`]) before the packet enters
+//!   the graph; one that cannot be finished is dropped (counted).
 //! - GSO packets: up to 64 KiB of TCP (or UDP) in one packet, bigger than a
 //!   ring frame. The kernel queues those whole on the socket and marks their
 //!   (truncated) frame `TP_STATUS_COPY` (`PACKET_COPY_THRESH`); the queue
@@ -53,7 +54,11 @@
 //! Each thread has its own socket and TPACKET_V2 tx ring (no locks), with
 //! `PACKET_QDISC_BYPASS`: a burst is copied into ring frames and sent with
 //! one `sendto(fd, NULL, 0, MSG_DONTWAIT)`. A full ring takes fewer packets
-//! than offered; the engine counts the rest as tx errors.
+//! than offered; the engine counts the rest as tx errors. A kick that
+//! leaves frames in the ring (`EAGAIN`, `ENOBUFS`, `ENETDOWN`) is retried
+//! by the thread's `af-packet-tx-retry` node with a growing wait;
+//! packets the queue drops (too long, super-segment refused) count as tx
+//! errors, not as sent.
 //!
 //! The interface takes TCP segmentation offload ([`Device::tso_max`]: IP
 //! packets of up to 65,535 bytes), as the kernel's own TCP uses GSO on
@@ -91,6 +96,7 @@ use std::sync::{Arc, Mutex, Weak};
 use rvpp_dataplane::cli::{CliError, Input};
 use rvpp_dataplane::device::{place_rx_queue, Device, DeviceInput, ErrorDrop, TxQueue};
 use rvpp_dataplane::engine::{Engine, Registrar};
+use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::interface::{format_mac, parse_mac, RxMode};
 
 pub use rx::AfPacketRx;
@@ -99,7 +105,7 @@ pub use tx::AfPacketTx;
 use frame::{RingGeometry, TX_DATA_OFFSET};
 use rx::{RxStat, RxStats, RCVBUF, RX_STAT_NAMES};
 use sys::{PacketSocket, RxRing, TxRing};
-use tx::{GsoSocket, TxStat, TxStats, TX_STAT_NAMES};
+use tx::{GsoSocket, TxRetry, TxStat, TxStats, TX_RETRY_NODE, TX_STAT_NAMES};
 
 /// The driver's input node.
 pub const INPUT_NODE: &str = "af-packet-input";
@@ -333,9 +339,11 @@ impl Device for AfPacketDevice {
             None => writeln!(s, "rx queues {}", self.rx.len()),
         };
         for (q, r) in self.rx.iter().enumerate() {
-            if let Some((p, d)) = r.sock.upgrade().and_then(|x| x.take_statistics().ok()) {
-                r.stats.kernel_packets.fetch_add(p as u64, Ordering::Relaxed);
-                r.stats.kernel_drops.fetch_add(d as u64, Ordering::Relaxed);
+            if let Some(sock) = r.sock.upgrade() {
+                // The read resets the kernel's figures: the input node
+                // counts the drops read here at its next call.
+                let d = r.stats.read_kernel(&sock);
+                r.stats.drops_unseen.fetch_add(d, Ordering::Relaxed);
             }
             let st = &r.stats;
             let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -350,7 +358,11 @@ impl Device for AfPacketDevice {
                 ld(&st.backlog_peak),
                 self.rx_geometry.frame_nr,
                 ld(&st.burst_peak),
-                stat_list(&RX_STAT_NAMES, &st.v, &[RxStat::Packets as usize, RxStat::Bytes as usize]),
+                stat_list(
+                    &RX_STAT_NAMES,
+                    &st.v,
+                    &[RxStat::Packets as usize, RxStat::Bytes as usize, RxStat::KernelDrops as usize]
+                ),
             );
         }
         let _ = writeln!(
@@ -454,6 +466,9 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
         size: tx_size,
         per_block: c.tx_per_block,
     })?;
+    // The kernel's own bound for a ring without vnet headers (tpacket_snd:
+    // MTU + hard header + one VLAN tag), so QinQ sub-interfaces get an L3
+    // MTU 4 bytes under their parent's (InterfaceTable::add_sub).
     let max_tx_len = (tx_g.frame_size as usize - TX_DATA_OFFSET).min(info.mtu as usize + 18);
 
     let mut rx = Vec::new();
@@ -487,6 +502,7 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     let threads = e.num_threads();
     let mut tx = Vec::new();
     let mut tx_stats = Vec::new();
+    let mut kicks = Vec::new();
     let mut gso = c.gso;
     for _ in 0..threads {
         let (sock, ring) = open_tx(c, ifindex, tx_g)?;
@@ -494,7 +510,9 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
         gso &= g.is_some();
         let stats = Arc::new(TxStats::default());
         tx_stats.push(stats.clone());
-        tx.push(Some(AfPacketTx::new(sock, ring, g, max_tx_len, stats)));
+        let q = AfPacketTx::new(sock, ring, g, max_tx_len, stats);
+        kicks.push(q.kick_handle());
+        tx.push(Some(q));
     }
     let rx_stats: Vec<Arc<RxStats>> = rx.iter().map(|_| Arc::new(RxStats::default())).collect();
     let dev = AfPacketDevice {
@@ -516,6 +534,18 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     };
     let mac = c.mac.unwrap_or_else(random_mac);
     let sw = e.create_interface(name.clone(), mac, info.mtu, Some(Arc::new(dev)));
+    // Each thread's retry node watches the kicks its tx queue owes.
+    for (t, k) in kicks.into_iter().enumerate() {
+        let mut k = Some(k);
+        e.on_thread(
+            t,
+            Box::new(move |w| {
+                if let (Some(n), Some(k)) = (w.graph.node_mut::<TxRetry>(TX_RETRY_NODE), k.take()) {
+                    n.add(k);
+                }
+            }),
+        );
+    }
     for (q, ((sock, ring), stats)) in rx.into_iter().zip(rx_stats).enumerate() {
         let queue = AfPacketRx::new(sw.0, q as u32, c.mode, sock, ring, stats);
         let t = e.next_rx_thread();
@@ -550,6 +580,7 @@ fn delete_cmd(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 
 pub fn register(r: &mut Registrar) {
     r.node(DeviceInput::register_with_counters(INPUT_NODE, &["ethernet-input", ErrorDrop::NAME], &rx::COUNTERS));
+    r.node(NodeReg { name: TX_RETRY_NODE, factory: Arc::new(|_| Box::new(TxRetry::default())) });
     r.cli.add(
         "create host-interface",
         "create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues <n>] [num-tx-queues <n>] \

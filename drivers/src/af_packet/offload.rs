@@ -1,6 +1,7 @@
 //! What a NIC would have done for the kernel, done in software before a
 //! packet enters the graph: finishing the L4 checksum of a
-//! `CHECKSUM_PARTIAL` packet (veth leaves it to "the hardware") and cutting a
+//! `CHECKSUM_PARTIAL` packet (veth leaves it to "the hardware": the
+//! Internet checksum of TCP, UDP and the like, SCTP's CRC32c) and cutting a
 //! GSO packet (up to 64 KiB of TCP or UDP, one skb on veth) into segments of
 //! `gso_size` payload bytes, each with its own IP length, IPv4 id and
 //! header checksum, TCP sequence number and flags, and L4 checksum.
@@ -25,7 +26,10 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 const PROTO_SCTP: u8 = 132;
 const IP6_HOP_BY_HOP: u8 = 0;
+const IP6_ROUTING: u8 = 43;
 const IP6_DST_OPTS: u8 = 60;
+/// Where SCTP's checksum sits in its common header.
+const SCTP_CSUM_OFFSET: usize = 8;
 
 pub use rvpp_dataplane::checksum::{fold, sum as ones_sum};
 
@@ -91,8 +95,9 @@ impl Headers {
 
 /// The IP layer of a frame: (l3 offset, ip6, protocol, l4 offset, end of
 /// the IP packet), for any protocol; `None` for non-IP frames, IPv4
-/// fragments and truncated headers.
-fn parse_ip(pkt: &[u8]) -> Option<(usize, bool, u8, usize, usize)> {
+/// fragments and truncated headers. IPv6 options headers are passed, and
+/// routing headers too when `through_routing`.
+fn parse_ip(pkt: &[u8], through_routing: bool) -> Option<(usize, bool, u8, usize, usize)> {
     let mut off = 12;
     let mut et = u16::from_be_bytes(pkt.get(off..off + 2)?.try_into().ok()?);
     let mut tags = 0;
@@ -123,9 +128,10 @@ fn parse_ip(pkt: &[u8]) -> Option<(usize, bool, u8, usize, usize)> {
             let mut at = l3 + 40;
             // Options headers only: a routing header changes the pseudo
             // header's destination and a fragment header splits the
-            // segment, so those stop here as "another protocol".
+            // segment, so those stop here as "another protocol" (unless
+            // the caller needs no pseudo header).
             for _ in 0..4 {
-                if nh != IP6_HOP_BY_HOP && nh != IP6_DST_OPTS {
+                if nh != IP6_HOP_BY_HOP && nh != IP6_DST_OPTS && !(through_routing && nh == IP6_ROUTING) {
                     break;
                 }
                 let e = pkt.get(at..at + 2)?;
@@ -142,7 +148,7 @@ fn parse_ip(pkt: &[u8]) -> Option<(usize, bool, u8, usize, usize)> {
 /// Parses Ethernet / VLAN / IP / TCP-or-UDP; `None` for anything else
 /// (other protocols, IP fragments, IPv6 routing headers, truncated headers).
 pub fn parse(pkt: &[u8]) -> Option<Headers> {
-    let (l3, ip6, proto, l4, end) = parse_ip(pkt)?;
+    let (l3, ip6, proto, l4, end) = parse_ip(pkt, false)?;
     let l4_len = match proto {
         PROTO_TCP => (*pkt.get(l4 + 12)? >> 4) as usize * 4,
         PROTO_UDP => 8,
@@ -160,13 +166,79 @@ pub enum CsumFix {
     /// Completed at the kernel's `csum_start`/`csum_offset` (tunnels and
     /// other protocols using the Internet checksum).
     Completed,
-    /// Nothing could be done (not parsed, no or bad offsets, SCTP's CRC).
+    /// SCTP's CRC32c computed.
+    Crc32c,
+    /// Nothing could be done (not parsed, no or bad offsets).
     Unresolved,
+}
+
+/// CRC-32C (Castagnoli: RFC 3309, SCTP's checksum in RFC 4960 appendix B):
+/// the reflected polynomial 0x1edc6f41 (0x82f63b78), all-ones initial value
+/// and final complement. SCTP sends the value least significant byte first
+/// (`to_le_bytes`). Eight bytes per step through eight tables (slicing by
+/// 8), computed at build time.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let t = &CRC32C_TABLES;
+    let mut c = !0u32;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let lo = c ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        c = t[7][lo as u8 as usize]
+            ^ t[6][(lo >> 8) as u8 as usize]
+            ^ t[5][(lo >> 16) as u8 as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][w[4] as usize]
+            ^ t[2][w[5] as usize]
+            ^ t[1][w[6] as usize]
+            ^ t[0][w[7] as usize];
+    }
+    for &b in words.remainder() {
+        c = t[0][(c as u8 ^ b) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// `CRC32C_TABLES[k][b]`: the CRC register after byte `b` then `k` zero
+/// bytes.
+static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
+
+const fn crc32c_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82f6_3b78 } else { c >> 1 };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        let mut k = 1;
+        while k < 8 {
+            let p = t[k - 1][i];
+            t[k][i] = (p >> 8) ^ t[0][(p & 0xff) as usize];
+            k += 1;
+        }
+        i += 1;
+    }
+    t
 }
 
 /// Finishes the L4 checksum of a `CHECKSUM_PARTIAL` frame in place.
 /// `partial` is the kernel's (`csum_start`, `csum_offset`) relative to the
 /// frame start, when known.
+///
+/// TCP and UDP found by the parser are computed whole. SCTP (behind IPv4,
+/// or IPv6 with options and routing headers) gets its CRC32c (RFC 4960
+/// §6.8: over the SCTP packet with the field zeroed, stored least
+/// significant byte first) at the kernel's offsets or, without them, in its
+/// common header. Anything else is completed as `skb_checksum_help` does,
+/// from the kernel's offsets with the Internet checksum: the kernel marks
+/// only SCTP's checksum as not an Internet one (`csum_not_inet`).
 pub fn complete_checksum(pkt: &mut [u8], partial: Option<(usize, usize)>) -> CsumFix {
     let h = parse(pkt);
     if let Some(h) = h {
@@ -179,14 +251,16 @@ pub fn complete_checksum(pkt: &mut [u8], partial: Option<(usize, usize)>) -> Csu
             return CsumFix::Computed;
         }
     }
+    if let Some((_, _, PROTO_SCTP, l4, end)) = parse_ip(pkt, true) {
+        let (start, off) = partial.unwrap_or((l4, SCTP_CSUM_OFFSET));
+        if start == l4 {
+            return complete_crc32c(&mut pkt[..end], start, off);
+        }
+    }
     let Some((start, off)) = partial else { return CsumFix::Unresolved };
-    let Some(field) = start.checked_add(off).filter(|f| f + 2 <= pkt.len() && start < pkt.len()) else {
+    let Some(field) = start.checked_add(off).filter(|&f| f < pkt.len().saturating_sub(1) && start < pkt.len()) else {
         return CsumFix::Unresolved;
     };
-    // SCTP's checksum is a CRC32c, not the Internet checksum.
-    if parse_ip(pkt).is_some_and(|(_, _, proto, l4, _)| proto == PROTO_SCTP && l4 == start) {
-        return CsumFix::Unresolved;
-    }
     // skb_checksum_help: the field holds the pseudo-header sum; sum from
     // csum_start to the end and store the complement (0 as 0xffff).
     let end = h.map_or(pkt.len(), |h| h.end.max(field + 2));
@@ -194,6 +268,18 @@ pub fn complete_checksum(pkt: &mut [u8], partial: Option<(usize, usize)>) -> Csu
     let c = if c == 0 { 0xffff } else { c };
     pkt[field..field + 2].copy_from_slice(&c.to_be_bytes());
     CsumFix::Completed
+}
+
+/// SCTP's CRC32c of `pkt[start..]` (the SCTP packet to its IP end) into
+/// the 4-byte field at `start + off`, which must lie inside it.
+fn complete_crc32c(pkt: &mut [u8], start: usize, off: usize) -> CsumFix {
+    let Some(f) = start.checked_add(off).filter(|f| f.checked_add(4).is_some_and(|e| e <= pkt.len())) else {
+        return CsumFix::Unresolved;
+    };
+    pkt[f..f + 4].fill(0);
+    let c = crc32c(&pkt[start..]);
+    pkt[f..f + 4].copy_from_slice(&c.to_le_bytes());
+    CsumFix::Crc32c
 }
 
 /// A GSO packet and how to cut it.

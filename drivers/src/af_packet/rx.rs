@@ -4,10 +4,13 @@
 //! buffers (chained when a packet is longer than one) to the graph.
 //!
 //! Panic contract: frames come from the kernel and are not trusted; a frame
-//! whose header, offsets or contents do not hold together is a counted drop:
-//! per reason in `show errors` (node `af-packet-input`), per queue in
+//! whose header, offsets or contents do not hold together, or whose partial
+//! checksum cannot be finished here, is a counted drop: per reason in
+//! `show errors` (node `af-packet-input`), per queue in
 //! `show hardware-interfaces`, and buffer exhaustion also as the
-//! interface's `rx-no-buf`.
+//! interface's `rx-no-buf`. Packets the kernel dropped because the ring was
+//! full (`TP_STATUS_LOSING` on the next frame, then `PACKET_STATISTICS`)
+//! count as `kernel ring drops` in `show errors` too.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,12 +57,14 @@ pub(super) enum RxStat {
     GsoBad,
     CsumComputed,
     CsumCompleted,
+    CsumCrc32c,
     CsumUnresolved,
     NoBuffer,
     Vlan,
+    KernelDrops,
 }
 
-pub(super) const RX_STATS: usize = 17;
+pub(super) const RX_STATS: usize = 19;
 pub(super) const RX_STAT_NAMES: [&str; RX_STATS] = [
     "packets",
     "bytes",
@@ -75,14 +80,16 @@ pub(super) const RX_STAT_NAMES: [&str; RX_STATS] = [
     "gso drops",
     "checksums computed",
     "checksums completed",
-    "checksums unresolved",
+    "sctp crc32c computed",
+    "unfinished-checksum drops",
     "no-buffer drops",
     "vlan tags restored",
+    "kernel ring drops",
 ];
 
 /// The input node's error counters (`show errors`): the rx drops, by
 /// reason, of every af_packet queue on the thread.
-pub(super) static COUNTERS: [CounterDesc; 9] = [
+pub(super) static COUNTERS: [CounterDesc; 10] = [
     CounterDesc::info("outgoing packets ignored"),
     CounterDesc::error("interface is down"),
     CounterDesc::error("frame truncated by the kernel"),
@@ -91,11 +98,12 @@ pub(super) static COUNTERS: [CounterDesc; 9] = [
     CounterDesc::error("packet too long"),
     CounterDesc::error("gso packet not segmented"),
     CounterDesc::error("no buffers"),
-    CounterDesc::warn("checksum not completed"),
+    CounterDesc::error("checksum cannot be completed"),
+    CounterDesc::error("kernel ring drops"),
 ];
 
 /// Which per-queue figure feeds which of [`COUNTERS`] (same order).
-const COUNTED: [RxStat; 9] = [
+const COUNTED: [RxStat; 10] = [
     RxStat::Outgoing,
     RxStat::AdminDown,
     RxStat::Truncated,
@@ -105,6 +113,7 @@ const COUNTED: [RxStat; 9] = [
     RxStat::GsoBad,
     RxStat::NoBuffer,
     RxStat::CsumUnresolved,
+    RxStat::KernelDrops,
 ];
 
 /// A queue's counters, shared with the device for `show hardware-interfaces`.
@@ -114,8 +123,23 @@ pub(super) struct RxStats {
     pub(super) backlog_last: AtomicU64,
     pub(super) backlog_peak: AtomicU64,
     pub(super) burst_peak: AtomicU64,
+    /// The kernel's own figures (`PACKET_STATISTICS`), as read so far.
     pub(super) kernel_packets: AtomicU64,
     pub(super) kernel_drops: AtomicU64,
+    /// Kernel drops read for `show hardware-interfaces` (which resets the
+    /// kernel's figures) that the input node has not counted yet.
+    pub(super) drops_unseen: AtomicU64,
+}
+
+impl RxStats {
+    /// Reads (and so resets) the kernel's figures into the totals; returns
+    /// the drops read.
+    pub(super) fn read_kernel(&self, sock: &PacketSocket) -> u64 {
+        let Ok((p, d)) = sock.take_statistics() else { return 0 };
+        self.kernel_packets.fetch_add(p as u64, Ordering::Relaxed);
+        self.kernel_drops.fetch_add(d as u64, Ordering::Relaxed);
+        d as u64
+    }
 }
 
 /// Buffers taken from the thread cache a few at a time, the unused ones
@@ -210,6 +234,8 @@ struct RxCall<'a> {
     bufs: &'a mut ThreadBuffers,
     spares: Spares,
     tally: [u64; RX_STATS],
+    /// A frame said the kernel dropped packets (`TP_STATUS_LOSING`).
+    losing: bool,
 }
 
 impl RxCall<'_> {
@@ -294,7 +320,12 @@ impl RxCall<'_> {
             match complete_checksum(pkt, partial) {
                 CsumFix::Computed => self.count(RxStat::CsumComputed, 1),
                 CsumFix::Completed => self.count(RxStat::CsumCompleted, 1),
-                CsumFix::Unresolved => self.count(RxStat::CsumUnresolved, 1),
+                CsumFix::Crc32c => self.count(RxStat::CsumCrc32c, 1),
+                CsumFix::Unresolved => {
+                    // Forwarded, it would carry a checksum no receiver takes.
+                    self.count(RxStat::CsumUnresolved, 1);
+                    return 0;
+                }
             }
         }
         if pkt.len() > MAX_CHAIN * ds {
@@ -351,6 +382,7 @@ impl AfPacketRx {
             call.count(RxStat::Malformed, 1);
             return Step::Done(0);
         };
+        call.losing |= d.status & status::LOSING != 0;
         let vnet = d.vnet_range().and_then(|r| VnetHdr::parse(f.get(r)?));
         let deliverable = up && !d.is_outgoing();
         // A GSO packet becomes many packets: wait for a call with room.
@@ -431,7 +463,13 @@ impl RxQueue for AfPacketRx {
 
     fn rx(&mut self, vm: &mut Vm, out: &mut [BufferIndex]) -> usize {
         let up = vm.ifs.is_up(self.sw_if_index);
-        let mut call = RxCall { sw: self.sw_if_index, bufs: &mut vm.bufs, spares: Spares::new(), tally: [0; RX_STATS] };
+        let mut call = RxCall {
+            sw: self.sw_if_index,
+            bufs: &mut vm.bufs,
+            spares: Spares::new(),
+            tally: [0; RX_STATS],
+            losing: false,
+        };
         let nr = self.ring.frame_nr();
         let (mut n, mut frames) = (0, 0u64);
         while n < out.len() && self.ring.is_ready(self.next) {
@@ -448,10 +486,18 @@ impl RxQueue for AfPacketRx {
         call.spares.give_back(call.bufs);
         let mut tally = call.tally;
         tally[RxStat::Packets as usize] = n as u64;
+        // Drops the kernel reported: flagged on a frame, or read already
+        // for `show hardware-interfaces`.
+        if call.losing {
+            tally[RxStat::KernelDrops as usize] += self.stats.read_kernel(&self.sock);
+        }
+        if self.stats.drops_unseen.load(Ordering::Relaxed) != 0 {
+            tally[RxStat::KernelDrops as usize] += self.stats.drops_unseen.swap(0, Ordering::Relaxed);
+        }
         let sw = self.sw_if_index;
         let (bytes, no_buf) = (tally[RxStat::Bytes as usize], tally[RxStat::NoBuffer as usize]);
         count_rx_burst(vm, sw, n as u64, bytes, no_buf, COUNTED.iter().map(|s| tally[*s as usize]));
-        if frames > 0 {
+        if frames > 0 || tally[RxStat::KernelDrops as usize] > 0 {
             add_all(&self.stats.v, &tally);
             self.stats.burst_peak.fetch_max(frames, Ordering::Relaxed);
         }

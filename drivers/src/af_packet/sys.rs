@@ -263,15 +263,19 @@ impl PacketSocket {
     }
 
     /// Asks the kernel to send the tx ring's pending frames, without
-    /// waiting for them.
-    pub fn kick(&self) -> io::Result<()> {
+    /// waiting for them; returns the bytes it took. The kernel takes frames
+    /// in ring order and stops at the first not queued, or when the socket
+    /// buffer is full: it then reports what it took so far (more may still
+    /// be queued), or `EAGAIN` when that is nothing. A failure leaves the
+    /// frame it met queued.
+    pub fn kick(&self) -> io::Result<usize> {
         // SAFETY: no buffer and no address: the kernel reads only the ring.
         let r =
             unsafe { libc::sendto(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
         if r < 0 {
             Err(io::Error::last_os_error())
         } else {
-            Ok(())
+            Ok(r as usize)
         }
     }
 
@@ -488,6 +492,13 @@ impl TxRing {
         self.0.status(i) & (status::SEND_REQUEST | status::SENDING) != 0
     }
 
+    /// Whether frame `i` is queued for the kernel and not yet taken by a
+    /// kick.
+    #[inline(always)]
+    pub fn is_queued(&self, i: usize) -> bool {
+        self.0.status(i) & status::SEND_REQUEST != 0
+    }
+
     /// Frame `i` when user space may fill it (available, or refused by the
     /// kernel as malformed).
     #[inline(always)]
@@ -566,13 +577,34 @@ pub fn if_info(name: &str) -> io::Result<IfInfo> {
 
 /// Sets an interface administratively up (no-op when it is).
 pub fn set_if_up(name: &str) -> io::Result<()> {
+    set_if_admin(name, true)
+}
+
+fn set_if_admin(name: &str, up: bool) -> io::Result<()> {
     let mut r = ifreq(name)?;
     if_ioctl(libc::SIOCGIFFLAGS, &mut r)?;
     let flags = i16::from_ne_bytes([r.data[0], r.data[1]]);
-    if flags as c_int & libc::IFF_UP != 0 {
+    if (flags as c_int & libc::IFF_UP != 0) == up {
         return Ok(());
     }
-    let flags = flags | libc::IFF_UP as i16;
+    let flags = if up { flags | libc::IFF_UP as i16 } else { flags & !(libc::IFF_UP as i16) };
     r.data[..2].copy_from_slice(&flags.to_ne_bytes());
     if_ioctl(libc::SIOCSIFFLAGS, &mut r)
+}
+
+/// Sets an interface administratively down (tests: a link that refuses
+/// to send).
+#[cfg(test)]
+pub fn set_if_down(name: &str) -> io::Result<()> {
+    set_if_admin(name, false)
+}
+
+/// Moves the calling thread (only it) into a new network namespace of its
+/// own, which holds nothing but `lo`, down: tests use real interfaces there
+/// without touching the host's. Needs CAP_SYS_ADMIN.
+#[cfg(test)]
+pub fn enter_private_netns() -> io::Result<()> {
+    // SAFETY: a plain system call with an integer argument; it changes the
+    // namespace of the calling thread alone and touches no memory.
+    cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
 }

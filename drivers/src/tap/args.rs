@@ -67,7 +67,9 @@ impl<A: std::fmt::Display> std::fmt::Display for Prefix<A> {
 pub struct TapArgs {
     /// rvpp interface `tap<id>`; the lowest free when not given.
     pub id: Option<u32>,
-    /// Kernel name; `tap<id>` when not given.
+    /// Kernel name; `tap<id>` when not given. A `%d` in it is a number
+    /// the kernel picks (`vpp%d` → `vpp0`, or the first free); every
+    /// queue opens that one device.
     pub host_if_name: Option<String>,
     /// Named netns (`/var/run/netns/<ns>`) or a path to a netns file.
     pub host_ns: Option<String>,

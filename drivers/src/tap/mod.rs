@@ -402,6 +402,26 @@ fn free_id(e: &Engine) -> u32 {
     (0..u32::MAX).find(|n| e.interfaces.by_name(&format!("tap{n}")).is_none()).unwrap_or(0)
 }
 
+/// Opens `n` queues of the tap device `wanted`; returns them and the
+/// kernel's name for the device. The first queue creates the device; the
+/// others attach to it by the name the kernel gave it, which differs when
+/// `wanted` has a `%d` for the kernel to number (`tap%d` → `tap0`): asked
+/// for `wanted` again, it would make a new device each time.
+fn open_queues(wanted: &str, n: u16) -> Result<(Vec<Arc<TapFd>>, String), TapError> {
+    let mut fds = Vec::new();
+    let mut host_if_name = wanted.to_string();
+    for _ in 0..n {
+        let (fd, name) = TapFd::open(&host_if_name).map_err(|x| TapError::Open {
+            path: sys::TUN_PATH,
+            name: host_if_name.clone(),
+            message: x.to_string(),
+        })?;
+        host_if_name = name;
+        fds.push(Arc::new(fd));
+    }
+    Ok((fds, host_if_name))
+}
+
 /// Opens the tap queues, configures the host side, and creates the rvpp
 /// interface with its rx queues placed and tx queues installed.
 fn create(e: &mut Engine, a: TapArgs) -> Result<String, TapError> {
@@ -423,17 +443,7 @@ fn create(e: &mut Engine, a: TapArgs) -> Result<String, TapError> {
     // Every queue is opened before the device leaves this namespace: the
     // name only finds it here. On any error below, dropping `fds` closes
     // them and the kernel removes the device.
-    let mut fds = Vec::new();
-    let mut host_if_name = wanted.clone();
-    for _ in 0..a.queues() {
-        let (fd, name) = TapFd::open(&wanted).map_err(|x| TapError::Open {
-            path: sys::TUN_PATH,
-            name: wanted.clone(),
-            message: x.to_string(),
-        })?;
-        host_if_name = name;
-        fds.push(Arc::new(fd));
-    }
+    let (fds, host_if_name) = open_queues(&wanted, a.queues())?;
     let stats = Arc::new(TapStats::default());
     // rvpp's side starts admin down: no carrier until it comes up.
     if let Some(fd) = fds.first() {

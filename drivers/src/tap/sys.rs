@@ -122,3 +122,25 @@ impl TapFd {
         TapFd { file: File::from(fd) }
     }
 }
+
+/// Moves the calling thread (only it) into a new network namespace of its
+/// own, so tests make tap devices without touching the host's. Needs
+/// CAP_SYS_ADMIN.
+#[cfg(test)]
+pub fn enter_private_netns() -> io::Result<()> {
+    // SAFETY: a plain system call with an integer argument; it changes the
+    // namespace of the calling thread alone and touches no memory.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether an interface of that name exists in the calling thread's
+/// namespace.
+#[cfg(test)]
+pub fn if_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}

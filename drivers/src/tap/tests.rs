@@ -11,8 +11,8 @@ use rvpp_dataplane::device::{DeviceInput, RxQueue, TxQueue};
 use rvpp_dataplane::testing::Harness;
 use rvpp_dataplane::BufferIndex;
 
-use super::sys::TapFd;
-use super::{TapRx, TapStats, TapTx, TAP_INPUT, TAP_INPUT_NEXTS};
+use super::sys::{self, TapFd};
+use super::{open_queues, TapRx, TapStats, TapTx, TAP_INPUT, TAP_INPUT_NEXTS};
 
 const SW: u32 = 1;
 
@@ -220,4 +220,34 @@ fn rx_queue_reports_its_fd_and_mode() {
     q.set_mode(rvpp_dataplane::interface::RxMode::Polling);
     assert_eq!(q.mode(), rvpp_dataplane::interface::RxMode::Polling);
     assert_eq!((q.sw_if_index(), q.queue_id()), (SW, 0));
+}
+
+/// Runs `f` on a thread of its own in a new network namespace; where the
+/// host cannot make one (no CAP_SYS_ADMIN) the test is skipped, and says so.
+fn in_private_netns(test: &str, f: impl FnOnce() + Send + 'static) {
+    let t = std::thread::spawn(move || {
+        sys::enter_private_netns()?;
+        f();
+        Ok::<(), std::io::Error>(())
+    });
+    match t.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("{test}: SKIPPED: cannot make a network namespace ({e}): needs CAP_SYS_ADMIN"),
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+#[test]
+fn a_numbered_host_name_gives_all_queues_one_device() {
+    in_private_netns("a_numbered_host_name_gives_all_queues_one_device", || {
+        if !std::path::Path::new(sys::TUN_PATH).exists() {
+            eprintln!("a_numbered_host_name_gives_all_queues_one_device: SKIPPED: no {}", sys::TUN_PATH);
+            return;
+        }
+        let (fds, name) = open_queues("hx31t%d", 3).expect("open");
+        assert_eq!(fds.len(), 3);
+        assert_eq!(name, "hx31t0", "the kernel's name for the device");
+        assert!(sys::if_exists("hx31t0"));
+        assert!(!sys::if_exists("hx31t1") && !sys::if_exists("hx31t2"), "one device, three queues");
+    });
 }

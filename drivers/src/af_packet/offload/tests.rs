@@ -108,12 +108,75 @@ fn unparsed_frames_use_the_kernel_offsets() {
     assert_eq!(pkt, before);
 }
 
+/// Ethernet / IPv4 10.1.1.1 → 10.1.1.2 / SCTP 5000 → 5001, an INIT chunk;
+/// CRC32c 0xbe070e1e stored little-endian (1e 0e 07 be), which tshark's
+/// SCTP dissector (`-o sctp.checksum:CRC-32C`) reports as good.
+const SCTP4: &str = "0200000000020200000000010800450000341c464000408407fc0a0101010a01010213881389000000001e0e07be010000141234567800010000000a000aabcdef01";
+/// The same SCTP packet over IPv6 behind an (empty) routing header, also
+/// checked with tshark.
+const SCTP6_RH: &str = "02000000000202000000000186dd6000000000282b40fd000000000000000000000000000001fd000000000000000000000000000002840000000000000013881389000000001e0e07be010000141234567800010000000a000aabcdef01";
+const SCTP_CRC: [u8; 4] = [0x1e, 0x0e, 0x07, 0xbe];
+
 #[test]
-fn sctp_is_left_alone() {
-    let mut pkt = hex(UDP4);
-    pkt[14 + 9] = 132;
+fn crc32c_vectors() {
+    // The CRC-32C check value, and RFC 3720 (B.4)'s vectors as the bytes
+    // sent, which is the value stored little-endian.
+    assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+    assert_eq!(crc32c(&[0; 32]).to_le_bytes(), [0xaa, 0x36, 0x91, 0x8a]);
+    assert_eq!(crc32c(&[0xff; 32]).to_le_bytes(), [0x43, 0xab, 0xa8, 0x62]);
+    let up: Vec<u8> = (0..32).collect();
+    assert_eq!(crc32c(&up).to_le_bytes(), [0x4e, 0x79, 0xdd, 0x46]);
+    let down: Vec<u8> = (0..32).rev().collect();
+    assert_eq!(crc32c(&down).to_le_bytes(), [0x5c, 0xdb, 0x3f, 0x11]);
+    // Every length through the 8-byte steps and their tails.
+    let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8).collect();
+    for n in 0..data.len() {
+        assert_eq!(crc32c(&data[..n]), crc32c_bitwise(&data[..n]), "length {n}");
+    }
+}
+
+/// CRC-32C one bit at a time (RFC 3309's definition, reflected).
+fn crc32c_bitwise(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82f6_3b78 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+#[test]
+fn sctp_crc32c_is_completed() {
+    for (hexs, l4) in [(SCTP4, 34), (SCTP6_RH, 62)] {
+        let want = hex(hexs);
+        let f = l4 + 8;
+        for partial in [Some((l4, 8)), None] {
+            // The kernel leaves the field zeroed; junk must not matter.
+            for seed in [[0u8; 4], [0xde, 0xad, 0xbe, 0xef]] {
+                let mut pkt = want.clone();
+                pkt[f..f + 4].copy_from_slice(&seed);
+                assert_eq!(complete_checksum(&mut pkt, partial), CsumFix::Crc32c, "{hexs} {partial:?}");
+                assert_eq!(&pkt[f..f + 4], &SCTP_CRC, "{hexs} {partial:?}");
+                assert_eq!(pkt, want);
+            }
+        }
+    }
+    // Ethernet padding after the IP packet is not part of it.
+    let mut pkt = hex(SCTP4);
+    pkt[42..46].fill(0);
+    pkt.extend_from_slice(&[0; 6]);
+    assert_eq!(complete_checksum(&mut pkt, Some((34, 8))), CsumFix::Crc32c);
+    assert_eq!(&pkt[42..46], &SCTP_CRC);
+}
+
+#[test]
+fn sctp_with_offsets_past_its_end_is_unresolved() {
+    let mut pkt = hex(SCTP4);
     let before = pkt.clone();
-    assert_eq!(complete_checksum(&mut pkt, Some((34, 8))), CsumFix::Unresolved);
+    assert_eq!(complete_checksum(&mut pkt, Some((34, 30))), CsumFix::Unresolved);
+    assert_eq!(complete_checksum(&mut pkt[..40], Some((34, 8))), CsumFix::Unresolved, "cut short");
     assert_eq!(pkt, before);
 }
 

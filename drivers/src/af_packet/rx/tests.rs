@@ -21,7 +21,7 @@ fn arena(data_size: u32) -> Arc<Buffers> {
 }
 
 fn call(bufs: &mut ThreadBuffers) -> RxCall<'_> {
-    RxCall { sw: 7, bufs, spares: Spares::new(), tally: [0; RX_STATS] }
+    RxCall { sw: 7, bufs, spares: Spares::new(), tally: [0; RX_STATS], losing: false }
 }
 
 /// A frame as a ring slot holds it: `front` spare bytes, then the packet.
@@ -196,6 +196,26 @@ fn bad_gso_packets_are_counted_drops() {
     assert_eq!(c.deliver(&mut f, 0, pkt.len(), info, &mut seg, &mut out), 0);
     assert_eq!(c.tally[RxStat::GsoBad as usize], 3);
     assert_eq!(c.tally[RxStat::Malformed as usize], 1);
+    c.spares.give_back(c.bufs);
+    b.flush();
+    assert_eq!(a.stats(1).free, a.count(), "no buffer leaked");
+}
+
+#[test]
+fn a_checksum_that_cannot_be_finished_is_a_counted_drop() {
+    let a = arena(2048);
+    let mut b = a.thread(0);
+    // Not IP, and the kernel's offsets lie past the frame's end.
+    let mut pkt = hex(TCP4);
+    pkt[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let mut f = slot(&pkt, 0);
+    let mut seg = vec![0u8; COPY_BUF];
+    let mut out = [BufferIndex(0); 1];
+    let vnet = VnetHdr { flags: frame::VNET_F_NEEDS_CSUM, csum_start: 60, csum_offset: 40, ..VnetHdr::default() };
+    let info = PktInfo { csum_not_ready: true, vlan: None, vnet: Some(vnet) };
+    let mut c = call(&mut b);
+    assert_eq!(c.deliver(&mut f, 0, pkt.len(), info, &mut seg, &mut out), 0, "not forwarded");
+    assert_eq!(c.tally[RxStat::CsumUnresolved as usize], 1);
     c.spares.give_back(c.bufs);
     b.flush();
     assert_eq!(a.stats(1).free, a.count(), "no buffer leaked");
