@@ -151,6 +151,8 @@ pub enum AfPacketError {
     Geometry { what: &'static str, size: u32, per_block: u32 },
     #[error("{ifname}: {step}: {source}")]
     Setup { ifname: String, step: &'static str, source: io::Error },
+    #[error("kernel interface '{0}' is not Ethernet (link type {1}): af_packet interfaces carry Ethernet frames")]
+    NotEthernet(String, u16),
 }
 
 /// What `create host-interface` asks for.
@@ -449,6 +451,12 @@ pub fn create(e: &mut Engine, c: &HostIfConfig) -> Result<String, AfPacketError>
     let ifindex = sys::if_index(&c.host_if).ok_or_else(|| AfPacketError::NoSuchInterface(c.host_if.clone()))?;
     let n = c.host_if.as_str();
     let info = sys::if_info(n).map_err(setup(n, "SIOCGIFFLAGS"))?;
+    // A tun, wireguard or other layer-3 device hands up packets without an
+    // Ethernet header, which ethernet-input would misread.
+    // (Loopback frames carry one, of zero addresses.)
+    if let Some(t) = info.link_type.filter(|&t| t != libc::ARPHRD_ETHER && t != libc::ARPHRD_LOOPBACK) {
+        return Err(AfPacketError::NotEthernet(c.host_if.clone(), t));
+    }
     if !info.up {
         // Fanout groups need a running socket, which needs the link up.
         sys::set_if_up(n).map_err(setup(n, "SIOCSIFFLAGS (up)"))?;

@@ -523,6 +523,8 @@ pub struct IfInfo {
     pub mtu: u32,
     pub up: bool,
     pub mac: [u8; 6],
+    /// The link-layer type (`ARPHRD_*`; 1: Ethernet), None when unknown.
+    pub link_type: Option<u16>,
 }
 
 /// `struct ifreq`: a name and a 24-byte union, here as bytes.
@@ -570,6 +572,8 @@ pub fn if_info(name: &str) -> io::Result<IfInfo> {
     info.up = i16::from_ne_bytes([r.data[0], r.data[1]]) as c_int & libc::IFF_UP != 0;
     let mut r = ifreq(name)?;
     if if_ioctl(libc::SIOCGIFHWADDR, &mut r).is_ok() {
+        // A `struct sockaddr`: the family is the link-layer type.
+        info.link_type = Some(u16::from_ne_bytes([r.data[0], r.data[1]]));
         info.mac.copy_from_slice(&r.data[2..8]);
     }
     Ok(info)

@@ -291,3 +291,27 @@ fn kernel_ring_drops_show_in_errors() {
         assert_eq!(drops.map(|d| d.2), Some(lost), "{errors:?}");
     });
 }
+
+/// A layer-3 device (tun: packets without an Ethernet header) is refused
+/// with an error naming it, and no interface is made; `lo` (Ethernet
+/// headers of zero addresses) is taken.
+#[test]
+fn a_device_without_ethernet_framing_is_refused() {
+    in_private_netns("a_device_without_ethernet_framing_is_refused", || {
+        let made = std::process::Command::new("ip").args(["tuntap", "add", "dev", "hx31tun", "mode", "tun"]).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "a_device_without_ethernet_framing_is_refused: SKIPPED: cannot make a tun device (no /dev/net/tun)"
+            );
+            return;
+        }
+        let mut e =
+            Engine::builder().buffers(1024).workers(0).plugin(register).plugin(test_nodes).build().expect("engine");
+        let c = HostIfConfig { host_if: "hx31tun".into(), ..lo_config() };
+        let err = create(&mut e, &c).expect_err("a tun device is no af_packet interface");
+        assert!(matches!(err, AfPacketError::NotEthernet(ref n, 65534) if n == "hx31tun"), "{err}");
+        assert!(err.to_string().contains("hx31tun") && err.to_string().contains("not Ethernet"), "{err}");
+        assert!(e.interfaces.by_name("host-hx31tun").is_none());
+        create(&mut e, &lo_config()).expect("lo is taken");
+    });
+}

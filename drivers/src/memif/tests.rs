@@ -197,3 +197,30 @@ fn bad_descriptors_from_the_peer_are_dropped_and_counted() {
     assert_eq!(ring.tail(), 4, "the slots are given back");
     assert_eq!(at_server.buffers_in_use(), 0);
 }
+
+/// In ip mode a frame that carries neither IPv4 nor IPv6 is taken and
+/// dropped: reported through `take_dropped`, so interface-output counts it
+/// as a tx error, not as sent.
+#[test]
+fn ip_mode_drops_non_ip_frames_as_tx_errors() {
+    let (client, server) = pair(2048, 4);
+    let mut at_server = input(&server);
+    let mut at_client = input(&client);
+    let mut ctx =
+        MemifTx::new(client.clone(), Arc::new(Mutex::new(TxRingState { index: 0, stats: Default::default() })), 14);
+    let mut eth = |et: u16, len: usize| {
+        let mut f = vec![0u8; len];
+        f[12..14].copy_from_slice(&et.to_be_bytes());
+        let b = at_client.vm.bufs.alloc_one().unwrap();
+        at_client.vm.bufs.fill(b, &f, 0);
+        b
+    };
+    let pkts = [eth(0x0800, 60), eth(0x0806, 60), eth(0x86dd, 100), eth(0x8100, 70)];
+    assert_eq!(ctx.tx(&mut at_client.vm.bufs, &pkts), 4, "all taken");
+    assert_eq!(ctx.take_dropped(), (2, 130), "the ARP and the tagged frame");
+    assert_eq!(ctx.take_dropped(), (0, 0), "reported once");
+    let got = poll(&mut at_server);
+    assert_eq!(got.len(), 2);
+    at_server.vm.bufs.free(&got);
+    assert_eq!(at_client.buffers_in_use(), 0);
+}

@@ -39,11 +39,13 @@ pub struct MemifTx {
     ring: Arc<Mutex<TxRingState>>,
     /// Bytes to skip at the front of each frame (14 in ip mode).
     strip: usize,
+    /// Packets (and bytes) taken but dropped since `take_dropped` last ran.
+    dropped: (u64, u64),
 }
 
 impl MemifTx {
     pub fn new(conn: Arc<Conn>, ring: Arc<Mutex<TxRingState>>, strip: usize) -> Self {
-        MemifTx { conn, ring, strip }
+        MemifTx { conn, ring, strip, dropped: (0, 0) }
     }
 }
 
@@ -79,6 +81,8 @@ impl TxQueue for MemifTx {
         if limit.wrapping_sub(slot) > size {
             // The peer's index is nonsense: send nothing.
             st.stats.drops.fetch_add(pkts.len() as u64, Ordering::Relaxed);
+            self.dropped.0 += pkts.len() as u64;
+            self.dropped.1 += pkts.iter().map(|&b| bufs.chain_len(b) as u64).sum::<u64>();
             bufs.free(pkts);
             return pkts.len();
         }
@@ -95,6 +99,8 @@ impl TxQueue for MemifTx {
                 let et = if d.len() >= 14 { u16::from_be_bytes([d[12], d[13]]) } else { 0 };
                 if et != 0x0800 && et != 0x86dd {
                     not_ip += 1;
+                    self.dropped.0 += 1;
+                    self.dropped.1 += bufs.chain_len(bi) as u64;
                     taken += 1;
                     continue;
                 }
@@ -120,6 +126,8 @@ impl TxQueue for MemifTx {
             if !self.dest_ok(&d) {
                 // The peer's descriptor points outside its regions.
                 bad += 1;
+                self.dropped.0 += 1;
+                self.dropped.1 += bufs.chain_len(bi) as u64;
                 taken += 1;
                 slot = slot.wrapping_add(1);
                 ring.set_desc_flags_len(start, 0, 0);
@@ -146,6 +154,8 @@ impl TxQueue for MemifTx {
                         d = self.dest(st.index, slot);
                         if !self.dest_ok(&d) {
                             bad += 1;
+                            self.dropped.0 += 1;
+                            self.dropped.1 += bufs.chain_len(bi) as u64;
                             taken += 1;
                             ring.set_desc_flags_len(slot, 0, 0);
                             slot = slot.wrapping_add(1);
@@ -182,6 +192,10 @@ impl TxQueue for MemifTx {
         drop(st);
         bufs.free(&pkts[..taken]);
         taken
+    }
+
+    fn take_dropped(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.dropped)
     }
 }
 
