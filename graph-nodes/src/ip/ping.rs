@@ -131,7 +131,13 @@ fn ping(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
                 .map(|a| a.sw_if_index)
         }
     };
-    let Some(out_sw) = out_sw else { return err(format!("ping: no route to {dst}")) };
+    let Some(out_sw) = out_sw else {
+        if ip6 && dbits >> 118 == 0x3fa {
+            // A link-local address names a host only with its link.
+            return err(format!("ping: {dst} is link-local: say on which interface (source <if>)"));
+        }
+        return err(format!("ping: no route to {dst}"));
+    };
     let addrs = e.ext.get_or_default::<IfAddrTable>().load();
     let ll = ip6 && dbits >> 118 == 0x3fa;
     let src = if ip6 { addrs.source6(out_sw, ll) } else { addrs.source4(out_sw).map(|a| a as u128) };
@@ -191,4 +197,18 @@ fn ping(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
 pub fn register(r: &mut Registrar) {
     r.ext.get_or_default::<Arc<Mutex<PingTable>>>();
     r.cli.add("ping", "ping <addr> [source <if>] [repeat <n>] [interval <s>] [size <n>]", ping);
+}
+
+#[cfg(test)]
+mod tests {
+    /// A neighbor's link-local address without an interface is refused
+    /// with a message saying what is missing (not "no route").
+    #[test]
+    fn a_link_local_ping_asks_for_its_interface() {
+        let mut e = crate::ethernet::sub::tests::engine(&["set interface ip address pg0 2001:db8::1/64"]);
+        let x = e.exec("ping fe80::5 repeat 1").unwrap_err();
+        assert!(x.0.contains("link-local") && x.0.contains("source <if>"), "{x}");
+        let x = e.exec("ping 2001:db9::5 repeat 1").unwrap_err();
+        assert!(x.0.contains("no route"), "{x}");
+    }
 }
