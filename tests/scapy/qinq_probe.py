@@ -13,18 +13,14 @@ Prints one `name result detail` line per probe; exits 0 (the test judges).
 
 import sys
 
-from scapy.all import ARP, ICMP, IP, Dot1AD, Dot1Q, Ether, conf, get_if_hwaddr, srp1
+from probes import first_answer, report, silent as silent_on
+from scapy.all import ARP, ICMP, IP, Dot1AD, Dot1Q, Ether, conf, get_if_hwaddr
 
 conf.verb = 0
 iface, rvpp_mac, parent4, my_parent4 = sys.argv[1:5]
 stacks = [s.split(":") for s in sys.argv[5:]]
 me = get_if_hwaddr(iface)
-TIMEOUT = 2
 bcast = "ff:ff:ff:ff:ff:ff"
-
-
-def report(name, ok, detail):
-    print(f"{name} {'ok' if ok else 'FAIL'} {detail}", flush=True)
 
 
 def tags(p):
@@ -42,11 +38,7 @@ def stack(tpid, outer, inner):
 
 
 def ask(name, pkt, want, tpid, vids):
-    ans = None
-    for _ in range(3):
-        ans = srp1(pkt, iface=iface, timeout=TIMEOUT)
-        if ans is not None:
-            break
+    ans = first_answer(pkt, iface)
     if ans is None:
         report(name, False, "no answer")
         return
@@ -56,8 +48,7 @@ def ask(name, pkt, want, tpid, vids):
 
 
 def silent(name, pkt):
-    ans = srp1(pkt, iface=iface, timeout=TIMEOUT)
-    report(name, ans is None, "no answer" if ans is None else f"answered: {ans.summary()}")
+    silent_on(name, pkt, iface)
 
 
 for tpid, outer, inner, sub4, my4 in stacks:
@@ -77,10 +68,6 @@ for tpid, outer, inner, sub4, my4 in stacks:
 # Priority-tagged (VLAN 0): the parent's own traffic.
 pkt = Ether(src=me, dst=bcast, type=0x8100) / Dot1Q(vlan=0, prio=3) / ARP(op=1, hwsrc=me, psrc=my_parent4,
                                                                            pdst=parent4)
-ans = None
-for _ in range(3):
-    ans = srp1(pkt, iface=iface, timeout=TIMEOUT)
-    if ans is not None:
-        break
+ans = first_answer(pkt, iface)
 report("priority-tagged-arp-for-parent", ans is not None and ARP in ans and ans[ARP].psrc == parent4,
        "no answer" if ans is None else ans.summary())

@@ -11,33 +11,24 @@ Prints one `name result detail` line per probe; exits 0 (the test judges).
 
 import sys
 
+from probes import first_answer, report, silent as silent_on
 from scapy.all import (ARP, ICMP, IP, Dot1Q, Ether, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA,
                        ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6, conf, get_if_hwaddr, in6_getnsma, in6_getnsmac,
-                       inet_pton, inet_ntop, socket, srp1)
+                       inet_pton, inet_ntop, socket)
 
 conf.verb = 0
 (iface, rvpp_mac, vlan, sub4, sub6, my4, my6, parent4, my_parent4) = sys.argv[1:10]
 vlan = int(vlan)
 me = get_if_hwaddr(iface)
-TIMEOUT = 2
 
 
 def tag_of(p):
     return p[Dot1Q].vlan if Dot1Q in p else None
 
 
-def report(name, ok, detail):
-    print(f"{name} {'ok' if ok else 'FAIL'} {detail}", flush=True)
-
-
 def ask(name, pkt, want, tagged):
-    """Sends `pkt` (retrying: a first packet may meet an unresolved
-    neighbor) and checks the answer is a `want` with the right tag."""
-    ans = None
-    for _ in range(3):
-        ans = srp1(pkt, iface=iface, timeout=TIMEOUT)
-        if ans is not None:
-            break
+    """Sends `pkt` and checks the answer is a `want` with the right tag."""
+    ans = first_answer(pkt, iface)
     if ans is None:
         report(name, False, "no answer")
         return
@@ -47,8 +38,7 @@ def ask(name, pkt, want, tagged):
 
 
 def silent(name, pkt):
-    ans = srp1(pkt, iface=iface, timeout=TIMEOUT)
-    report(name, ans is None, "no answer" if ans is None else f"answered: {ans.summary()}")
+    silent_on(name, pkt, iface)
 
 
 bcast = "ff:ff:ff:ff:ff:ff"
