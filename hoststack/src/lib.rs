@@ -6,7 +6,7 @@
 //! ([`session`]), whose flows stay on the worker owning them (packets
 //! arriving elsewhere are handed there), and the graph nodes driving it
 //! ([`nodes`]: `tcp4-input`, `tcp6-input`, `udp4-input`, `udp6-input`,
-//! `session-queue`).
+//! `tcp4-icmp-input`, `tcp6-icmp-input`, `session-queue`).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -24,6 +24,7 @@ use rvpp_dataplane::graph::NodeReg;
 use rvpp_graph_nodes::ip::local::IpProtocols;
 use rvpp_graph_nodes::ip::proto;
 
+use nodes::icmp_input::IcmpInput;
 use nodes::output::PathMtu;
 use nodes::session_queue::SessionQueue;
 use nodes::tcp_input::TcpInput;
@@ -31,8 +32,9 @@ use nodes::udp_input::UdpInput;
 use nodes::{Clock, SessionLayer};
 
 /// Registers the hoststack's nodes and commands: TCP and UDP over IPv4
-/// and IPv6 from `ip4-local` / `ip6-local`, the session layer's timer node,
-/// and the session commands.
+/// and IPv6 from `ip4-local` / `ip6-local`, the ICMP errors about our
+/// segments from the same (path MTU discovery), the session layer's timer
+/// node, and the session commands.
 /// The `session { }` / `tcp { }` sections apply here; the daemon checks
 /// them first with [`config::parse`] so a bad one stops it with a message.
 pub fn register_all(r: &mut Registrar) {
@@ -73,6 +75,20 @@ pub fn register_all(r: &mut Registrar) {
             Box::new(UdpInput::<true>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
         }),
     });
+    let (l, m) = (layer.clone(), mtu.clone());
+    r.node(NodeReg {
+        name: IcmpInput::<false>::NAME,
+        factory: Arc::new(move |init| {
+            Box::new(IcmpInput::<false>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
+    });
+    let (l, m) = (layer.clone(), mtu.clone());
+    r.node(NodeReg {
+        name: IcmpInput::<true>::NAME,
+        factory: Arc::new(move |init| {
+            Box::new(IcmpInput::<true>::new(l.clone(), init.thread_index, Clock::new()).with_path_mtu(m.clone()))
+        }),
+    });
     r.node(NodeReg {
         name: SessionQueue::NAME,
         factory: Arc::new(move |init| {
@@ -83,6 +99,9 @@ pub fn register_all(r: &mut Registrar) {
     IpProtocols::add(r, true, proto::TCP, TcpInput::<true>::NAME);
     IpProtocols::add(r, false, proto::UDP, UdpInput::<false>::NAME);
     IpProtocols::add(r, true, proto::UDP, UdpInput::<true>::NAME);
+    // ICMP errors only: ip-local keeps echo and neighbor discovery.
+    IpProtocols::add(r, false, proto::ICMP, IcmpInput::<false>::NAME);
+    IpProtocols::add(r, true, proto::ICMP6, IcmpInput::<true>::NAME);
     session::commands::register(r);
     http::register(r);
 }

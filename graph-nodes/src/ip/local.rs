@@ -4,7 +4,13 @@
 //! `ip6-nd`; a protocol registered in [`IpProtocols`] (TCP for the
 //! hoststack) goes to its node with `current_data` at the L4 header; UDP and
 //! TCP with no registration get ICMP port unreachable, other protocols
-//! protocol unreachable (IPv4) or a counted drop.
+//! protocol unreachable (IPv4) or a counted drop. ICMP error messages
+//! (IPv4 destination unreachable, time exceeded, parameter problem; IPv6
+//! types 1-4: unreachable, packet too big, time exceeded, parameter
+//! problem) go to the node registered for ICMP / ICMPv6, the hoststack's
+//! path MTU discovery, once their checksum is good and they quote at least
+//! an IP header and 8 bytes of a packet whose source is one of our
+//! addresses; with no registration they stay counted drops.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -15,7 +21,7 @@ use rvpp_dataplane::engine::Registrar;
 use rvpp_dataplane::graph::NodeReg;
 use rvpp_dataplane::{BufferIndex, CounterDesc, Frame, Node, Vm};
 
-use super::addr::IfAddrTable;
+use super::addr::{IfAddrTable, IfAddrs};
 use super::icmp::{set_error, Icmp};
 use super::ping::{PingReply, PingTable};
 use super::{checksum, names, proto};
@@ -43,9 +49,11 @@ enum Counter {
     Nd,
     Broadcast,
     L4,
+    IcmpErrors,
+    IcmpErrorNotOurs,
 }
 
-static COUNTERS: [CounterDesc; 10] = [
+static COUNTERS: [CounterDesc; 12] = [
     CounterDesc::info("echo replies sent"),
     CounterDesc::info("echo replies received (ping)"),
     CounterDesc::error("icmp checksum error"),
@@ -56,12 +64,16 @@ static COUNTERS: [CounterDesc; 10] = [
     CounterDesc::info("neighbor discovery"),
     CounterDesc::info("broadcast/multicast not answered"),
     CounterDesc::info("to a registered l4 protocol"),
+    CounterDesc::info("icmp errors to their handler"),
+    CounterDesc::error("icmp error not quoting a packet of ours"),
 ];
 
 /// Which node receives each IP protocol addressed to rvpp (VPP's
 /// `ip4_register_protocol` / `ip6_register_protocol`): a crate adds itself
 /// here before the graph is built (`IpProtocols::add(r, false, 6,
 /// "tcp4-input")`). A protocol with no entry keeps `ip-local`'s own answer.
+/// An entry for ICMP (1) or ICMPv6 (58) receives only the error messages
+/// (see the module docs); echo and neighbor discovery stay here.
 #[derive(Default, Clone, Debug)]
 pub struct IpProtocols(pub Vec<(bool, u8, &'static str)>);
 
@@ -137,7 +149,51 @@ fn chain_sum(vm: &Vm, bi: BufferIndex, off: usize, acc: u64) -> u64 {
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
-    fn one4(&self, vm: &mut Vm, bi: BufferIndex) -> u16 {
+    /// Hands ICMP error `bi` (IP header `ihl` bytes, checksum checked) to
+    /// the registered ICMP error handler: only when it quotes an IP header
+    /// of this family (`ihl` and 8 bytes at least) whose source is one of
+    /// `addrs`. Counted drops otherwise.
+    fn icmp_error(&self, vm: &mut Vm, bi: BufferIndex, ihl: usize, addrs: &IfAddrs) -> u16 {
+        let proto = if IP6 { proto::ICMP6 } else { proto::ICMP };
+        let next = self.l4[proto as usize];
+        if next == 0 {
+            vm.count(Counter::Unhandled as usize, 1);
+            return Next::Drop as u16;
+        }
+        let q = vm.bufs.data(bi).get(ihl + 8..).unwrap_or(&[]);
+        let ours = if IP6 {
+            q.len() >= 48
+                && q[0] >> 4 == 6
+                && q[8..24].try_into().is_ok_and(|a| is_ours6(addrs, u128::from_be_bytes(a)))
+        } else {
+            let qihl = (q.first().copied().unwrap_or(0) & 0xf) as usize * 4;
+            q.len() >= 28
+                && q[0] >> 4 == 4
+                && qihl >= 20
+                && q.len() >= qihl + 8
+                && q[12..16].try_into().is_ok_and(|a| is_ours4(addrs, u32::from_be_bytes(a)))
+        };
+        if !ours {
+            vm.count(Counter::IcmpErrorNotOurs as usize, 1);
+            return Next::Drop as u16;
+        }
+        vm.count(Counter::IcmpErrors as usize, 1);
+        Self::to_l4(vm, bi, ihl, next)
+    }
+}
+
+/// Whether `a` is an IPv4 address of any of our interfaces.
+fn is_ours4(addrs: &IfAddrs, a: u32) -> bool {
+    addrs.v4.iter().flatten().any(|x| x.0 == a)
+}
+
+/// Whether `a` is an IPv6 address (or link-local) of any of our interfaces.
+fn is_ours6(addrs: &IfAddrs, a: u128) -> bool {
+    a != 0 && (addrs.ll.contains(&a) || addrs.v6.iter().flatten().any(|x| x.0 == a))
+}
+
+impl<const IP6: bool> IpLocal<IP6> {
+    fn one4(&self, vm: &mut Vm, bi: BufferIndex, addrs: &IfAddrs) -> u16 {
         let d = vm.bufs.data(bi);
         let ihl = (d[0] & 0xf) as usize * 4;
         if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
@@ -193,6 +249,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                         vm.count(Counter::Broadcast as usize, 1);
                         Next::Drop as u16
                     }
+                    3 | 11 | 12 if unicast => self.icmp_error(vm, bi, ihl, addrs),
                     _ => {
                         vm.count(Counter::Unhandled as usize, 1);
                         Next::Drop as u16
@@ -229,7 +286,7 @@ impl<const IP6: bool> IpLocal<IP6> {
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
-    fn one6(&self, vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs) -> u16 {
+    fn one6(&self, vm: &mut Vm, bi: BufferIndex, addrs: &IfAddrs) -> u16 {
         let d = vm.bufs.data(bi);
         let dst_mcast = d[24] == 0xff;
         match d[6] {
@@ -291,6 +348,7 @@ impl<const IP6: bool> IpLocal<IP6> {
                         vm.count(Counter::Nd as usize, 1);
                         Next::Special as u16
                     }
+                    1..=4 => self.icmp_error(vm, bi, 40, addrs),
                     _ => {
                         vm.count(Counter::Unhandled as usize, 1);
                         Next::Drop as u16
@@ -335,7 +393,7 @@ impl<const IP6: bool> Node for IpLocal<IP6> {
                 frame.nexts[k] = Next::Drop as u16;
                 continue;
             }
-            frame.nexts[k] = if IP6 { self.one6(vm, bi, &addrs) } else { self.one4(vm, bi) };
+            frame.nexts[k] = if IP6 { self.one6(vm, bi, &addrs) } else { self.one4(vm, bi, &addrs) };
         }
         if vm.tracing() {
             for &bi in frame.pkts.iter() {
@@ -445,5 +503,141 @@ mod tests {
         let tcp = h.packet(&ip6(proto::TCP), 1);
         let nexts = h.run(&mut [tcp]);
         assert_eq!(h.next_name(nexts[0]), "ip6-icmp-error");
+    }
+
+    const US4: [u8; 4] = [10, 0, 0, 1];
+    const US6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+    /// A node whose interface 1 holds 10.0.0.1/24 and fd00::1/64, with the
+    /// hoststack's ICMP error handlers registered when `handlers`.
+    fn node_with_addrs<const IP6: bool>(handlers: bool) -> Harness {
+        let mut p = protocols();
+        if handlers {
+            p.0.push((false, proto::ICMP, "tcp4-icmp-input"));
+            p.0.push((true, proto::ICMP6, "tcp6-icmp-input"));
+        }
+        let a = IfAddrs {
+            v4: vec![vec![], vec![(u32::from_be_bytes(US4), 24)]],
+            v6: vec![vec![], vec![(u128::from_be_bytes(US6), 64)]],
+            ll: vec![0, 0],
+        };
+        let ping = Arc::new(Mutex::new(PingTable::default()));
+        Harness::new(Box::new(IpLocal::<IP6>::with_protocols(IfAddrTable::new(a), ping, &p)), 2)
+    }
+
+    /// An ICMPv4 error `ty`/`code` from a router to us, quoting the IP
+    /// header and 8 bytes of a TCP segment from `quoted_src`.
+    fn icmp4_error(ty: u8, code: u8, quoted_src: [u8; 4]) -> Vec<u8> {
+        let mut q = ip4(proto::TCP, [10, 0, 9, 9]);
+        q[12..16].copy_from_slice(&quoted_src);
+        q[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0x05, 0x78];
+        icmp.extend_from_slice(&q[..28]);
+        let c = checksum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let mut d = ip4(proto::ICMP, US4);
+        d.truncate(20);
+        d[12..16].copy_from_slice(&[10, 0, 0, 254]);
+        d[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+        d[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&d[..20]);
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        d.extend_from_slice(&icmp);
+        d
+    }
+
+    /// An ICMPv6 error `ty` from a router to us, quoting the IPv6 header
+    /// and 8 bytes of a TCP segment from `quoted_src`.
+    fn icmp6_error(ty: u8, quoted_src: [u8; 16]) -> Vec<u8> {
+        let mut q = ip6(proto::TCP);
+        q[8..24].copy_from_slice(&quoted_src);
+        let mut icmp = vec![ty, 0, 0, 0, 0, 0, 0x05, 0x00];
+        icmp.extend_from_slice(&q[..48]);
+        let mut d = ip6(proto::ICMP6);
+        d.truncate(40);
+        d[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe]);
+        d[24..40].copy_from_slice(&US6);
+        d[4..6].copy_from_slice(&(icmp.len() as u16).to_be_bytes());
+        let s: [u8; 16] = d[8..24].try_into().unwrap();
+        let c = checksum::l4(checksum::pseudo6(&s, &US6, proto::ICMP6, icmp.len() as u32), &icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        d.extend_from_slice(&icmp);
+        d
+    }
+
+    #[test]
+    fn icmp4_errors_quoting_our_packets_go_to_the_registered_handler() {
+        let mut h = node_with_addrs::<false>(true);
+        let frag_needed = h.packet(&icmp4_error(3, 4, US4), 1);
+        let unreach = h.packet(&icmp4_error(3, 3, US4), 1);
+        let ttl = h.packet(&icmp4_error(11, 0, US4), 1);
+        let param = h.packet(&icmp4_error(12, 0, US4), 1);
+        let nexts = h.run(&mut [frag_needed, unreach, ttl, param]);
+        for n in nexts {
+            assert_eq!(h.next_name(n), "tcp4-icmp-input");
+        }
+        let m = h.vm.bufs.meta(frag_needed);
+        assert_eq!((m.l3_hdr_offset, m.current_data), (0, 20), "at the icmp header");
+        assert_eq!(h.counter("icmp errors to their handler"), 4);
+
+        // Not quoting one of our packets, a bad checksum, a quote too
+        // short: counted drops.
+        let foreign = h.packet(&icmp4_error(3, 4, [10, 0, 0, 7]), 1);
+        let mut bad = icmp4_error(3, 4, US4);
+        bad[30] ^= 1;
+        let bad = h.packet(&bad, 1);
+        let mut short = icmp4_error(3, 4, US4);
+        short.truncate(20 + 8 + 20 + 4);
+        let len = short.len() as u16;
+        short[2..4].copy_from_slice(&len.to_be_bytes());
+        short[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&short[..20]);
+        short[10..12].copy_from_slice(&c.to_be_bytes());
+        short[22..24].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&short[20..]);
+        short[22..24].copy_from_slice(&c.to_be_bytes());
+        let short = h.packet(&short, 1);
+        let nexts = h.run(&mut [foreign, bad, short]);
+        for n in nexts {
+            assert_eq!(h.next_name(n), ErrorDrop::NAME);
+        }
+        assert_eq!(h.counter("icmp error not quoting a packet of ours"), 2);
+        assert_eq!(h.counter("icmp checksum error"), 1);
+
+        // No handler registered: dropped as before.
+        let mut h = node_with_addrs::<false>(false);
+        let bi = h.packet(&icmp4_error(3, 4, US4), 1);
+        let nexts = h.run(&mut [bi]);
+        assert_eq!(h.next_name(nexts[0]), ErrorDrop::NAME);
+        assert_eq!(h.counter("icmp type not handled"), 1);
+    }
+
+    #[test]
+    fn icmp6_errors_quoting_our_packets_go_to_the_registered_handler() {
+        let mut h = node_with_addrs::<true>(true);
+        let mut pkts: Vec<BufferIndex> = (1..=4).map(|ty| h.packet(&icmp6_error(ty, US6), 1)).collect();
+        let nexts = h.run(&mut pkts);
+        for n in nexts {
+            assert_eq!(h.next_name(n), "tcp6-icmp-input");
+        }
+        let m = h.vm.bufs.meta(pkts[1]);
+        assert_eq!((m.l3_hdr_offset, m.current_data), (0, 40));
+        let mut other = US6;
+        other[15] = 7;
+        let foreign = h.packet(&icmp6_error(2, other), 1);
+        let mut bad = icmp6_error(2, US6);
+        bad[60] ^= 1;
+        let bad = h.packet(&bad, 1);
+        let nexts = h.run(&mut [foreign, bad]);
+        assert_eq!(h.next_name(nexts[0]), ErrorDrop::NAME);
+        assert_eq!(h.next_name(nexts[1]), ErrorDrop::NAME);
+        assert_eq!(h.counter("icmp error not quoting a packet of ours"), 1);
+        assert_eq!(h.counter("icmp checksum error"), 1);
+
+        let mut h = node_with_addrs::<true>(false);
+        let bi = h.packet(&icmp6_error(2, US6), 1);
+        let nexts = h.run(&mut [bi]);
+        assert_eq!(h.next_name(nexts[0]), ErrorDrop::NAME);
+        assert_eq!(h.counter("icmp type not handled"), 1);
     }
 }

@@ -1,12 +1,14 @@
 //! The graph nodes that drive the session layer: `tcp4-input` /
 //! `tcp6-input` (segments from `ip4-local` / `ip6-local`), `udp4-input` /
 //! `udp6-input` (datagrams from the same) with what those two share
-//! (`l4_input`), the packet builder every node
+//! (`l4_input`), `tcp4-icmp-input` / `tcp6-icmp-input` (ICMP errors about
+//! our segments: path MTU discovery), the packet builder every node
 //! sends segments and datagrams through ([`output::PacketSink`], into
 //! `ip4-lookup` / `ip6-lookup`), and `session-queue`, the input node that
 //! runs timers and deferred output and lets the thread sleep until the
 //! next deadline.
 
+pub mod icmp_input;
 mod l4_input;
 pub mod output;
 pub mod session_queue;

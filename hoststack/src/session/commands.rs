@@ -348,7 +348,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
     let mut out = String::new();
     for (thread, s, live) in per_thread {
         let _ = writeln!(out, "Thread {thread}:");
-        let lines: [(u64, &str); 26] = [
+        let lines: [(u64, &str); 27] = [
             (live as u64, "sessions open"),
             (s.sessions_opened, "sessions opened"),
             (s.sessions_closed, "sessions closed"),
@@ -364,6 +364,7 @@ fn show_tcp_stats(e: &mut Engine, i: &mut Input) -> Result<String, CliError> {
             (s.tcp.paws_drops, "paws drops"),
             (s.tcp.challenge_acks, "challenge acks sent"),
             (s.tcp.window_probes, "zero-window probes sent"),
+            (s.tcp.pmtu_lowered, "mss lowered by path mtu discovery"),
             (s.listen.syns, "syns received by listeners"),
             (s.listen.accepted, "handshakes completed"),
             (s.listen.cookies_sent, "syn cookies sent"),

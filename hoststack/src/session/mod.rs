@@ -57,7 +57,10 @@ use thiserror::Error;
 
 pub use app::{App, AppEvent, AppSession};
 pub use owners::Owners;
-pub use table::{Delivery, ListenerInfo, Session, SessionInfo, SessionTable, TableStats, TransportConn, UdpDelivery};
+pub use table::{
+    Delivery, IcmpError, IcmpKind, IcmpOutcome, ListenerInfo, Session, SessionInfo, SessionTable, TableStats,
+    TransportConn, UdpDelivery, MIN_PMTU4, MIN_PMTU6,
+};
 
 use crate::tcp::TcpRepr;
 

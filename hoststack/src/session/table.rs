@@ -2,8 +2,10 @@
 //! sessions are here; UDP's share the slab, index, apps and event queue
 //! through [`udp`].
 
+mod icmp;
 mod udp;
 
+pub use icmp::{IcmpError, IcmpKind, IcmpOutcome, MIN_PMTU4, MIN_PMTU6};
 pub use udp::UdpDelivery;
 
 use std::cmp::Reverse;
@@ -1077,6 +1079,7 @@ fn add_tcp_stats(a: &mut tcp::Stats, b: &tcp::Stats) {
     a.paws_drops += b.paws_drops;
     a.challenge_acks += b.challenge_acks;
     a.window_probes += b.window_probes;
+    a.pmtu_lowered += b.pmtu_lowered;
 }
 
 fn add_listen_stats(a: &mut tcp::ListenerStats, b: &tcp::ListenerStats) {

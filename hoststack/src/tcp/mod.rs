@@ -25,7 +25,7 @@ mod tests;
 
 pub use congestion::CcAlgo;
 pub use connection::{
-    rst_for, segments_of, Config, ConnectError, Connection, Event, Keepalive, State, Stats, Transmit,
+    rst_for, segments_of, Config, ConnectError, Connection, Event, Keepalive, PmtuOutcome, State, Stats, Transmit,
 };
 pub use listener::{ListenAction, Listener, ListenerStats};
 pub use seq::Seq;

@@ -31,6 +31,9 @@ use thiserror::Error;
 
 mod input;
 mod output;
+mod pmtu;
+
+pub use pmtu::PmtuOutcome;
 
 const MS: u64 = 1_000_000;
 /// Duplicate ACKs queued at most per connection between polls.
@@ -247,6 +250,8 @@ pub struct Stats {
     pub challenge_acks: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
+    /// Send MSS lowered by an ICMP fragmentation needed / packet too big.
+    pub pmtu_lowered: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
