@@ -231,14 +231,14 @@ fn a_failed_kick_is_retried_without_more_traffic() {
         let errors = e.errors();
         let retried = errors.iter().find(|(n, d, _)| *n == tx::TX_RETRY_NODE && d.name == "tx kicks retried");
         assert!(retried.is_some_and(|r| r.2 >= 1), "{errors:?}");
-        // Paid: the thread may sleep again with no deadline of this node's.
-        e.on_thread(
-            0,
-            Box::new(|w| {
-                let n = w.graph.node_mut::<tx::TxRetry>(tx::TX_RETRY_NODE).expect("retry node");
-                assert_eq!(n.idle(), Idle::Sleep { deadline: None });
-            }),
-        );
+        // Paid once a retry finds nothing left (a retry that sent some
+        // checks again, soon): the thread may then sleep with no deadline
+        // of this node's.
+        let paid = |e: &mut Engine| {
+            let n = e.local.graph.node_mut::<tx::TxRetry>(tx::TX_RETRY_NODE).expect("retry node");
+            n.idle() == Idle::Sleep { deadline: None }
+        };
+        assert!(e.run_until(Duration::from_secs(2), paid), "the owed kick was never paid: {}", hw(&e, sw));
     });
 }
 
