@@ -604,6 +604,37 @@ impl ThreadBuffers {
         m.current_length as usize + m.total_length_not_including_first_buffer as usize
     }
 
+    /// Cuts the chain at `bi` to its first `len` bytes (at most 256
+    /// buffers followed), freeing the buffers past them, and sets the
+    /// head's chain length to what is kept. Returns the chain's last buffer
+    /// and how many buffers it keeps.
+    pub fn truncate_chain(&mut self, bi: BufferIndex, len: usize) -> (BufferIndex, usize) {
+        let count = self.arena.count;
+        let (mut cur, mut left, mut n, mut kept) = (bi, len, 1, 0);
+        loop {
+            let m = self.meta_mut(cur);
+            let here = m.current_length as usize;
+            let more = m.flags & flags::NEXT_PRESENT != 0;
+            if left <= here || !more || m.next_buffer >= count || n >= 256 {
+                m.current_length = left.min(here) as u16;
+                kept += left.min(here);
+                m.flags &= !flags::NEXT_PRESENT;
+                let rest = BufferIndex(m.next_buffer);
+                if more && rest.0 < count {
+                    self.free_one(rest);
+                }
+                break;
+            }
+            left -= here;
+            kept += here;
+            cur = BufferIndex(m.next_buffer);
+            n += 1;
+        }
+        let m = self.meta_mut(bi);
+        m.total_length_not_including_first_buffer = (kept - m.current_length as usize) as u32;
+        (cur, n)
+    }
+
     /// Copies the whole chain's bytes into a vector (slow path: trace, punt).
     pub fn chain_bytes(&self, bi: BufferIndex) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.chain_len(bi));
@@ -935,5 +966,41 @@ mod tests {
         t0.flush();
         let mut t1 = a.thread(1);
         assert!(t1.alloc_one().is_some());
+    }
+    /// A chain cut to a length: the buffers past it freed, the cut buffer
+    /// shortened, the head's chain length what is kept; a length beyond the
+    /// chain keeps it whole.
+    #[test]
+    fn truncate_chain_cuts_and_frees_the_rest() {
+        let arena = Buffers::new(64, 2048, Backing::Pages).unwrap();
+        let mut t = arena.thread(0);
+        let chain = |t: &mut ThreadBuffers| {
+            let parts: Vec<BufferIndex> = (0..3u8)
+                .map(|k| {
+                    let b = t.alloc_one().unwrap();
+                    t.fill(b, &[k; 100], 0);
+                    b
+                })
+                .collect();
+            for w in parts.windows(2) {
+                let m = t.meta_mut(w[0]);
+                m.flags |= flags::NEXT_PRESENT;
+                m.next_buffer = w[1].0;
+            }
+            t.meta_mut(parts[0]).total_length_not_including_first_buffer = 200;
+            parts
+        };
+        let free = |t: &ThreadBuffers| arena.stats(1).free + t.cached() as u32;
+        let before = free(&t);
+        let p = chain(&mut t);
+        assert_eq!(t.truncate_chain(p[0], 150), (p[1], 2));
+        assert_eq!((t.chain_len(p[0]), t.chain_bytes(p[0]).len()), (150, 150));
+        assert_eq!(free(&t), before - 2, "the third buffer went back");
+        assert_eq!(t.truncate_chain(p[0], 1000), (p[1], 2), "longer than the chain: kept whole");
+        assert_eq!(t.chain_len(p[0]), 150);
+        assert_eq!(t.truncate_chain(p[0], 60), (p[0], 1));
+        assert_eq!((t.chain_len(p[0]), t.meta(p[0]).flags & flags::NEXT_PRESENT), (60, 0));
+        t.free_one(p[0]);
+        assert_eq!(free(&t), before);
     }
 }

@@ -235,18 +235,8 @@ impl<const IP6: bool> Node for IcmpError<IP6> {
 
 /// Cuts a packet (chain) to at most `max` bytes in its first buffer.
 fn truncate(vm: &mut Vm, bi: BufferIndex, max: usize) {
-    let m = vm.bufs.meta(bi);
-    if m.flags & flags::NEXT_PRESENT != 0 {
-        let next = BufferIndex(m.next_buffer);
-        if next.0 < vm.bufs.arena().count() {
-            vm.bufs.free_one(next);
-        }
-        let m = vm.bufs.meta_mut(bi);
-        m.flags &= !flags::NEXT_PRESENT;
-        m.total_length_not_including_first_buffer = 0;
-    }
-    let m = vm.bufs.meta_mut(bi);
-    m.current_length = m.current_length.min(max as u16);
+    let first = vm.bufs.meta(bi).current_length as usize;
+    vm.bufs.truncate_chain(bi, max.min(first));
 }
 
 fn build4(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -> bool {

@@ -34,8 +34,6 @@ pub const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 /// this fraction of the buffer pool, and at least [`MIN_HELD`] buffers.
 pub const POOL_SHARE: usize = 32;
 pub const MIN_HELD: usize = 64;
-/// Longest buffer chain followed in one fragment.
-const MAX_CHAIN: usize = 256;
 /// The IPv6 Fragment header's next-header number.
 pub const IP6_FRAGMENT: u8 = 44;
 
@@ -220,33 +218,6 @@ impl<const IP6: bool> IpReassembly<IP6> {
         None
     }
 
-    /// Cuts the chain at `bi` to its first `len` bytes, freeing the
-    /// buffers past them; returns its last buffer and its buffer count.
-    fn trim(vm: &mut Vm, bi: BufferIndex, len: usize) -> (BufferIndex, usize) {
-        let count = vm.bufs.arena().count();
-        let (mut cur, mut left, mut n) = (bi, len, 1);
-        loop {
-            let m = vm.bufs.meta_mut(cur);
-            let here = m.current_length as usize;
-            let more = m.flags & flags::NEXT_PRESENT != 0;
-            if left <= here || !more || m.next_buffer >= count || n >= MAX_CHAIN {
-                m.current_length = left.min(here) as u16;
-                m.flags &= !flags::NEXT_PRESENT;
-                let rest = BufferIndex(m.next_buffer);
-                if more && rest.0 < count {
-                    vm.bufs.free_one(rest);
-                }
-                break;
-            }
-            left -= here;
-            cur = BufferIndex(m.next_buffer);
-            n += 1;
-        }
-        let m = vm.bufs.meta_mut(bi);
-        m.total_length_not_including_first_buffer = len.saturating_sub(m.current_length as usize) as u32;
-        (cur, n)
-    }
-
     /// Has the main thread run [`expire_all`] every [`EXPIRE_EVERY`] (once:
     /// the registration stays).
     fn start_timer(&mut self, vm: &mut Vm) {
@@ -279,7 +250,7 @@ impl<const IP6: bool> IpReassembly<IP6> {
         if off == 0 && !more {
             // An atomic fragment (IPv6: a Fragment header on a whole packet)
             // stands alone, whatever is held under its key (RFC 6946).
-            let (tail, bufs) = Self::trim(vm, bi, datagram);
+            let (tail, bufs) = vm.bufs.truncate_chain(bi, datagram);
             return Some(Self::chain(vm, &[Frag { off, len, head: bi, tail, bufs }], len, hdr, key.3));
         }
         if !self.ctx.contains_key(&key) && self.ctx.len() >= MAX_CONTEXTS {
@@ -289,7 +260,7 @@ impl<const IP6: bool> IpReassembly<IP6> {
         }
         // Exactly its IP datagram (link-layer padding and what lies beyond
         // the header's length go), and what that holds.
-        let (tail, bufs) = Self::trim(vm, bi, datagram);
+        let (tail, bufs) = vm.bufs.truncate_chain(bi, datagram);
         let budget = (vm.bufs.arena().count() as usize / POOL_SHARE).max(MIN_HELD);
         let held = self.held;
         let c =
@@ -345,7 +316,7 @@ impl<const IP6: bool> IpReassembly<IP6> {
         let head = frags[0].head;
         let head_hdr = if IP6 { 48 } else { (vm.bufs.data(head)[0] & 0xf) as usize * 4 };
         // Each fragment's chain (its last buffer's NEXT_PRESENT clear, from
-        // trim) after the previous one's last buffer, without its header.
+        // truncate_chain) after the previous one's last buffer, without its header.
         for w in frags.windows(2) {
             let (prev, next) = (w[0].tail, w[1].head);
             let nhdr = if IP6 { hdr } else { (vm.bufs.data(next)[0] & 0xf) as usize * 4 };
