@@ -31,6 +31,15 @@ impl IfAddrs {
     pub fn has4(&self, sw: u32, a: u32) -> bool {
         self.v4.get(sw as usize).is_some_and(|l| l.iter().any(|x| x.0 == a))
     }
+    /// Whether `a` is an IPv4 address of any interface.
+    pub fn any4(&self, a: u32) -> bool {
+        self.v4.iter().flatten().any(|x| x.0 == a)
+    }
+    /// Whether `a` is an IPv6 address (or link-local) of any interface;
+    /// never the unspecified address.
+    pub fn any6(&self, a: u128) -> bool {
+        a != 0 && (self.ll.contains(&a) || self.v6.iter().flatten().any(|x| x.0 == a))
+    }
     /// Whether `a` is one of the IPv6 addresses (or the link-local) of `sw`.
     /// The unspecified address never is (an interface without IPv6 holds it
     /// as its link-local).

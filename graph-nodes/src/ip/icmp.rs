@@ -244,7 +244,7 @@ fn build4(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -
     // address it was sent to, as a host does; else from the rx interface.
     let d = vm.bufs.data(bi);
     let orig_dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
-    let ours = addrs.v4.iter().flatten().any(|x| x.0 == orig_dst);
+    let ours = addrs.any4(orig_dst);
     let Some(src) = (if ours { Some(orig_dst) } else { addrs.source4(rx) }) else { return false };
     let m = vm.bufs.meta(bi);
     let (ty, code) = ((m.opaque[OPAQUE_ERR] >> 8) as u8, m.opaque[OPAQUE_ERR] as u8);
@@ -285,7 +285,7 @@ fn build6(vm: &mut Vm, bi: BufferIndex, addrs: &super::addr::IfAddrs, rx: u32) -
     let d = vm.bufs.data(bi);
     let ll = d[8] == 0xfe && d[9] & 0xc0 == 0x80;
     let orig_dst = u128::from_be_bytes(d[24..40].try_into().unwrap_or([0; 16]));
-    let ours = addrs.v6.iter().flatten().any(|x| x.0 == orig_dst) || addrs.ll.contains(&orig_dst);
+    let ours = addrs.any6(orig_dst);
     let Some(src) = (if ours { Some(orig_dst) } else { addrs.source6(rx, ll) }) else { return false };
     let m = vm.bufs.meta(bi);
     let (ty, code) = ((m.opaque[OPAQUE_ERR] >> 8) as u8, m.opaque[OPAQUE_ERR] as u8);

@@ -162,16 +162,14 @@ impl<const IP6: bool> IpLocal<IP6> {
         }
         let q = vm.bufs.data(bi).get(ihl + 8..).unwrap_or(&[]);
         let ours = if IP6 {
-            q.len() >= 48
-                && q[0] >> 4 == 6
-                && q[8..24].try_into().is_ok_and(|a| is_ours6(addrs, u128::from_be_bytes(a)))
+            q.len() >= 48 && q[0] >> 4 == 6 && q[8..24].try_into().is_ok_and(|a| addrs.any6(u128::from_be_bytes(a)))
         } else {
             let qihl = (q.first().copied().unwrap_or(0) & 0xf) as usize * 4;
             q.len() >= 28
                 && q[0] >> 4 == 4
                 && qihl >= 20
                 && q.len() >= qihl + 8
-                && q[12..16].try_into().is_ok_and(|a| is_ours4(addrs, u32::from_be_bytes(a)))
+                && q[12..16].try_into().is_ok_and(|a| addrs.any4(u32::from_be_bytes(a)))
         };
         if !ours {
             vm.count(Counter::IcmpErrorNotOurs as usize, 1);
@@ -180,16 +178,6 @@ impl<const IP6: bool> IpLocal<IP6> {
         vm.count(Counter::IcmpErrors as usize, 1);
         Self::to_l4(vm, bi, ihl, next)
     }
-}
-
-/// Whether `a` is an IPv4 address of any of our interfaces.
-fn is_ours4(addrs: &IfAddrs, a: u32) -> bool {
-    addrs.v4.iter().flatten().any(|x| x.0 == a)
-}
-
-/// Whether `a` is an IPv6 address (or link-local) of any of our interfaces.
-fn is_ours6(addrs: &IfAddrs, a: u128) -> bool {
-    a != 0 && (addrs.ll.contains(&a) || addrs.v6.iter().flatten().any(|x| x.0 == a))
 }
 
 impl<const IP6: bool> IpLocal<IP6> {
